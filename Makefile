@@ -1,0 +1,113 @@
+# Entry points of seedrun; `make help` lists them.
+# The first use creates .venv (Python 3.11 or newer) and installs seedrun into it.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(abspath $(VENV))/bin
+SEEDRUN := $(BIN)/seedrun
+PIPELINE ?=
+JOBS ?=
+
+GLOBAL_ARGS := $(if $(PIPELINE),--pipeline '$(PIPELINE)')
+JOB_ARGS := $(if $(JOBS),--jobs '$(JOBS)')
+
+COMMANDS := help venv seed-all resume plan graph report clean test test-deps bench
+SELECTION := $(filter-out $(COMMANDS),$(MAKECMDGOALS))
+RUN_GOALS := $(filter seed-all resume,$(MAKECMDGOALS))$(SELECTION)
+SEEDRUN_GOALS := $(RUN_GOALS)$(filter plan graph report clean,$(MAKECMDGOALS))
+
+BOOTSTRAP = $(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+	|| { echo "seedrun needs Python 3.11 or newer: run make PYTHON=python3.11 ..." >&2; exit 2; }; \
+	$(PYTHON) -m venv '$(VENV)' && '$(BIN)/pip' install --quiet --disable-pip-version-check -e .
+
+# A goal that runs seedrun creates the virtualenv while the Makefile is read,
+# so that the pipeline file can be validated before any recipe starts.
+ifneq ($(SEEDRUN_GOALS),)
+  ifeq ($(wildcard $(SEEDRUN)),)
+    $(info Creating $(VENV) and installing seedrun into it (first use only))
+    ifneq ($(shell $(BOOTSTRAP) 1>&2; echo $$?),0)
+      $(error could not create $(VENV); see the messages above)
+    endif
+  endif
+endif
+
+# make exits 2 whenever a recipe fails, but operators and cron need seedrun's
+# own exit codes: 1 when a step failed, 2 when the pipeline file or the
+# selection is invalid. So the pipeline and the selection are checked here
+# (an invalid one stops make with exit 2 and runs nothing), and the run goals
+# execute in question mode (-q), where make exits 1 when the run failed.
+# Their recipes start with '+', which question mode still runs.
+ifneq ($(RUN_GOALS),)
+  ifneq ($(SELECTION),)
+    CHECK := $(shell '$(SEEDRUN)' $(GLOBAL_ARGS) plan $(JOB_ARGS) $(SELECTION) > /dev/null; echo $$?)
+  else
+    CHECK := $(shell '$(SEEDRUN)' $(GLOBAL_ARGS) plan $(JOB_ARGS) > /dev/null; echo $$?)
+  endif
+  ifneq ($(CHECK),0)
+    $(error nothing was run; fix the problem reported above)
+  endif
+  MAKEFLAGS += -q
+endif
+
+.DEFAULT_GOAL := help
+.PHONY: $(COMMANDS)
+
+help:
+	@echo 'seedrun: run the vendor-sync pipeline with make, a log per step and an HTML report'
+	@echo ''
+	@echo '  make seed-all            run every enabled phase of the pipeline'
+	@echo '  make STEP ...            run the named steps or targets (for example: make seed-meyer)'
+	@echo '  make pair-NAME           run a main/dependent pair (for example: make pair-quadratec)'
+	@echo '  make phase-NAME          run one phase (for example: make phase-vendors)'
+	@echo '  make resume              rerun the steps of the newest run that did not succeed'
+	@echo '  make plan                print what seed-all would run, in start order'
+	@echo '  make graph               print the plan as a Graphviz DOT graph'
+	@echo '  make report              render the newest run'"'"'s HTML report again'
+	@echo '  make clean KEEP=N        delete all but the newest N runs (default 30)'
+	@echo '  make test                run the test suite'
+	@echo '  make bench               run the benchmarks and write bench/results/'
+	@echo ''
+	@echo 'Variables: PIPELINE=FILE (default pipeline.toml), JOBS=N (steps at once), PYTHON=python3.11'
+	@echo 'Exit codes: 0 succeeded, 1 a step failed, 2 invalid pipeline or selection, 130 interrupted'
+
+venv: $(SEEDRUN)
+
+$(SEEDRUN): pyproject.toml
+	+@$(BOOTSTRAP)
+	+@touch '$(SEEDRUN)'
+
+seed-all: $(SEEDRUN)
+	+@'$(SEEDRUN)' $(GLOBAL_ARGS) run $(JOB_ARGS)
+
+ifneq ($(SELECTION),)
+.PHONY: $(SELECTION)
+$(firstword $(SELECTION)): $(SEEDRUN)
+	+@'$(SEEDRUN)' $(GLOBAL_ARGS) run $(JOB_ARGS) $(SELECTION)
+$(wordlist 2,$(words $(SELECTION)),$(SELECTION)): $(firstword $(SELECTION))
+	+@:
+endif
+
+resume: $(SEEDRUN)
+	+@'$(SEEDRUN)' $(GLOBAL_ARGS) resume $(JOB_ARGS)
+
+plan: $(SEEDRUN)
+	@'$(SEEDRUN)' $(GLOBAL_ARGS) plan $(JOB_ARGS)
+
+graph: $(SEEDRUN)
+	@'$(SEEDRUN)' $(GLOBAL_ARGS) graph
+
+report: $(SEEDRUN)
+	@'$(SEEDRUN)' $(GLOBAL_ARGS) report
+
+KEEP ?= 30
+clean: $(SEEDRUN)
+	@'$(SEEDRUN)' $(GLOBAL_ARGS) clean --keep '$(KEEP)'
+
+test-deps: $(SEEDRUN)
+	@'$(BIN)/pip' install --quiet --disable-pip-version-check -e '.[test]'
+
+test: test-deps
+	'$(BIN)/python' -m pytest $(PYTEST_ARGS)
+
+bench: test-deps
+	'$(BIN)/python' -m bench $(BENCH_ARGS)

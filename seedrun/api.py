@@ -1,0 +1,267 @@
+"""The operations behind every entry point: the CLI, the Invoke tasks and the Makefile.
+
+Each function raises a SeedrunError subclass for anything the operator must
+fix and returns the exit code of a run; only the CLI turns errors into exit
+codes, so ``invoke`` and ``make`` behave exactly like ``seedrun``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from pathlib import Path
+
+from seedrun import step as steprunner
+from seedrun.errors import UsageError
+from seedrun.graph import Plan, Selection, resolve
+from seedrun.lock import PipelineLock, wait_for_step_runners
+from seedrun.pipeline import Pipeline, closest, load_pipeline
+from seedrun.records import read_step_record, write_json_atomically
+from seedrun.retention import RUN_ID, list_runs, prune_runs
+from seedrun.rules import render_rules
+from seedrun.runner import (Execution, build_plan_document, display_path, new_run_id, point_latest,
+                            write_run_files)
+
+DEFAULT_PIPELINE = "pipeline.toml"
+STALE_STOP_SECONDS = 10.0
+
+
+def say(line: str) -> None:
+    steprunner.Console(os.devnull).say(line)
+
+
+def pipeline_path(path: str | os.PathLike | None = None) -> Path:
+    """The pipeline file: the argument, else $SEEDRUN_PIPELINE, else ./pipeline.toml."""
+    return Path(path or os.environ.get("SEEDRUN_PIPELINE") or DEFAULT_PIPELINE)
+
+
+def parse_jobs(value: object, default: int) -> int:
+    """Validate a --jobs or JOBS= value."""
+    if value is None or value == "":
+        return default
+    try:
+        jobs = int(str(value).strip())
+    except ValueError:
+        jobs = 0
+    if jobs < 1:
+        raise UsageError("invalid jobs value %r: use a whole number of at least 1, such as JOBS=4" % (value,))
+    return jobs
+
+
+def plan(path: str | os.PathLike | None, selection: Selection) -> Plan:
+    return resolve(load_pipeline(pipeline_path(path)), selection)
+
+
+def run(path: str | os.PathLike | None, selection: Selection, jobs: object = None) -> int:
+    """Run a selection of the pipeline in a new run directory; return the exit code."""
+    pipeline = load_pipeline(pipeline_path(path))
+    the_plan = resolve(pipeline, selection)
+    jobs = parse_jobs(jobs, pipeline.jobs)
+    with PipelineLock(pipeline.logs_dir, pipeline.name) as lock:
+        take_over(lock.acquire())
+        run_id, run_dir = new_run_id(pipeline.logs_dir, pipeline.name)
+        lock.describe(run_id, run_dir)
+        document, specs = build_plan_document(pipeline, the_plan, run_id, run_dir, jobs)
+        write_run_files(run_dir, document, specs, render_rules(the_plan, run_dir))
+        point_latest(pipeline.logs_dir, run_id)
+        return Execution(run_dir, document, jobs).execute()
+
+
+def take_over(previous: dict) -> None:
+    """Finish the record of a run that died holding the lock, after its step runners stopped."""
+    run_dir = Path(previous["run_dir"]) if previous.get("run_dir") else None
+    if run_dir is None or not (run_dir / "plan.json").exists():
+        return
+    if _run_status(run_dir) != "running" and wait_for_step_runners(run_dir, 0):
+        return
+    say("Warning: run %s (PID %s) ended without finishing; taking over its lock"
+        % (previous.get("run_id"), previous.get("pid")))
+    if not wait_for_step_runners(run_dir, 0):
+        say("Waiting for the steps of run %s to stop" % previous.get("run_id"))
+        _stop_old_make(run_dir, signal.SIGTERM)
+        if not wait_for_step_runners(run_dir, STALE_STOP_SECONDS + _max_kill_grace(run_dir)):
+            _stop_old_make(run_dir, signal.SIGKILL)
+            _kill_old_steps(run_dir)
+            wait_for_step_runners(run_dir, STALE_STOP_SECONDS)
+    document = _load_plan(run_dir)
+    execution = Execution(run_dir, document, document["jobs"])
+    execution.interrupted = True
+    execution.refresh(force=False)
+    execution._settle_records()
+    run_record = execution.assemble(status="interrupted", exit_code=130, finished=time.time())
+    execution.writer.write(run_record)
+
+
+def _run_status(run_dir: Path) -> str | None:
+    try:
+        return json.loads((run_dir / "run.json").read_text(encoding="utf-8")).get("status")
+    except (OSError, ValueError):
+        return None
+
+
+def _max_kill_grace(run_dir: Path) -> float:
+    steps = _load_plan(run_dir).get("steps", [])
+    return max([s.get("kill_grace_s") or 0 for s in steps] + [0])
+
+
+def _stop_old_make(run_dir: Path, number: int) -> None:
+    try:
+        pid = int((run_dir / ".seedrun" / "make.pid").read_text())
+        os.killpg(pid, number)
+    except (OSError, ValueError):
+        pass
+
+
+def _kill_old_steps(run_dir: Path) -> None:
+    files = steprunner.RunFiles(str(run_dir))
+    for entry in _load_plan(run_dir).get("steps", []):
+        record = read_step_record(files, entry["name"])
+        if record and record.get("pid"):
+            try:
+                os.killpg(record["pid"], signal.SIGKILL)
+            except OSError:
+                pass
+
+
+def _load_plan(run_dir: Path) -> dict:
+    return json.loads((run_dir / "plan.json").read_text(encoding="utf-8"))
+
+
+def find_run(pipeline: Pipeline, run_id: str | None) -> Path:
+    """The named run of the pipeline, or its newest one."""
+    runs = list_runs(pipeline.logs_dir, pipeline.name)
+    ids = [r for r, _ in runs]
+    if run_id:
+        if run_id in ids or (RUN_ID.match(run_id) and (pipeline.logs_dir / run_id / "plan.json").exists()):
+            return pipeline.logs_dir / run_id
+        raise UsageError("run %r not found in %s%s; recent runs: %s" % (
+            run_id, pipeline.logs_dir, closest(run_id, ids), ", ".join(ids[-5:]) or "none"))
+    if not ids:
+        raise UsageError("no run of pipeline %r in %s to resume; start one with: seedrun run"
+                         % (pipeline.name, display_path(pipeline.logs_dir)))
+    return pipeline.logs_dir / ids[-1]
+
+
+def resume(path: str | os.PathLike | None, run_id: str | None = None, replan: bool = False,
+           jobs: object = None) -> int:
+    """Rerun, in its own run directory, every step of a run that did not succeed."""
+    pipeline = load_pipeline(pipeline_path(path))
+    with PipelineLock(pipeline.logs_dir, pipeline.name) as lock:
+        take_over(lock.acquire())
+        run_dir = find_run(pipeline, run_id)
+        document = _load_plan(run_dir)
+        lock.describe(document["run_id"], run_dir)
+        jobs = parse_jobs(jobs, document["jobs"])
+        document = _resume_plan(pipeline, run_dir, document, replan, jobs)
+        reset_unfinished(run_dir, document)
+        document.setdefault("resumed_at", []).append(steprunner.iso(time.time()))
+        write_json_atomically(run_dir / "plan.json", document)
+        point_latest(pipeline.logs_dir, document["run_id"])
+        return Execution(run_dir, document, jobs, resumed=True).execute()
+
+
+def _resume_plan(pipeline: Pipeline, run_dir: Path, document: dict, replan: bool, jobs: int) -> dict:
+    new_plan = resolve(pipeline, Selection(**document["selection_args"]))
+    new_document, specs = build_plan_document(pipeline, new_plan, document["run_id"], run_dir, jobs)
+    changes = plan_changes(document, new_document)
+    if changes and not replan:
+        say("%s changed since run %s started: %s" % (pipeline.path.name, document["run_id"], "; ".join(changes)))
+        say("Resuming with the plan the run started with; pass --replan to use the changed file")
+        return document
+    if replan:
+        if changes:
+            say("Resuming with the changed plan: %s" % "; ".join(changes))
+        new_document["resumed_at"] = document.get("resumed_at", [])
+        write_run_files(run_dir, new_document, specs, render_rules(new_plan, run_dir))
+        return new_document
+    return document
+
+
+def plan_changes(old: dict, new: dict) -> list[str]:
+    """Describe the steps that differ between two plan documents."""
+    before = {s["name"]: s for s in old["steps"]}
+    after = {s["name"]: s for s in new["steps"]}
+    changes = ["%s added" % n for n in after if n not in before]
+    changes += ["%s removed" % n for n in before if n not in after]
+    for name in after:
+        if name in before and before[name]["fingerprint"] != after[name]["fingerprint"]:
+            what = "command changed" if before[name]["command"] != after[name]["command"] else "settings changed"
+            changes.append("%s (%s)" % (name, what))
+    return changes
+
+
+def reset_unfinished(run_dir: Path, document: dict) -> None:
+    """Delete the stamps of every step that did not succeed, so make runs it again."""
+    files = steprunner.RunFiles(str(run_dir))
+    for entry in document["steps"]:
+        record = read_step_record(files, entry["name"]) or {}
+        succeeded = record.get("status") == "succeeded" and os.path.exists(files.stamp(entry["name"], "ok"))
+        entry["carried_over"] = succeeded
+        if not succeeded:
+            for kind in ("done", "ok"):
+                _remove(files.stamp(entry["name"], kind))
+            _remove(os.path.join(files.failed_dir(), entry["name"]))
+    for phase in document["barriers"]:
+        for kind in ("done", "ok"):
+            _remove(files.phase_stamp(phase, kind))
+    for flag in ("abort", "interrupted"):
+        _remove(files.flag(flag))
+
+
+def _remove(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def explain_resume(path: str | os.PathLike | None, run_id: str | None = None) -> str:
+    """Say, step by step, what a resume of the run would keep and what it would run again."""
+    pipeline = load_pipeline(pipeline_path(path))
+    run_dir = find_run(pipeline, run_id)
+    document = _load_plan(run_dir)
+    files = steprunner.RunFiles(str(run_dir))
+    lines = ["Resume of run %s (%s):" % (document["run_id"], display_path(run_dir))]
+    for entry in document["steps"]:
+        record = read_step_record(files, entry["name"]) or {}
+        lines.append("  %-32s %s" % (entry["name"], _resume_reason(record)))
+    new_document, _ = build_plan_document(pipeline, resolve(pipeline, Selection(**document["selection_args"])),
+                                          document["run_id"], run_dir, document["jobs"])
+    changes = plan_changes(document, new_document)
+    if changes:
+        lines.append("%s changed since the run started: %s; seedrun resume keeps the old plan, "
+                     "seedrun resume --replan takes the new one" % (pipeline.path.name, "; ".join(changes)))
+    return "\n".join(lines)
+
+
+def _resume_reason(record: dict) -> str:
+    status = record.get("status")
+    if status == "succeeded":
+        return "kept: succeeded"
+    if status is None or status == "pending":
+        return "runs again: never started"
+    detail = record.get("reason") or status.replace("_", " ")
+    return "runs again: %s (%s)" % (status.replace("_", " "), detail)
+
+
+def report(path: str | os.PathLike | None, run_id: str | None = None) -> Path:
+    """Render the report of a past run again."""
+    from seedrun import report as reporter
+    from seedrun import secrets
+
+    pipeline = load_pipeline(pipeline_path(path))
+    run_dir = find_run(pipeline, run_id)
+    record = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
+    values = secrets.secret_values(os.environ, record.get("mask_env", []))
+    return reporter.render_run(record, run_dir, pipeline.reports_dir,
+                               history_db=pipeline.logs_dir / "history.sqlite3", live=False, secret_values=values)
+
+
+def clean(path: str | os.PathLike | None, keep: int) -> list[str]:
+    """Delete all but the newest `keep` runs of the pipeline."""
+    if keep < 1:
+        raise UsageError("invalid --keep %r: keep at least 1 run" % keep)
+    pipeline = load_pipeline(pipeline_path(path))
+    return prune_runs(pipeline.logs_dir, pipeline.reports_dir, pipeline.name, keep, current=None)

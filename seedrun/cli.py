@@ -1,0 +1,174 @@
+"""The ``seedrun`` command line, and the one place that turns errors into exit codes.
+
+Exit codes: 0 every step succeeded (or failed with on_failure = "ignore");
+1 a step failed, timed out or was skipped because of a failure; 2 the
+pipeline file or the command line is invalid and nothing ran; 75 another run
+of the pipeline holds the lock; 130 the run was interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from seedrun import __version__
+from seedrun.errors import EXIT_INTERRUPTED, EXIT_INVALID, SeedrunError
+from seedrun.graph import Plan, Selection
+
+
+def _add_selection(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("names", nargs="*", metavar="NAME",
+                        help="steps or targets to run (also make's pair-NAME and phase-NAME); default: every enabled phase")
+    parser.add_argument("--phase", action="append", default=[], metavar="NAME", help="run the steps of a phase")
+    parser.add_argument("--pair", action="append", default=[], metavar="NAME", help="run a main/dependent pair")
+    parser.add_argument("--target", action="append", default=[], metavar="NAME", help="run a named target")
+    parser.add_argument("--with-needs", action="store_true",
+                        help="also run what the selected steps wait for (by default it counts as done)")
+    parser.add_argument("--enable", action="append", default=[], metavar="NAME",
+                        help="run a disabled step or phase as if it were enabled")
+
+
+def _selection(args: argparse.Namespace) -> Selection:
+    return Selection(names=args.names, phases=args.phase, pairs=args.pair, targets=args.target,
+                     with_needs=args.with_needs, enable=args.enable)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="seedrun", description=__doc__.split("\n")[0],
+                                     epilog="Exit codes: 0 succeeded, 1 a step failed, 2 invalid pipeline or "
+                                            "command line, 75 another run holds the lock, 130 interrupted.")
+    parser.add_argument("--pipeline", metavar="FILE",
+                        help="pipeline file (default: $SEEDRUN_PIPELINE, else pipeline.toml)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log seedrun's own decisions to stderr")
+    parser.add_argument("--version", action="version", version="seedrun " + __version__)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    run = commands.add_parser("run", help="run the pipeline or a selection of it")
+    _add_selection(run)
+    run.add_argument("-j", "--jobs", metavar="N", help="maximum steps running at once (overrides [pipeline] jobs)")
+
+    plan = commands.add_parser("plan", help="print what a selection would run, in start order; run nothing")
+    _add_selection(plan)
+    plan.add_argument("-j", "--jobs", metavar="N", help="steps at once, as seedrun run would use them")
+    plan.add_argument("--resume", nargs="?", const="", metavar="RUN_ID",
+                      help="explain what seedrun resume would keep and run again")
+
+    graph = commands.add_parser("graph", help="print the plan as a Graphviz DOT graph")
+    _add_selection(graph)
+
+    resume = commands.add_parser("resume", help="rerun the steps of a run that did not succeed, in its directory")
+    resume.add_argument("run_id", nargs="?", metavar="RUN_ID", help="run to resume (default: the newest)")
+    resume.add_argument("--replan", action="store_true", help="use the pipeline file as it is now")
+    resume.add_argument("-j", "--jobs", metavar="N", help="maximum steps running at once")
+
+    report = commands.add_parser("report", help="render the HTML report of a run again")
+    report.add_argument("run_id", nargs="?", metavar="RUN_ID", help="run to report (default: the newest)")
+
+    clean = commands.add_parser("clean", help="delete old run directories and their reports")
+    clean.add_argument("--keep", type=int, required=True, metavar="N", help="number of newest runs to keep")
+
+    commands.add_parser("validate", help="check the pipeline file and report every problem")
+
+    step = commands.add_parser("step", help="run one step of a run directory (what the make rules call)")
+    step.add_argument("run_dir", metavar="RUN_DIR")
+    step.add_argument("step", metavar="STEP")
+    return parser
+
+
+def format_plan(plan: Plan) -> str:
+    pipeline = plan.pipeline
+    lines = ["Plan of %s (%s), selection %s: %d steps, up to %d at once" % (
+        pipeline.name, pipeline.path, plan.selection.label(), len(plan.steps), pipeline.jobs)]
+    width = max(len(s.name) for s in plan.steps)
+    for number, step in enumerate(plan.steps, start=1):
+        waits = []
+        if step.needs:
+            waits.append("needs " + ", ".join(step.needs))
+        if step.after:
+            waits.append("after " + ", ".join(step.after))
+        if step.needs_phase:
+            waits.append("needs phase " + step.needs_phase)
+        if step.after_phase:
+            waits.append("after phase " + step.after_phase + " finished")
+        phase = "[%s]" % step.phase if step.phase else ""
+        lines.append("%3d. %-*s %-12s %s" % (number, width, step.name, phase,
+                                              "; ".join(waits) or "starts at once"))
+    return "\n".join(lines)
+
+
+def format_graph(plan: Plan) -> str:
+    lines = ["digraph %s {" % _dot_id(plan.pipeline.name), "  rankdir=LR;", "  node [shape=box];"]
+    for phase, members in plan.barriers.items():
+        lines.append("  %s [shape=point, label=\"\", xlabel=%s];" % (_dot_id("phase:" + phase), _dot_id(phase)))
+        lines += ["  %s -> %s [style=dotted];" % (_dot_id(m), _dot_id("phase:" + phase)) for m in members]
+    for step in plan.steps:
+        lines.append("  %s;" % _dot_id(step.name))
+        lines += ["  %s -> %s;" % (_dot_id(n), _dot_id(step.name)) for n in step.needs]
+        lines += ["  %s -> %s [style=dashed];" % (_dot_id(n), _dot_id(step.name)) for n in step.after]
+        if step.needs_phase:
+            lines.append("  %s -> %s;" % (_dot_id("phase:" + step.needs_phase), _dot_id(step.name)))
+        if step.after_phase:
+            lines.append("  %s -> %s [style=dashed];" % (_dot_id("phase:" + step.after_phase), _dot_id(step.name)))
+    lines.append("}")
+    return "\n".join(lines)
+
+
+def _dot_id(name: str) -> str:
+    return '"%s"' % name.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def dispatch(args: argparse.Namespace) -> int:
+    from seedrun import api
+
+    if args.command == "run":
+        return api.run(args.pipeline, _selection(args), args.jobs)
+    if args.command == "plan":
+        if args.resume is not None:
+            print(api.explain_resume(args.pipeline, args.resume or None))
+        else:
+            the_plan = api.plan(args.pipeline, _selection(args))
+            api.parse_jobs(args.jobs, the_plan.pipeline.jobs)
+            print(format_plan(the_plan))
+        return 0
+    if args.command == "graph":
+        print(format_graph(api.plan(args.pipeline, _selection(args))))
+        return 0
+    if args.command == "resume":
+        return api.resume(args.pipeline, args.run_id, args.replan, args.jobs)
+    if args.command == "report":
+        print("Report: %s" % api.report(args.pipeline, args.run_id))
+        return 0
+    if args.command == "clean":
+        deleted = api.clean(args.pipeline, args.keep)
+        print("Deleted %d old run%s%s" % (len(deleted), "" if len(deleted) == 1 else "s",
+                                          (": " + ", ".join(deleted)) if deleted else ""))
+        return 0
+    if args.command == "validate":
+        pipeline = api.load_pipeline(api.pipeline_path(args.pipeline))
+        print("%s is valid: %d steps, %d phases" % (pipeline.path, len(pipeline.steps), len(pipeline.phases)))
+        return 0
+    from seedrun import step
+
+    return step.main([args.run_dir, args.step])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
+                        format="seedrun: %(levelname)s: %(name)s: %(message)s")
+    try:
+        return dispatch(args)
+    except SeedrunError as error:
+        print("seedrun: error: %s" % error, file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        print("seedrun: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        return EXIT_INVALID
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,345 @@
+"""Turn a pipeline and a selection into a plan: which steps run and what each waits for.
+
+Edges come from four places: ``needs`` and ``after``, pairs (the dependent
+needs the main), sequential phases (each step needs the one listed before
+it) and phase order (each phase waits for the phase before it). Phase order
+is expressed through one barrier per phase instead of an edge from every
+step of a phase to every step of the phase before, so a plan of thousands
+of steps stays linear in size.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import deque
+from dataclasses import dataclass, field
+
+from seedrun.errors import UsageError
+from seedrun.pipeline import Pipeline, closest
+
+BARRIER = "phase:"
+
+
+@dataclass
+class Selection:
+    """What the operator asked to run."""
+
+    names: list[str] = field(default_factory=list)
+    phases: list[str] = field(default_factory=list)
+    pairs: list[str] = field(default_factory=list)
+    targets: list[str] = field(default_factory=list)
+    with_needs: bool = False
+    enable: list[str] = field(default_factory=list)
+
+    def label(self) -> str:
+        parts = list(self.names)
+        parts += ["phase-" + p for p in self.phases]
+        parts += ["pair-" + p for p in self.pairs]
+        parts += ["target-" + t for t in self.targets]
+        return " ".join(parts) if parts else "seed-all"
+
+
+@dataclass
+class PlannedStep:
+    name: str
+    phase: str | None
+    needs: list[str]
+    after: list[str]
+    needs_phase: str | None = None
+    after_phase: str | None = None
+
+
+@dataclass
+class Plan:
+    pipeline: Pipeline
+    selection: Selection
+    steps: list[PlannedStep]
+    barriers: dict[str, list[str]]
+
+    @property
+    def names(self) -> list[str]:
+        return [s.name for s in self.steps]
+
+
+def _edges(pipeline: Pipeline) -> dict[str, list[str]]:
+    """Every step's prerequisites in the whole pipeline, with phase barriers as nodes."""
+    edges: dict[str, list[str]] = {name: list(s.needs) + list(s.after) for name, s in pipeline.steps.items()}
+    for pair in pipeline.pairs.values():
+        edges.setdefault(pair.dependent, []).append(pair.main)
+    previous = None
+    for phase in pipeline.phases:
+        edges[BARRIER + phase.name] = list(phase.steps)
+        for position, name in enumerate(phase.steps):
+            if phase.mode == "sequential" and position > 0:
+                edges.setdefault(name, []).append(phase.steps[position - 1])
+            if previous is not None:
+                edges.setdefault(name, []).append(BARRIER + previous.name)
+        previous = phase
+    return edges
+
+
+def find_cycles(pipeline: Pipeline) -> list[str]:
+    """Return one cycle per strongly connected component, spelled "a -> b -> a"."""
+    edges = _edges(pipeline)
+    cycles = []
+    for component in _strong_components(edges):
+        members = set(component)
+        start = min(component, key=lambda n: (n.startswith(BARRIER), _order(pipeline, n)))
+        if len(component) == 1 and start not in edges.get(start, []):
+            continue
+        path = _cycle_through(start, edges, members)
+        cycles.append(" -> ".join(n for n in path if not n.startswith(BARRIER)) + _via_phases(path, pipeline))
+    return cycles
+
+
+def _order(pipeline: Pipeline, node: str) -> int:
+    step = pipeline.steps.get(node)
+    return step.index if step else 0
+
+
+def _via_phases(path: list[str], pipeline: Pipeline) -> str:
+    barriers = [n[len(BARRIER):] for n in path if n.startswith(BARRIER)]
+    if not barriers:
+        return ""
+    waits = []
+    for name in barriers:
+        later = [p.name for i, p in enumerate(pipeline.phases[1:], 1) if pipeline.phases[i - 1].name == name]
+        waits.append("phase %s waits for phase %s" % (later[0], name) if later else "phase %s" % name)
+    return " (%s)" % "; ".join(waits)
+
+
+def _strong_components(edges: dict[str, list[str]]) -> list[list[str]]:
+    """Tarjan's algorithm, iterative so deep chains do not hit the recursion limit."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    on_stack: set[str] = set()
+    stack: list[str] = []
+    components = []
+    counter = 0
+    for root in edges:
+        if root in index:
+            continue
+        work = [(root, iter(edges.get(root, [])))]
+        index[root] = low[root] = counter
+        counter += 1
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, children = work[-1]
+            advanced = False
+            for child in children:
+                if child not in index:
+                    index[child] = low[child] = counter
+                    counter += 1
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(edges.get(child, []))))
+                    advanced = True
+                    break
+                if child in on_stack:
+                    low[node] = min(low[node], index[child])
+            if advanced:
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == index[node]:
+                component = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component.append(member)
+                    if member == node:
+                        break
+                components.append(component)
+    return components
+
+
+def _cycle_through(start: str, edges: dict[str, list[str]], members: set[str]) -> list[str]:
+    """Shortest path from start back to start inside one component."""
+    parents: dict[str, str] = {}
+    queue = deque([start])
+    while queue:
+        node = queue.popleft()
+        for child in edges.get(node, []):
+            if child not in members:
+                continue
+            if child == start:
+                path = [node]
+                while path[-1] != start:
+                    path.append(parents[path[-1]])
+                return [start] + path[::-1][1:] + [start] if node != start else [start, start]
+            if child not in parents:
+                parents[child] = node
+                queue.append(child)
+    return [start, start]
+
+
+# Selection
+
+
+def resolve(pipeline: Pipeline, selection: Selection) -> Plan:
+    """Resolve a selection into a plan in start order; raise UsageError for unknown names."""
+    _check_enable(pipeline, selection)
+    chosen = _chosen_steps(pipeline, selection)
+    if selection.with_needs:
+        chosen = _with_prerequisites(pipeline, chosen)
+    if not chosen:
+        raise UsageError("the selection %r of %s contains no enabled step; enable one with --enable NAME"
+                         % (selection.label(), pipeline.path))
+    planned, barriers = _prerequisites(pipeline, chosen)
+    return Plan(pipeline, selection, _start_order(pipeline, planned, barriers), barriers)
+
+
+def _check_enable(pipeline: Pipeline, selection: Selection) -> None:
+    known = set(pipeline.steps) | {p.name for p in pipeline.phases}
+    for name in selection.enable:
+        if name not in known:
+            raise UsageError("--enable %r: no step or phase has that name in %s%s"
+                             % (name, pipeline.path, closest(name, known)))
+
+
+def _chosen_steps(pipeline: Pipeline, selection: Selection) -> set[str]:
+    enabled = set(selection.enable)
+    asked = selection.names or selection.phases or selection.pairs or selection.targets
+    if not asked:
+        return _everything(pipeline, enabled)
+    chosen: set[str] = set()
+    for name in selection.names:
+        chosen |= _by_name(pipeline, name)
+    for name in selection.phases:
+        chosen |= {s for s in _phase(pipeline, name).steps if pipeline.steps[s].enabled or s in enabled}
+    for name in selection.pairs:
+        pair = _lookup(pipeline.pairs, name, "pair", pipeline)
+        chosen |= {pair.main, pair.dependent}
+    for name in selection.targets:
+        chosen |= set(_lookup(pipeline.targets, name, "target", pipeline))
+    return chosen
+
+
+def _everything(pipeline: Pipeline, enabled: set[str]) -> set[str]:
+    if not pipeline.phases:
+        return {name for name, s in pipeline.steps.items() if s.enabled or name in enabled}
+    chosen = set()
+    for phase in pipeline.phases:
+        if phase.enabled or phase.name in enabled:
+            chosen |= {s for s in phase.steps if pipeline.steps[s].enabled or s in enabled}
+    chosen |= {name for name in enabled if name in pipeline.steps}
+    return chosen
+
+
+def _by_name(pipeline: Pipeline, name: str) -> set[str]:
+    """A step, a target, or make's pair-NAME and phase-NAME goals."""
+    if name in pipeline.steps:
+        return {name}
+    if name in pipeline.targets:
+        return set(pipeline.targets[name])
+    for prefix, table in (("pair-", pipeline.pairs), ("phase-", {p.name: p for p in pipeline.phases})):
+        if name.startswith(prefix) and name[len(prefix):] in table:
+            if prefix == "pair-":
+                pair = pipeline.pairs[name[len(prefix):]]
+                return {pair.main, pair.dependent}
+            return set(_phase(pipeline, name[len(prefix):]).steps)
+    choices = list(pipeline.steps) + list(pipeline.targets)
+    choices += ["pair-" + p for p in pipeline.pairs] + ["phase-" + p.name for p in pipeline.phases]
+    raise UsageError("unknown step or target %r in %s%s\nvalid steps: %s%s" % (
+        name, pipeline.path, closest(name, choices), ", ".join(pipeline.steps),
+        ("\nvalid targets: " + ", ".join(pipeline.targets)) if pipeline.targets else ""))
+
+
+def _phase(pipeline: Pipeline, name: str):
+    for phase in pipeline.phases:
+        if phase.name == name:
+            return phase
+    names = [p.name for p in pipeline.phases]
+    raise UsageError("unknown phase %r in %s%s; valid phases: %s"
+                     % (name, pipeline.path, closest(name, names), ", ".join(names) or "none"))
+
+
+def _lookup(table: dict, name: str, kind: str, pipeline: Pipeline):
+    if name not in table:
+        raise UsageError("unknown %s %r in %s%s; valid %ss: %s"
+                         % (kind, name, pipeline.path, closest(name, table), kind, ", ".join(table) or "none"))
+    return table[name]
+
+
+def _with_prerequisites(pipeline: Pipeline, chosen: set[str]) -> set[str]:
+    edges = _edges(pipeline)
+    seen = set(chosen)
+    queue = deque(chosen)
+    while queue:
+        for child in edges.get(queue.popleft(), []):
+            if child not in seen:
+                seen.add(child)
+                queue.append(child)
+    return {name for name in seen if not name.startswith(BARRIER)}
+
+
+def _prerequisites(pipeline: Pipeline, chosen: set[str]) -> tuple[dict[str, PlannedStep], dict[str, list[str]]]:
+    planned = {}
+    for name in chosen:
+        step = pipeline.steps[name]
+        phase = pipeline.phase_of(name)
+        planned[name] = PlannedStep(name, phase.name if phase else None,
+                                    [n for n in step.needs if n in chosen], [n for n in step.after if n in chosen])
+    for pair in pipeline.pairs.values():
+        if pair.main in chosen and pair.dependent in chosen and pair.main not in planned[pair.dependent].needs:
+            planned[pair.dependent].needs.append(pair.main)
+    return planned, _phase_edges(pipeline, chosen, planned)
+
+
+def _phase_edges(pipeline: Pipeline, chosen: set[str], planned: dict[str, PlannedStep]) -> dict[str, list[str]]:
+    """Add sequential-phase edges and phase barriers between the chosen steps."""
+    barriers: dict[str, list[str]] = {}
+    previous = None
+    for phase in pipeline.phases:
+        members = [s for s in phase.steps if s in chosen]
+        if not members:
+            continue
+        for position, name in enumerate(members):
+            if phase.mode == "sequential" and position > 0 and members[position - 1] not in planned[name].needs:
+                planned[name].needs.append(members[position - 1])
+            if previous is not None:
+                if phase.wait == "finished":
+                    planned[name].after_phase = previous
+                else:
+                    planned[name].needs_phase = previous
+        barriers[phase.name] = members
+        previous = phase.name
+    used = {s.needs_phase for s in planned.values()} | {s.after_phase for s in planned.values()}
+    return {name: members for name, members in barriers.items() if name in used}
+
+
+def _start_order(pipeline: Pipeline, planned: dict[str, PlannedStep], barriers: dict[str, list[str]]) -> list[PlannedStep]:
+    """Kahn's algorithm, ties broken by the order of the pipeline file."""
+    waits: dict[str, set[str]] = {}
+    for name, step in planned.items():
+        waits[name] = set(step.needs) | set(step.after)
+        for phase in (step.needs_phase, step.after_phase):
+            if phase:
+                waits[name] |= {BARRIER + phase}
+    for phase, members in barriers.items():
+        waits[BARRIER + phase] = set(members)
+    users: dict[str, list[str]] = {}
+    for name, prerequisites in waits.items():
+        for prerequisite in prerequisites:
+            users.setdefault(prerequisite, []).append(name)
+    ready = [(_rank(pipeline, n), n) for n, w in waits.items() if not w]
+    heapq.heapify(ready)
+    order = []
+    while ready:
+        _, name = heapq.heappop(ready)
+        if not name.startswith(BARRIER):
+            order.append(planned[name])
+        for user in users.get(name, []):
+            waits[user].discard(name)
+            if not waits[user]:
+                heapq.heappush(ready, (_rank(pipeline, user), user))
+    return order
+
+
+def _rank(pipeline: Pipeline, node: str) -> tuple[int, int]:
+    if node.startswith(BARRIER):
+        return (-1, 0)
+    phase_index = next((i for i, p in enumerate(pipeline.phases) if node in p.steps), len(pipeline.phases))
+    return (phase_index, pipeline.steps[node].index)

@@ -1,0 +1,409 @@
+"""Keep a SQLite history of runs and steps, and derive warnings and trends from it.
+
+The database lives apart from the run directories, so deleting old logs keeps
+their history. Writers use WAL mode and a busy timeout so that several seedrun
+processes can record runs at the same time.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import statistics
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import closing, contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+BUSY_TIMEOUT_S = 30.0
+SCHEMA_VERSION = 1
+PIPELINE_RATE_RUNS = 30
+STEP_RATE_RUNS = 30
+MEDIAN_DURATION_RUNS = 10
+TREND_RUNS = 20
+METRIC_BASELINE_RUNS = 5
+# With fewer earlier successful runs a median says too little to warn about.
+MIN_METRIC_BASELINE_RUNS = 3
+FAILED_STATUSES = ("failed", "timed_out")
+FINISHED_RUN_STATUSES = ("succeeded", "failed", "interrupted")
+FINISHED_STEP_STATUSES = ("succeeded", "failed", "timed_out")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY,
+    pipeline TEXT NOT NULL,
+    selection TEXT,
+    status TEXT NOT NULL,
+    started_at TEXT,
+    finished_at TEXT,
+    duration_s REAL,
+    exit_code INTEGER,
+    host TEXT,
+    step_count INTEGER NOT NULL,
+    failed_steps TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS runs_by_pipeline ON runs (pipeline, run_id);
+CREATE TABLE IF NOT EXISTS steps (
+    run_id TEXT NOT NULL,
+    pipeline TEXT NOT NULL,
+    name TEXT NOT NULL,
+    phase TEXT,
+    status TEXT NOT NULL,
+    started_at TEXT,
+    finished_at TEXT,
+    duration_s REAL,
+    attempts INTEGER,
+    exit_code INTEGER,
+    signal TEXT,
+    metrics TEXT NOT NULL,
+    warnings TEXT NOT NULL,
+    carried_over INTEGER NOT NULL,
+    PRIMARY KEY (run_id, name)
+);
+CREATE INDEX IF NOT EXISTS steps_by_name ON steps (pipeline, name, run_id);
+CREATE INDEX IF NOT EXISTS steps_by_name_status ON steps (pipeline, name, status, run_id);
+"""
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """One line of the run index. failed_steps names the failed and timed-out steps."""
+
+    run_id: str
+    pipeline: str
+    selection: str | None
+    status: str
+    started_at: str | None
+    finished_at: str | None
+    duration_s: float | None
+    exit_code: int | None
+    step_count: int
+    failed_steps: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class StepHistory:
+    """Earlier results of one step in one pipeline, taken from runs before the current one.
+
+    `outcomes` are the statuses of its last STEP_RATE_RUNS finished executions
+    (succeeded, failed or timed_out), newest first. `durations` are its last
+    TREND_RUNS successful durations in seconds, oldest first.
+    """
+
+    outcomes: tuple[str, ...] = ()
+    durations: tuple[float, ...] = ()
+    median_duration_s: float | None = None
+
+
+@dataclass(frozen=True)
+class PipelineHistory:
+    """Earlier finished runs of a pipeline (statuses newest first) and each step's history."""
+
+    run_statuses: tuple[str, ...] = ()
+    steps: Mapping[str, StepHistory] | None = None
+
+    def step(self, name: str) -> StepHistory:
+        """Return the history of one step, empty when it has none."""
+        return (self.steps or {}).get(name, StepHistory())
+
+
+def record_run(db_path: Path, run: Mapping[str, Any]) -> None:
+    """Insert or replace a run and all of its steps in the history database."""
+    summary = summarize_run(run)
+    step_rows = [_step_row(run, step) for step in run.get("steps", [])]
+    with _transaction(db_path) as connection:
+        connection.execute("DELETE FROM steps WHERE run_id = ?", (summary.run_id,))
+        connection.execute(
+            "INSERT OR REPLACE INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            _run_row(summary, run.get("host")),
+        )
+        connection.executemany(
+            "INSERT INTO steps VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", step_rows
+        )
+    logger.debug("recorded run %s with %d steps in %s", summary.run_id, len(step_rows), db_path)
+
+
+def list_runs(db_path: Path) -> list[RunSummary]:
+    """Return every recorded run, newest run id first. A missing database has no runs."""
+    if not db_path.exists():
+        return []
+    with closing(_connect(db_path)) as connection:
+        rows = connection.execute(
+            "SELECT run_id, pipeline, selection, status, started_at, finished_at, duration_s,"
+            " exit_code, step_count, failed_steps FROM runs ORDER BY run_id DESC"
+        ).fetchall()
+    return [RunSummary(*row[:9], tuple(json.loads(row[9]))) for row in rows]
+
+
+def summarize_run(run: Mapping[str, Any]) -> RunSummary:
+    """Build the index line of a run record."""
+    steps = run.get("steps", [])
+    return RunSummary(
+        run_id=run["run_id"],
+        pipeline=run.get("pipeline", ""),
+        selection=run.get("selection"),
+        status=run.get("status", "unknown"),
+        started_at=run.get("started_at"),
+        finished_at=run.get("finished_at"),
+        duration_s=seconds_between(run.get("started_at"), run.get("finished_at")),
+        exit_code=run.get("exit_code"),
+        step_count=len(steps),
+        failed_steps=tuple(step["name"] for step in steps if step.get("status") in FAILED_STATUSES),
+    )
+
+
+def metric_warnings(db_path: Path, run: Mapping[str, Any]) -> dict[str, list[str]]:
+    """Return warnings for the metrics of each succeeded step, keyed by step name.
+
+    A metric gets a warning when it is 0, when it is below half its median over
+    the step's last METRIC_BASELINE_RUNS successful runs in the same pipeline
+    before this run (only when at least MIN_METRIC_BASELINE_RUNS exist), or when it
+    is below its floor in `metric_floors`. A metric that has a floor but was not
+    reported also gets a warning. Non-numeric metric values are ignored.
+    """
+    succeeded = [step for step in run.get("steps", []) if step.get("status") == "succeeded"]
+    baselines = _metric_baselines(db_path, run, succeeded)
+    warnings: dict[str, list[str]] = {}
+    for step in succeeded:
+        found = _step_metric_warnings(step, baselines.get(step["name"], []))
+        if found:
+            warnings[step["name"]] = found
+    return warnings
+
+
+def step_stats(
+    db_path: Path | None, pipeline: str, run_id: str, step_names: Iterable[str] | None = None
+) -> PipelineHistory:
+    """Return the pipeline's and each step's history from runs before run_id.
+
+    step_names defaults to every step recorded in the pipeline's last
+    PIPELINE_RATE_RUNS runs. A missing database returns an empty history.
+    """
+    if db_path is None or not db_path.exists():
+        return PipelineHistory(steps={})
+    with closing(_connect(db_path)) as connection:
+        run_statuses = _recent_run_statuses(connection, pipeline, run_id)
+        names = list(step_names) if step_names is not None else _recent_step_names(connection, pipeline, run_id)
+        steps = {name: _step_history(connection, pipeline, name, run_id) for name in names}
+    return PipelineHistory(run_statuses, steps)
+
+
+def success_rate(statuses: Iterable[str]) -> tuple[int, int]:
+    """Return (succeeded, total) over a sequence of statuses."""
+    listed = list(statuses)
+    return sum(1 for status in listed if status == "succeeded"), len(listed)
+
+
+def seconds_between(start: str | None, end: str | None) -> float | None:
+    """Return the seconds from one ISO 8601 timestamp to another, or None when either is missing."""
+    started, finished = parse_time(start), parse_time(end)
+    if started is None or finished is None:
+        return None
+    return (finished - started).total_seconds()
+
+
+def parse_time(value: str | None) -> datetime | None:
+    """Parse an ISO 8601 timestamp such as 2026-12-04T19:37:12.123Z, or return None."""
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        logger.warning("ignoring invalid timestamp %r", value)
+        return None
+
+
+def _connect(db_path: Path) -> sqlite3.Connection:
+    """Open the database in autocommit mode, creating the file and the schema if needed."""
+    db_path.parent.mkdir(parents=True, exist_ok=True)
+    connection = sqlite3.connect(db_path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+    connection.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+    if connection.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
+        _create_schema(connection)
+    return connection
+
+
+def _create_schema(connection: sqlite3.Connection) -> None:
+    # WAL lets readers work while another process writes, and the setting stays in the file.
+    connection.execute("PRAGMA journal_mode = WAL")
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        for statement in SCHEMA.split(";"):
+            if statement.strip():
+                connection.execute(statement)
+        connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        connection.execute("COMMIT")
+    except BaseException:
+        connection.execute("ROLLBACK")
+        raise
+
+
+@contextmanager
+def _transaction(db_path: Path) -> Iterator[sqlite3.Connection]:
+    """Yield a connection inside a write transaction that commits on success."""
+    with closing(_connect(db_path)) as connection:
+        # IMMEDIATE takes the write lock up front, so two writers wait for each
+        # other under the busy timeout instead of failing on a lock upgrade.
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            yield connection
+        except BaseException:
+            connection.execute("ROLLBACK")
+            raise
+        connection.execute("COMMIT")
+
+
+def _run_row(summary: RunSummary, host: str | None) -> tuple[Any, ...]:
+    return (
+        summary.run_id,
+        summary.pipeline,
+        summary.selection,
+        summary.status,
+        summary.started_at,
+        summary.finished_at,
+        summary.duration_s,
+        summary.exit_code,
+        host,
+        summary.step_count,
+        json.dumps(list(summary.failed_steps)),
+    )
+
+
+def _step_row(run: Mapping[str, Any], step: Mapping[str, Any]) -> tuple[Any, ...]:
+    return (
+        run["run_id"],
+        run.get("pipeline", ""),
+        step["name"],
+        step.get("phase"),
+        step.get("status", "unknown"),
+        step.get("started_at"),
+        step.get("finished_at"),
+        step.get("duration_s"),
+        step.get("attempts"),
+        step.get("exit_code"),
+        step.get("signal"),
+        json.dumps(step.get("metrics") or {}, sort_keys=True),
+        json.dumps(step.get("warnings") or []),
+        int(bool(step.get("carried_over"))),
+    )
+
+
+def _recent_run_statuses(connection: sqlite3.Connection, pipeline: str, run_id: str) -> tuple[str, ...]:
+    rows = connection.execute(
+        "SELECT status FROM runs WHERE pipeline = ? AND run_id < ? AND status IN (?, ?, ?)"
+        " ORDER BY run_id DESC LIMIT ?",
+        (pipeline, run_id, *FINISHED_RUN_STATUSES, PIPELINE_RATE_RUNS),
+    ).fetchall()
+    return tuple(row[0] for row in rows)
+
+
+def _recent_step_names(connection: sqlite3.Connection, pipeline: str, run_id: str) -> list[str]:
+    rows = connection.execute(
+        "SELECT DISTINCT name FROM steps WHERE run_id IN"
+        " (SELECT run_id FROM runs WHERE pipeline = ? AND run_id < ? ORDER BY run_id DESC LIMIT ?)",
+        (pipeline, run_id, PIPELINE_RATE_RUNS),
+    ).fetchall()
+    return [row[0] for row in rows]
+
+
+def _step_history(connection: sqlite3.Connection, pipeline: str, name: str, run_id: str) -> StepHistory:
+    outcomes = connection.execute(
+        "SELECT status FROM steps WHERE pipeline = ? AND name = ? AND run_id < ?"
+        " AND status IN (?, ?, ?) AND carried_over = 0 ORDER BY run_id DESC LIMIT ?",
+        (pipeline, name, run_id, *FINISHED_STEP_STATUSES, STEP_RATE_RUNS),
+    ).fetchall()
+    durations = [row[0] for row in _successful_rows(connection, pipeline, name, run_id, "duration_s", TREND_RUNS)]
+    durations = [value for value in durations if value is not None]
+    recent = durations[:MEDIAN_DURATION_RUNS]
+    return StepHistory(
+        outcomes=tuple(row[0] for row in outcomes),
+        durations=tuple(reversed(durations)),
+        median_duration_s=statistics.median(recent) if recent else None,
+    )
+
+
+def _successful_rows(
+    connection: sqlite3.Connection, pipeline: str, name: str, run_id: str, column: str, limit: int
+) -> list[tuple[Any, ...]]:
+    """Return one column of the step's last successful, not carried-over rows, newest first."""
+    return connection.execute(
+        f"SELECT {column} FROM steps WHERE pipeline = ? AND name = ? AND status = 'succeeded'"
+        " AND run_id < ? AND carried_over = 0 ORDER BY run_id DESC LIMIT ?",
+        (pipeline, name, run_id, limit),
+    ).fetchall()
+
+
+def _metric_baselines(
+    db_path: Path, run: Mapping[str, Any], steps: list[Mapping[str, Any]]
+) -> dict[str, list[dict[str, Any]]]:
+    """Return the metrics of each step's last successful runs before this run, newest first."""
+    if not db_path.exists():
+        return {}
+    pipeline, run_id = run.get("pipeline", ""), run["run_id"]
+    with closing(_connect(db_path)) as connection:
+        return {
+            step["name"]: [
+                json.loads(row[0])
+                for row in _successful_rows(connection, pipeline, step["name"], run_id, "metrics", METRIC_BASELINE_RUNS)
+            ]
+            for step in steps
+            if step.get("metrics")
+        }
+
+
+def _step_metric_warnings(step: Mapping[str, Any], baseline: list[dict[str, Any]]) -> list[str]:
+    metrics = step.get("metrics") or {}
+    floors = step.get("metric_floors") or {}
+    warnings = []
+    for name, value in metrics.items():
+        if not _is_number(value):
+            continue
+        history = [item[name] for item in baseline if _is_number(item.get(name))]
+        message = _metric_warning(name, value, floors.get(name), history)
+        if message:
+            warnings.append(message)
+    for name, floor in floors.items():
+        if name not in metrics:
+            warnings.append(f"{name} was not reported, but its floor is {_format_number(floor)}")
+    return warnings
+
+
+def _metric_warning(name: str, value: float, floor: Any, history: list[float]) -> str | None:
+    reasons = []
+    below_median = False
+    if len(history) >= MIN_METRIC_BASELINE_RUNS:
+        median = statistics.median(history)
+        if value < median / 2:
+            below_median = True
+            reasons.append(
+                f"below half its median of {_format_number(median)}"
+                f" over the last {len(history)} successful runs"
+            )
+    if _is_number(floor) and value < floor:
+        reasons.append(f"below its floor of {_format_number(floor)}")
+    if value == 0:
+        lead = f"{name} is 0"
+    elif below_median:
+        lead = f"{name} fell to {_format_number(value)}"
+    elif reasons:
+        lead = f"{name} is {_format_number(value)}"
+    else:
+        return None
+    return ", ".join([lead, " and ".join(reasons)]) if reasons else lead
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _format_number(value: float) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, float):
+        return f"{value:.2f}".rstrip("0").rstrip(".")
+    return str(value)

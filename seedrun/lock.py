@@ -1,0 +1,110 @@
+"""One run of a pipeline at a time per logs directory.
+
+The lock is an exclusive ``flock`` on ``<logs_dir>/.seedrun/<pipeline>.lock``
+held by the ``seedrun`` process for the whole run. The kernel releases it when
+that process dies, however it dies, so there is no stale lock to delete by
+hand; the file's contents (run id, PID, start time) only describe the holder.
+A run that finds the previous holder's run still marked running knows that
+run died, and takes over after its remaining step runners have stopped.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+import socket
+import time
+from pathlib import Path
+
+from seedrun.errors import LockedError
+
+log = logging.getLogger(__name__)
+
+DESCRIBE_WAIT_SECONDS = 1.5
+
+
+class PipelineLock:
+    def __init__(self, logs_dir: Path, pipeline_name: str):
+        self.path = logs_dir / ".seedrun" / ("%s.lock" % pipeline_name)
+        self.pipeline_name = pipeline_name
+        self.fd: int | None = None
+        self.previous: dict = {}
+
+    def acquire(self) -> dict:
+        """Take the lock or raise LockedError naming the holder; return the previous holder's details."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = self._wait_for_description(fd)
+            os.close(fd)
+            raise LockedError(self._locked_message(holder)) from None
+        self.fd = fd
+        self.previous = self._read(fd)
+        self.describe(run_id=None, run_dir=None)
+        return self.previous
+
+    def describe(self, run_id: str | None, run_dir: Path | None) -> None:
+        """Record who holds the lock, for the message another run prints."""
+        details = {"run_id": run_id, "run_dir": str(run_dir) if run_dir else None, "pid": os.getpid(),
+                   "host": socket.gethostname(), "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        data = json.dumps(details).encode()
+        os.ftruncate(self.fd, 0)
+        os.pwrite(self.fd, data, 0)
+
+    def release(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+    def _read(self, fd: int) -> dict:
+        try:
+            return json.loads(os.pread(fd, 65536, 0).decode() or "{}")
+        except (OSError, ValueError):
+            return {}
+
+    def _wait_for_description(self, fd: int) -> dict:
+        """The holder writes its run id right after it takes the lock; give it a moment."""
+        deadline = time.monotonic() + DESCRIBE_WAIT_SECONDS
+        holder = self._read(fd)
+        while not holder.get("run_id") and time.monotonic() < deadline:
+            time.sleep(0.05)
+            holder = self._read(fd)
+        return holder
+
+    def _locked_message(self, holder: dict) -> str:
+        run = holder.get("run_id") or "(starting)"
+        pid = holder.get("pid", "?")
+        return ("another run of pipeline %r holds the lock %s: run %s, PID %s, started %s; "
+                "wait for it to finish, or stop it with: kill -INT %s"
+                % (self.pipeline_name, self.path, run, pid, holder.get("started_at", "?"), pid))
+
+    def __enter__(self) -> "PipelineLock":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+def wait_for_step_runners(run_dir: Path, timeout: float) -> bool:
+    """Wait until no step runner of run_dir holds its shared active lock; return True when none does."""
+    path = run_dir / ".seedrun" / "active.lock"
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return True
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return True
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    return False
+                time.sleep(0.1)
+    finally:
+        os.close(fd)

@@ -1,0 +1,565 @@
+"""Load a pipeline file and validate all of it before anything runs.
+
+Validation collects every problem instead of stopping at the first, so an
+operator fixes a broken file in one pass. Each problem names the table and
+key it concerns and says what to do.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import re
+import shlex
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from seedrun.errors import PipelineError
+
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*\Z")
+DURATION_PATTERN = re.compile(r"(?:(\d+(?:\.\d+)?)(h|m|s))+\Z")
+DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(h|m|s)")
+UNIT_SECONDS = {"h": 3600.0, "m": 60.0, "s": 1.0}
+NPM_RUN = re.compile(r"\s*npm\s+(?:run|run-script)\s+([^\s;&|<>()]+)")
+ON_FAILURE = ("skip-dependents", "abort", "ignore")
+PHASE_MODES = ("parallel", "sequential")
+PHASE_WAITS = ("succeeded", "finished")
+
+PIPELINE_KEYS = ("name", "jobs", "workdir", "logs_dir", "reports_dir", "max_failures", "keep_runs", "mask_env")
+POOL_KEYS = ("size", "min_interval", "rate_limited_exit_code", "cooldown")
+STEP_KEYS = ("command", "needs", "after", "on_failure", "timeout", "retries", "retry_delay",
+             "max_retry_delay", "retry_on_exit_codes", "kill_grace", "pool", "env", "enabled",
+             "metrics", "metric_floors", "description")
+PHASE_KEYS = ("name", "steps", "mode", "wait", "enabled")
+PAIR_KEYS = ("main", "dependent")
+NOTIFY_KEYS = ("on_failure",)
+TOP_KEYS = ("pipeline", "pools", "notify", "defaults", "steps", "phases", "pairs", "targets")
+
+STEP_DEFAULTS: dict[str, Any] = {
+    "needs": [], "after": [], "on_failure": "skip-dependents", "timeout": None, "retries": 0,
+    "retry_delay": "30s", "max_retry_delay": "15m", "retry_on_exit_codes": None,
+    "kill_grace": "30s", "pool": None, "env": {}, "enabled": True, "metrics": {},
+    "metric_floors": {}, "description": "",
+}
+
+
+@dataclass(frozen=True)
+class Pool:
+    name: str
+    size: int
+    min_interval: float = 0.0
+    rate_limited_exit_code: int | None = None
+    cooldown: float = 60.0
+
+
+@dataclass
+class Step:
+    name: str
+    command: str
+    needs: list[str]
+    after: list[str]
+    on_failure: str
+    timeout: float | None
+    retries: int
+    retry_delay: float
+    max_retry_delay: float
+    retry_on_exit_codes: list[int] | None
+    kill_grace: float
+    pool: str | None
+    env: dict[str, str]
+    enabled: bool
+    metrics: dict[str, str]
+    metric_floors: dict[str, float]
+    description: str
+    index: int = 0
+
+
+@dataclass
+class Phase:
+    name: str
+    steps: list[str]
+    mode: str = "parallel"
+    wait: str = "succeeded"
+    enabled: bool = True
+
+
+@dataclass
+class Pair:
+    name: str
+    main: str
+    dependent: str
+
+
+@dataclass
+class Pipeline:
+    path: Path
+    sha256: str
+    name: str
+    jobs: int
+    workdir: Path
+    logs_dir: Path
+    reports_dir: Path
+    max_failures: int | str | None
+    keep_runs: int
+    mask_env: list[str]
+    notify_on_failure: str | None
+    pools: dict[str, Pool] = field(default_factory=dict)
+    steps: dict[str, Step] = field(default_factory=dict)
+    phases: list[Phase] = field(default_factory=list)
+    pairs: dict[str, Pair] = field(default_factory=dict)
+    targets: dict[str, list[str]] = field(default_factory=dict)
+
+    def phase_of(self, step: str) -> Phase | None:
+        for phase in self.phases:
+            if step in phase.steps:
+                return phase
+        return None
+
+    def failure_limit(self, step_count: int) -> int | None:
+        """Translate max_failures into a count of failed steps for a run of step_count steps."""
+        if self.max_failures is None:
+            return None
+        if isinstance(self.max_failures, int):
+            return self.max_failures
+        share = float(self.max_failures.rstrip("%")) / 100
+        return max(1, -int(-share * step_count // 1))
+
+
+def parse_duration(value: Any) -> float:
+    """Parse "45m", "1h30m", "2.5s" into seconds; raise ValueError otherwise."""
+    if not isinstance(value, str) or not DURATION_PATTERN.match(value.strip()):
+        raise ValueError(value)
+    return sum(float(n) * UNIT_SECONDS[unit] for n, unit in DURATION_PART.findall(value))
+
+
+def closest(name: str, choices: Any) -> str:
+    """Return ' (did you mean 'x'?)' for the closest choice, or ''."""
+    matches = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.6)
+    return " (did you mean %r?)" % matches[0] if matches else ""
+
+
+class Problems:
+    """Collect validation problems, each prefixed with the file name."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.items: list[str] = []
+
+    def add(self, where: str, message: str) -> None:
+        self.items.append("%s: %s: %s" % (self.path.name, where, message))
+
+    def unknown_keys(self, where: str, table: dict, allowed: tuple) -> None:
+        for key in table:
+            if key not in allowed:
+                self.add(where, "unknown key %r%s; valid keys: %s" % (key, closest(key, allowed), ", ".join(allowed)))
+
+    def raise_if_any(self) -> None:
+        if self.items:
+            raise PipelineError(self.items, self.path)
+
+
+def load_pipeline(path: Path | str) -> Pipeline:
+    """Read, parse and validate a pipeline file; raise PipelineError listing every problem."""
+    path = Path(path)
+    data, raw = _read_toml(path)
+    problems = Problems(path)
+    if not isinstance(data, dict):
+        problems.raise_if_any()
+    problems.unknown_keys("top level", data, TOP_KEYS)
+    pipeline = _build(path, raw, data, problems)
+    _check_references(pipeline, problems)
+    problems.raise_if_any()
+    from seedrun.graph import find_cycles
+
+    cycles = find_cycles(pipeline)
+    for cycle in cycles:
+        problems.add("dependencies", "cycle: %s" % cycle)
+    problems.raise_if_any()
+    return pipeline
+
+
+def _read_toml(path: Path) -> tuple[dict, bytes]:
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise PipelineError(["%s: pipeline file not found; pass --pipeline FILE or set SEEDRUN_PIPELINE" % path],
+                            path) from None
+    except OSError as error:
+        raise PipelineError(["%s: cannot read the pipeline file: %s" % (path, error.strerror)], path) from None
+    try:
+        return tomllib.loads(raw.decode("utf-8")), raw
+    except UnicodeDecodeError as error:
+        raise PipelineError(["%s: not valid UTF-8 at byte %d" % (path.name, error.start)], path) from None
+    except tomllib.TOMLDecodeError as error:
+        raise PipelineError(["%s: invalid TOML: %s" % (path.name, error)], path) from None
+
+
+def _build(path: Path, raw: bytes, data: dict, problems: Problems) -> Pipeline:
+    section = _table(data, "pipeline", problems)
+    problems.unknown_keys("[pipeline]", section, PIPELINE_KEYS)
+    base = path.resolve().parent
+    pipeline = Pipeline(
+        path=path.resolve(),
+        sha256=hashlib.sha256(raw).hexdigest(),
+        name=_name_value(section, "name", path.stem, "[pipeline]", problems),
+        jobs=_int_value(section, "jobs", 4, 1, "[pipeline]", problems),
+        workdir=base / str(section.get("workdir", ".")),
+        logs_dir=base / str(section.get("logs_dir", "logs")),
+        reports_dir=base / str(section.get("reports_dir", "reports")),
+        max_failures=_max_failures(section.get("max_failures"), problems),
+        keep_runs=_int_value(section, "keep_runs", 30, 1, "[pipeline]", problems),
+        mask_env=_string_list(section, "mask_env", "[pipeline]", problems),
+        notify_on_failure=_notify(data, problems),
+    )
+    pipeline.pools = _pools(_table(data, "pools", problems), problems)
+    pipeline.steps = _steps(data, pipeline.workdir, problems)
+    pipeline.phases = _phases(data.get("phases", []), problems)
+    pipeline.pairs = _pairs(_table(data, "pairs", problems), problems)
+    pipeline.targets = _targets(_table(data, "targets", problems), problems)
+    return pipeline
+
+
+def _table(data: dict, key: str, problems: Problems) -> dict:
+    value = data.get(key, {})
+    if not isinstance(value, dict):
+        problems.add("[%s]" % key, "must be a table, not %s" % type(value).__name__)
+        return {}
+    return value
+
+
+def _name_value(table: dict, key: str, default: str, where: str, problems: Problems) -> str:
+    value = table.get(key, default)
+    if not isinstance(value, str) or not NAME_PATTERN.match(value):
+        problems.add(where, "invalid %s %r: use letters, digits, '.', '_' and '-', starting with a letter or digit"
+                     % (key, value))
+        return default
+    return value
+
+
+def _int_value(table: dict, key: str, default: int, minimum: int, where: str, problems: Problems) -> int:
+    value = table.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        problems.add(where, "invalid %s %r: must be a whole number of at least %d" % (key, value, minimum))
+        return default
+    return value
+
+
+def _string_list(table: dict, key: str, where: str, problems: Problems) -> list[str]:
+    value = table.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        problems.add(where, "%s must be a list of strings, like [\"a\", \"b\"]" % key)
+        return []
+    return value
+
+
+def _max_failures(value: Any, problems: Problems) -> int | str | None:
+    if value is None:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
+        return value
+    if isinstance(value, str) and re.fullmatch(r"\d+(\.\d+)?%", value) and 0 < float(value[:-1]) <= 100:
+        return value
+    problems.add("[pipeline]", "invalid max_failures %r: use a count of at least 1 or a share such as \"30%%\""
+                 % (value,))
+    return None
+
+
+def _duration(value: Any, where: str, key: str, problems: Problems) -> float | None:
+    if value is None:
+        return None
+    try:
+        return parse_duration(value)
+    except ValueError:
+        problems.add(where, "invalid duration %s = %r: use a string with units s, m or h, such as \"45m\" or \"1h30m\""
+                     % (key, value))
+        return None
+
+
+def _notify(data: dict, problems: Problems) -> str | None:
+    notify = _table(data, "notify", problems)
+    problems.unknown_keys("[notify]", notify, NOTIFY_KEYS)
+    command = notify.get("on_failure")
+    if command is not None and (not isinstance(command, str) or not command.strip()):
+        problems.add("[notify]", "on_failure must be a non-empty command string")
+        return None
+    return command
+
+
+def _pools(table: dict, problems: Problems) -> dict[str, Pool]:
+    pools = {}
+    for name, value in table.items():
+        where = "[pools.%s]" % name
+        if not NAME_PATTERN.match(name):
+            problems.add(where, "invalid pool name %r" % name)
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = {"size": value}
+        if not isinstance(value, dict):
+            problems.add(where, "must be a size (a number) or a table with size, min_interval, "
+                                "rate_limited_exit_code and cooldown")
+            continue
+        problems.unknown_keys(where, value, POOL_KEYS)
+        size = _int_value(value, "size", 1, 1, where, problems)
+        code = value.get("rate_limited_exit_code")
+        if code is not None and (isinstance(code, bool) or not isinstance(code, int) or not 1 <= code <= 255):
+            problems.add(where, "invalid rate_limited_exit_code %r: must be an exit code from 1 to 255" % (code,))
+            code = None
+        pools[name] = Pool(name, size, _duration(value.get("min_interval", "0s"), where, "min_interval", problems) or 0.0,
+                           code, _duration(value.get("cooldown", "60s"), where, "cooldown", problems) or 60.0)
+    return pools
+
+
+def _steps(data: dict, workdir: Path, problems: Problems) -> dict[str, Step]:
+    defaults = _table(data, "defaults", problems)
+    problems.unknown_keys("[defaults]", defaults, STEP_KEYS)
+    steps = {}
+    for index, (name, table) in enumerate(_table(data, "steps", problems).items()):
+        where = "[steps.%s]" % name
+        if not NAME_PATTERN.match(name):
+            problems.add(where, "invalid step name %r: use letters, digits, '.', '_' and '-', starting with a "
+                                "letter or digit (no spaces, '/', '$' or leading '.' or '-')" % name)
+        if not isinstance(table, dict):
+            problems.add(where, "must be a table with at least a command")
+            continue
+        problems.unknown_keys(where, table, STEP_KEYS)
+        merged = {**STEP_DEFAULTS, **{k: v for k, v in defaults.items() if k in STEP_KEYS}, **table}
+        steps[name] = _step(name, index, merged, where, workdir, problems)
+    return steps
+
+
+def _step(name: str, index: int, values: dict, where: str, workdir: Path, problems: Problems) -> Step:
+    command = values.get("command")
+    if not isinstance(command, str) or not command.strip():
+        problems.add(where, "missing or empty command; set command = \"...\", run with /bin/sh -c")
+        command = ""
+    else:
+        _check_npm_script(command, workdir, where, problems)
+    return Step(
+        name=name, command=command,
+        needs=_name_list(values, "needs", where, problems),
+        after=_name_list(values, "after", where, problems),
+        on_failure=_choice(values, "on_failure", ON_FAILURE, where, problems),
+        timeout=_duration(values.get("timeout"), where, "timeout", problems),
+        retries=_int_value(values, "retries", 0, 0, where, problems),
+        retry_delay=_duration(values.get("retry_delay"), where, "retry_delay", problems) or 0.0,
+        max_retry_delay=_duration(values.get("max_retry_delay"), where, "max_retry_delay", problems) or 0.0,
+        retry_on_exit_codes=_exit_codes(values.get("retry_on_exit_codes"), where, problems),
+        kill_grace=_duration(values.get("kill_grace"), where, "kill_grace", problems) or 0.0,
+        pool=values.get("pool") if isinstance(values.get("pool"), str) else None,
+        env=_env(values.get("env"), where, problems),
+        enabled=_bool(values, "enabled", where, problems),
+        metrics=_metrics(values.get("metrics"), where, problems),
+        metric_floors=_floors(values.get("metric_floors"), where, problems),
+        description=str(values.get("description", "")),
+        index=index,
+    )
+
+
+def _name_list(values: dict, key: str, where: str, problems: Problems) -> list[str]:
+    value = values.get(key, [])
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        problems.add(where, "%s must be a list of step names, like [\"seed-allProducts\"]" % key)
+        return []
+    return value
+
+
+def _choice(values: dict, key: str, choices: tuple, where: str, problems: Problems) -> str:
+    value = values.get(key, choices[0])
+    if value not in choices:
+        problems.add(where, "invalid %s %r%s; valid values: %s" % (key, value, closest(str(value), choices),
+                                                                   ", ".join(choices)))
+        return choices[0]
+    return value
+
+
+def _bool(values: dict, key: str, where: str, problems: Problems) -> bool:
+    value = values.get(key, True)
+    if not isinstance(value, bool):
+        problems.add(where, "%s must be true or false, not %r" % (key, value))
+        return True
+    return value
+
+
+def _exit_codes(value: Any, where: str, problems: Problems) -> list[int] | None:
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(c, int) and not isinstance(c, bool) and 1 <= c <= 255
+                                              for c in value):
+        problems.add(where, "retry_on_exit_codes must be a list of exit codes from 1 to 255, like [1, 75]")
+        return None
+    return value
+
+
+def _env(value: Any, where: str, problems: Problems) -> dict[str, str]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        problems.add(where, "env must be a table of strings, like { NODE_ENV = \"production\" }")
+        return {}
+    env = {}
+    for key, item in value.items():
+        if isinstance(item, bool) or not isinstance(item, (str, int, float)):
+            problems.add(where, "env.%s must be a string, not %s" % (key, type(item).__name__))
+            continue
+        env[key] = str(item)
+    return env
+
+
+def _metrics(value: Any, where: str, problems: Problems) -> dict[str, str]:
+    if not value:
+        return {}
+    if not isinstance(value, dict):
+        problems.add(where, "metrics must be a table of regular expressions, like { products = 'Upserted (\\d+)' }")
+        return {}
+    metrics = {}
+    for key, pattern in value.items():
+        try:
+            compiled = re.compile(pattern)
+        except (re.error, TypeError) as error:
+            problems.add(where, "metrics.%s is not a valid regular expression: %s" % (key, error))
+            continue
+        if compiled.groups < 1:
+            problems.add(where, "metrics.%s needs a capture group for the value, like 'Upserted (\\d+) products'"
+                         % key)
+            continue
+        metrics[key] = pattern
+    return metrics
+
+
+def _floors(value: Any, where: str, problems: Problems) -> dict[str, float]:
+    if not value:
+        return {}
+    if not isinstance(value, dict) or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                              for v in value.values()):
+        problems.add(where, "metric_floors must be a table of numbers, like { products = 1000 }")
+        return {}
+    return {key: float(v) for key, v in value.items()}
+
+
+def _check_npm_script(command: str, workdir: Path, where: str, problems: Problems) -> None:
+    match = NPM_RUN.match(command)
+    if not match:
+        return
+    script = shlex.split(match.group(1))[0] if match.group(1) else ""
+    package = workdir / "package.json"
+    try:
+        scripts = json.loads(package.read_text(encoding="utf-8")).get("scripts", {})
+    except FileNotFoundError:
+        problems.add(where, "command runs npm script %r, but %s does not exist; set [pipeline] workdir to the "
+                            "folder of your package.json" % (script, package))
+        return
+    except (OSError, ValueError) as error:
+        problems.add(where, "cannot read the scripts of %s: %s" % (package, error))
+        return
+    if script not in scripts:
+        problems.add(where, "npm script %r not found in %s%s; add it to \"scripts\" or fix the command"
+                     % (script, package, closest(script, scripts)))
+
+
+def _phases(value: Any, problems: Problems) -> list[Phase]:
+    if not isinstance(value, list):
+        problems.add("[[phases]]", "phases must be an array of tables: [[phases]] name = ... steps = [...]")
+        return []
+    phases = []
+    for position, table in enumerate(value, start=1):
+        where = "[[phases]] #%d" % position
+        if not isinstance(table, dict):
+            problems.add(where, "must be a table with name and steps")
+            continue
+        problems.unknown_keys(where, table, PHASE_KEYS)
+        name = _name_value(table, "name", "phase-%d" % position, where, problems)
+        where = "phase %r" % name
+        steps = _name_list(table, "steps", where, problems)
+        for duplicate in sorted({s for s in steps if steps.count(s) > 1}):
+            problems.add(where, "duplicate step %r in phase %s; list each step once" % (duplicate, name))
+        phases.append(Phase(name, list(dict.fromkeys(steps)), _choice(table, "mode", PHASE_MODES, where, problems),
+                            _choice(table, "wait", PHASE_WAITS, where, problems), _bool(table, "enabled", where, problems)))
+    return phases
+
+
+def _pairs(table: dict, problems: Problems) -> dict[str, Pair]:
+    pairs = {}
+    for name, value in table.items():
+        where = "[pairs.%s]" % name
+        if not NAME_PATTERN.match(name):
+            problems.add(where, "invalid pair name %r" % name)
+        if not isinstance(value, dict):
+            problems.add(where, "must be a table with main and dependent")
+            continue
+        problems.unknown_keys(where, value, PAIR_KEYS)
+        main, dependent = value.get("main"), value.get("dependent")
+        if not isinstance(main, str) or not isinstance(dependent, str):
+            problems.add(where, "needs main = \"STEP\" and dependent = \"STEP\"")
+            continue
+        pairs[name] = Pair(name, main, dependent)
+    return pairs
+
+
+def _targets(table: dict, problems: Problems) -> dict[str, list[str]]:
+    targets = {}
+    for name, value in table.items():
+        where = "[targets]"
+        if not NAME_PATTERN.match(name):
+            problems.add(where, "invalid target name %r" % name)
+        if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+            problems.add(where, "%s must be a list of step names" % name)
+            continue
+        targets[name] = value
+    return targets
+
+
+def _check_references(pipeline: Pipeline, problems: Problems) -> None:
+    steps = pipeline.steps
+
+    def check(where: str, kind: str, name: str) -> None:
+        if name not in steps:
+            problems.add(where, "%s unknown step %r%s" % (kind, name, closest(name, steps)))
+
+    for step in steps.values():
+        where = "[steps.%s]" % step.name
+        for need in step.needs:
+            check(where, "needs", need)
+        for other in step.after:
+            check(where, "after", other)
+        if step.pool is not None and step.pool not in pipeline.pools:
+            problems.add(where, "uses unknown pool %r%s; define it under [pools]" % (
+                step.pool, closest(step.pool, pipeline.pools)))
+        for metric in step.metric_floors:
+            if metric not in step.metrics:
+                problems.add(where, "metric_floors.%s has no matching entry in metrics" % metric)
+    _check_phase_references(pipeline, problems, check)
+    for pair in pipeline.pairs.values():
+        check("[pairs.%s]" % pair.name, "main is", pair.main)
+        check("[pairs.%s]" % pair.name, "dependent is", pair.dependent)
+    for name, members in pipeline.targets.items():
+        for member in members:
+            check("[targets] %s" % name, "lists", member)
+    _check_names_unique(pipeline, problems)
+
+
+def _check_phase_references(pipeline: Pipeline, problems: Problems, check: Any) -> None:
+    seen: dict[str, str] = {}
+    for phase in pipeline.phases:
+        for name in phase.steps:
+            check("phase %r" % phase.name, "lists", name)
+            if name in seen and seen[name] != phase.name:
+                problems.add("phase %r" % phase.name, "step %r is already in phase %r; a step belongs to one phase"
+                             % (name, seen[name]))
+            seen.setdefault(name, phase.name)
+
+
+def _check_names_unique(pipeline: Pipeline, problems: Problems) -> None:
+    owners: dict[str, str] = {}
+    names = [("phase", p.name) for p in pipeline.phases]
+    names += [("pair", p) for p in pipeline.pairs]
+    names += [("target", t) for t in pipeline.targets]
+    for kind, name in names:
+        if name in owners:
+            problems.add("names", "%r is used by a %s and a %s; give each a name of its own" % (name, owners[name], kind))
+        elif kind == "target" and name in pipeline.steps:
+            problems.add("names", "target %r has the name of a step; rename the target" % name)
+        owners.setdefault(name, kind)

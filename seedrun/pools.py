@@ -1,0 +1,117 @@
+"""Pool slots shared by every run that uses the same logs directory.
+
+A pool has ``size`` slots, each a file under ``<logs_dir>/.seedrun/pools/<name>/``
+held with an exclusive ``flock`` for as long as a step runs. The kernel drops
+a lock when its holder dies, so a crashed step never leaks a slot. A queue
+lock serializes the bookkeeping of ``min_interval`` (time between two starts)
+and of the cool-down that a rate-limited exit starts.
+
+The step runner imports this module only for steps that use a pool, and it
+uses builtin modules only, like the step runner itself.
+"""
+
+import fcntl
+import os
+import time
+
+POLL_SECONDS = 0.05
+MAX_COOLDOWN_SECONDS = 3600.0
+
+
+def _read_numbers(path):
+    try:
+        with open(path) as f:
+            return [float(word) for word in f.read().split()]
+    except (OSError, ValueError):
+        return []
+
+
+def _write_numbers(path, numbers):
+    tmp = "%s.%d.tmp" % (path, os.getpid())
+    with open(tmp, "w") as f:
+        f.write(" ".join(repr(n) for n in numbers))
+    os.replace(tmp, path)
+
+
+def _try_lock(path):
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    return fd
+
+
+class PoolSlot:
+    """One slot of a pool, taken by a step for the time it runs."""
+
+    def __init__(self, pool):
+        self.pool = pool
+        self.dir = pool["dir"]
+        self.fd = None
+
+    def acquire(self, signals):
+        """Wait for a free slot, the pool's cool-down and its min_interval.
+
+        Return False if a signal arrived while waiting.
+        """
+        os.makedirs(self.dir, exist_ok=True)
+        queue_path = os.path.join(self.dir, "queue.lock")
+        while not signals.received:
+            queue = _try_lock(queue_path)
+            if queue is not None:
+                try:
+                    wait = self._time_to_wait()
+                    if wait <= 0:
+                        self.fd = self._free_slot()
+                        if self.fd is not None:
+                            _write_numbers(os.path.join(self.dir, "last_start"), [time.time()])
+                            return True
+                finally:
+                    os.close(queue)
+            else:
+                wait = POLL_SECONDS
+            signals.sleep(min(max(wait, POLL_SECONDS), 0.5))
+        return False
+
+    def _time_to_wait(self):
+        now = time.time()
+        last = _read_numbers(os.path.join(self.dir, "last_start"))
+        cooldown = _read_numbers(os.path.join(self.dir, "cooldown"))
+        wait = 0.0
+        if last:
+            wait = last[0] + self.pool["min_interval"] - now
+        if cooldown:
+            wait = max(wait, cooldown[0] - now)
+        return wait
+
+    def _free_slot(self):
+        for index in range(self.pool["size"]):
+            fd = _try_lock(os.path.join(self.dir, "slot-%d.lock" % index))
+            if fd is not None:
+                return fd
+        return None
+
+    def release(self):
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+
+def cool_down(pool):
+    """Start or extend the pool's cool-down after a rate-limited exit; return its length.
+
+    The pause doubles when the previous cool-down ended less than one base
+    cool-down ago, so repeated rate limits back off further each time.
+    """
+    base = pool["cooldown"]
+    path = os.path.join(pool["dir"], "cooldown")
+    now = time.time()
+    previous = _read_numbers(path)
+    pause = base
+    if len(previous) == 2 and previous[0] + base > now:
+        pause = min(previous[1] * 2, MAX_COOLDOWN_SECONDS)
+    os.makedirs(pool["dir"], exist_ok=True)
+    _write_numbers(path, [now + pause, pause])
+    return pause

@@ -1,0 +1,177 @@
+"""The run record: step records from the step runners, assembled into run.json.
+
+The step runner writes a small marshal record per step (it cannot afford
+``json`` on its hot path); this module reads those, adds what the plan
+knows (phase, command, prerequisites) and writes ``run.json`` atomically.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import marshal
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from seedrun.step import RunFiles, iso
+
+log = logging.getLogger(__name__)
+
+METRIC_SCAN_BYTES = 8 * 1024 * 1024
+METRIC_LINE_LIMIT = 64 * 1024
+FAILED_STATUSES = ("failed", "timed_out")
+
+
+def read_step_record(files: RunFiles, name: str) -> dict | None:
+    try:
+        with open(files.record(name), "rb") as f:
+            return marshal.load(f)
+    except (OSError, EOFError, ValueError, TypeError):
+        return None
+
+
+def write_json_atomically(path: Path, data: Any) -> None:
+    """Write JSON through a temporary file and a rename; raise OSError on failure."""
+    text = json.dumps(data, indent=1, ensure_ascii=False) + "\n"
+    tmp = path.with_name(".%s.%d.tmp" % (path.name, os.getpid()))
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except OSError:
+        try:
+            tmp.unlink()
+        except OSError:
+            pass
+        raise
+
+
+def iso_or_none(value: float | None) -> str | None:
+    return iso(value) if value else None
+
+
+def step_entry(planned: dict, record: dict | None, metrics: dict | None = None) -> dict:
+    """One element of run.json's "steps": the plan's facts plus the runner's record."""
+    record = record or {}
+    history = [dict(item, started_at=iso_or_none(item.get("started_at")),
+                    finished_at=iso_or_none(item.get("finished_at")))
+               for item in record.get("attempt_history", [])]
+    return {
+        "name": planned["name"], "phase": planned["phase"], "command": planned["command"],
+        "status": record.get("status", "pending"),
+        "exit_code": record.get("exit_code"), "signal": record.get("signal"),
+        "attempts": record.get("attempts", 0),
+        "queued_at": iso_or_none(record.get("queued_at")),
+        "started_at": iso_or_none(record.get("started_at")),
+        "finished_at": iso_or_none(record.get("finished_at")),
+        "duration_s": record.get("duration_s"),
+        "log": planned["log"], "reason": record.get("reason"), "blocked_by": record.get("blocked_by"),
+        "on_failure": planned["on_failure"], "allowed_failure": bool(record.get("allowed_failure")),
+        "metrics": metrics or {}, "metric_floors": planned["metric_floors"], "warnings": [],
+        "needs": planned["needs"], "after": planned["after"],
+        "waits_for_phase": planned["needs_phase"] or planned["after_phase"],
+        "pool": planned["pool"], "attempt_history": history,
+        "leftovers_killed": record.get("leftovers_killed", 0), "log_error": record.get("log_error"),
+        "carried_over": planned.get("carried_over", False),
+    }
+
+
+def extract_metrics(log_path: Path, patterns: dict[str, str]) -> dict[str, float | int]:
+    """Apply each metric's regex to the end of the log; the last match wins.
+
+    Only the last METRIC_SCAN_BYTES are read and lines longer than
+    METRIC_LINE_LIMIT are skipped, so a huge log or a single huge line costs
+    bounded time and memory. Summary lines come at the end of a job's output.
+    """
+    if not patterns:
+        return {}
+    compiled = {name: re.compile(pattern.encode("utf-8")) for name, pattern in patterns.items()}
+    try:
+        with open(log_path, "rb") as f:
+            size = f.seek(0, os.SEEK_END)
+            f.seek(max(0, size - METRIC_SCAN_BYTES))
+            data = f.read(METRIC_SCAN_BYTES)
+    except OSError:
+        return {}
+    values: dict[str, float | int] = {}
+    for line in data.split(b"\n"):
+        if len(line) > METRIC_LINE_LIMIT:
+            continue
+        for name, regex in compiled.items():
+            match = regex.search(line)
+            if match:
+                value = _number(match.group(1))
+                if value is not None:
+                    values[name] = value
+    return values
+
+
+def _number(raw: bytes | None) -> float | int | None:
+    if raw is None:
+        return None
+    text = raw.decode("ascii", "ignore").replace(",", "").strip()
+    try:
+        return int(text)
+    except ValueError:
+        try:
+            return float(text)
+        except ValueError:
+            return None
+
+
+def run_status(steps: list[dict], interrupted: bool) -> tuple[str, int]:
+    """Return the run's status and exit code from its steps."""
+    if interrupted:
+        return "interrupted", 130
+    for step in steps:
+        if step["status"] in FAILED_STATUSES and not step["allowed_failure"]:
+            return "failed", 1
+        if step["status"] in ("skipped", "interrupted") or (step["status"] == "not_run" and step["reason"]):
+            return "failed", 1
+    return "succeeded", 0
+
+
+def count_statuses(steps: list[dict]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for step in steps:
+        counts[step["status"]] = counts.get(step["status"], 0) + 1
+    return counts
+
+
+class RunJsonWriter:
+    """Write run.json, falling back to the temp directory when the run directory fails.
+
+    A run whose logs directory fills up or turns read-only must still leave
+    a readable record somewhere, and say where.
+    """
+
+    def __init__(self, run_dir: Path, say):
+        self.path = run_dir / "run.json"
+        self.say = say
+        self.failed_once = False
+        self.fallback: Path | None = None
+
+    def write(self, record: dict) -> Path | None:
+        try:
+            write_json_atomically(self.path, record)
+            return self.path
+        except OSError as error:
+            if not self.failed_once:
+                self.failed_once = True
+                self.say("Warning: cannot write %s: %s" % (self.path, error.strerror))
+        return self._write_fallback(record)
+
+    def _write_fallback(self, record: dict) -> Path | None:
+        path = Path(tempfile.gettempdir()) / ("seedrun-%s.run.json" % record["run_id"])
+        try:
+            write_json_atomically(path, record)
+        except OSError as error:
+            log.warning("cannot write the fallback run record %s: %s", path, error)
+            return None
+        if self.fallback is None:
+            self.fallback = path
+            self.say("The run record is written to %s instead" % path)
+        return path

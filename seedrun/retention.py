@@ -1,0 +1,60 @@
+"""Delete old run directories and their reports, keeping the newest runs.
+
+The running run and the newest failed run are never deleted, whatever the
+count: an operator fixing a failure needs its logs. The run history in the
+SQLite database is kept.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import shutil
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+RUN_ID = re.compile(r"\d{8}T\d{6}Z-")
+
+
+def list_runs(logs_dir: Path, pipeline_name: str) -> list[tuple[str, dict]]:
+    """Run ids of a pipeline with their run.json, oldest first."""
+    runs = []
+    try:
+        entries = sorted(p for p in logs_dir.iterdir() if p.is_dir() and RUN_ID.match(p.name))
+    except OSError:
+        return []
+    for path in entries:
+        try:
+            record = json.loads((path / "run.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            try:
+                record = json.loads((path / "plan.json").read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                continue
+        if record.get("pipeline") == pipeline_name:
+            runs.append((path.name, record))
+    return runs
+
+
+def prune_runs(logs_dir: Path, reports_dir: Path, pipeline_name: str, keep: int, current: str | None) -> list[str]:
+    """Delete all but the newest `keep` runs; return the deleted run ids."""
+    runs = list_runs(logs_dir, pipeline_name)
+    protected = {current}
+    failed = [run_id for run_id, record in runs if record.get("status") in ("failed", "interrupted")]
+    if failed:
+        protected.add(failed[-1])
+    protected |= {run_id for run_id, record in runs if record.get("status") == "running"}
+    deleted = []
+    for run_id, _ in runs[:-keep] if keep > 0 else runs:
+        if run_id in protected:
+            continue
+        shutil.rmtree(logs_dir / run_id, ignore_errors=True)
+        try:
+            (reports_dir / ("%s.html" % run_id)).unlink()
+        except FileNotFoundError:
+            pass
+        deleted.append(run_id)
+        log.info("deleted old run %s", run_id)
+    return deleted

@@ -1,0 +1,58 @@
+"""Write the make rules of a run: one rule per step, one per phase barrier.
+
+Every prerequisite is order-only (after ``|``), so make decides what to run
+by whether a step's ``.done`` stamp exists, never by comparing timestamps.
+That is what lets ``seedrun resume`` delete the stamps of the steps that did
+not succeed and run make again on the same rules: a step that succeeded is
+never run again because something it waited for ran later.
+
+Recipes name steps only through validated names and read commands from the
+step's spec file, so no command text ever reaches make or a shell here.
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+
+from seedrun.graph import Plan
+
+STEP_SCRIPT = Path(__file__).resolve().parent / "step.py"
+STAMPS = ".seedrun/stamps"
+
+
+def _make_quote(text: str) -> str:
+    """Quote for the shell, then escape make's own '$'."""
+    return shlex.quote(text).replace("$", "$$")
+
+
+def step_command(run_dir: Path) -> str:
+    """The recipe prefix: an absolute interpreter, no site import, isolated mode."""
+    return "%s -I -S %s %s" % (_make_quote(sys.executable), _make_quote(str(STEP_SCRIPT)), _make_quote(str(run_dir)))
+
+
+def render_rules(plan: Plan, run_dir: Path) -> str:
+    lines = [
+        "# make rules of seedrun run %s; generated, do not edit." % run_dir.name,
+        "# Stamps: %s/NAME.done when a step finished, NAME.ok when it succeeded." % STAMPS,
+        "SHELL := /bin/sh",
+        ".SUFFIXES:",
+        "STEP := %s" % step_command(run_dir),
+        "S := %s" % STAMPS,
+        "",
+        ".PHONY: all",
+        "all: | " + " ".join("$(S)/%s.done" % s.name for s in plan.steps),
+        "",
+    ]
+    for step in plan.steps:
+        waits = ["$(S)/%s.done" % name for name in step.needs + step.after]
+        for phase in (step.needs_phase, step.after_phase):
+            if phase:
+                waits.append("$(S)/phase.%s.done" % phase)
+        lines.append("$(S)/%s.done: | %s" % (step.name, " ".join(waits)))
+        lines.append("\t@$(STEP) %s" % step.name)
+    for phase, members in plan.barriers.items():
+        lines.append("$(S)/phase.%s.done: | %s" % (phase, " ".join("$(S)/%s.done" % m for m in members)))
+        lines.append("\t@$(STEP) --phase %s" % phase)
+    return "\n".join(lines) + "\n"

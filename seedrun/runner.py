@@ -1,0 +1,456 @@
+"""Run a plan: create the run directory, start make on its rules, watch, finish.
+
+The ``seedrun`` process is the orchestrator. It writes the plan, one spec per
+step and the make rules into ``logs/<run-id>/``, starts ``make -j JOBS -k`` in
+a process group of its own, keeps ``run.json`` and the live report current
+from the step records while make runs, and turns the final records into the
+run's status, exit code, report, history, junit.xml and notification.
+
+Signals: the first SIGINT, SIGTERM or SIGHUP sends SIGTERM to make's
+process group, so every step runner stops its command (SIGTERM, then SIGKILL
+after kill_grace) and records it interrupted; the second kills everything at
+once. Either way run.json and the report are written before the exit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import marshal
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from seedrun import step as steprunner
+from seedrun.graph import Plan
+from seedrun.pipeline import Pipeline
+from seedrun.records import (RunJsonWriter, count_statuses, extract_metrics, read_step_record, run_status,
+                             step_entry, write_json_atomically)
+from seedrun.rules import render_rules
+
+log = logging.getLogger(__name__)
+
+REFRESH_SECONDS = 0.25
+LIVE_REPORT_SECONDS = 2.0
+NOTIFY_TIMEOUT_SECONDS = 120
+PR_SET_PDEATHSIG = 1
+
+
+def display_path(path: Path) -> str:
+    """A path as the operator would type it: relative to the current directory when inside it."""
+    relative = os.path.relpath(path)
+    return str(path) if relative.startswith("..") else relative
+
+
+def new_run_id(logs_dir: Path, pipeline_name: str) -> tuple[str, Path]:
+    """Create a fresh run directory named by UTC start time and pipeline; add -2, -3 ... if taken."""
+    base = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + pipeline_name
+    logs_dir.mkdir(parents=True, exist_ok=True)
+    for suffix in range(1, 1000):
+        run_id = base if suffix == 1 else "%s-%d" % (base, suffix)
+        try:
+            (logs_dir / run_id).mkdir()
+            return run_id, logs_dir / run_id
+        except FileExistsError:
+            continue
+    raise OSError("cannot create a run directory under %s" % logs_dir)
+
+
+def point_latest(logs_dir: Path, run_id: str) -> None:
+    """Point logs/latest at the run, replacing the old link atomically."""
+    tmp = logs_dir / (".latest.%d" % os.getpid())
+    try:
+        tmp.unlink()
+    except FileNotFoundError:
+        pass
+    os.symlink(run_id, tmp)
+    os.replace(tmp, logs_dir / "latest")
+
+
+def _spec(pipeline: Pipeline, name: str, run_id: str, run_dir: Path, failure_limit: int | None) -> dict:
+    step = pipeline.steps[name]
+    pool = None
+    if step.pool:
+        p = pipeline.pools[step.pool]
+        pool = {"name": p.name, "size": p.size, "min_interval": p.min_interval,
+                "rate_limited_exit_code": p.rate_limited_exit_code, "cooldown": p.cooldown,
+                "dir": str(pipeline.logs_dir.resolve() / ".seedrun" / "pools" / p.name)}
+    return {
+        "command": step.command, "workdir": str(pipeline.workdir.resolve()), "env": step.env,
+        "timeout": step.timeout, "retries": step.retries, "retry_delay": step.retry_delay,
+        "max_retry_delay": step.max_retry_delay, "retry_on_exit_codes": step.retry_on_exit_codes,
+        "kill_grace": step.kill_grace, "pool": pool, "on_failure": step.on_failure,
+        "log": str(run_dir / (name + ".log")), "log_display": display_path(run_dir / (name + ".log")),
+        "run_id": run_id, "max_failures": failure_limit, "needs": [], "needs_phase": None,
+    }
+
+
+def fingerprint(spec: dict, planned: dict) -> str:
+    """A digest of what decides a step's behaviour, to tell a changed pipeline file on resume."""
+    keys = ("command", "workdir", "env", "timeout", "retries", "retry_on_exit_codes", "on_failure", "pool")
+    text = repr([spec.get(k) for k in keys] + [planned["needs"], planned["after"],
+                                                planned["needs_phase"], planned["after_phase"]])
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def build_plan_document(pipeline: Pipeline, plan: Plan, run_id: str, run_dir: Path, jobs: int) -> tuple[dict, dict]:
+    """Return plan.json's contents and the per-step specs of a new run."""
+    limit = pipeline.failure_limit(len(plan.steps))
+    steps, specs = [], {}
+    for planned in plan.steps:
+        spec = _spec(pipeline, planned.name, run_id, run_dir, limit)
+        spec["needs"] = planned.needs
+        spec["needs_phase"] = planned.needs_phase
+        step = pipeline.steps[planned.name]
+        entry = {"name": planned.name, "phase": planned.phase, "command": step.command,
+                 "log": planned.name + ".log", "on_failure": step.on_failure, "pool": step.pool,
+                 "metrics": step.metrics, "metric_floors": step.metric_floors,
+                 "needs": planned.needs, "after": planned.after,
+                 "needs_phase": planned.needs_phase, "after_phase": planned.after_phase,
+                 "timeout_s": step.timeout, "kill_grace_s": step.kill_grace, "env": step.env}
+        entry["fingerprint"] = fingerprint(spec, entry)
+        steps.append(entry)
+        specs[planned.name] = spec
+    selection = plan.selection
+    document = {
+        "run_id": run_id, "pipeline": pipeline.name, "pipeline_file": str(pipeline.path),
+        "pipeline_sha256": pipeline.sha256, "selection": selection.label(),
+        "selection_args": {"names": selection.names, "phases": selection.phases, "pairs": selection.pairs,
+                           "targets": selection.targets, "with_needs": selection.with_needs,
+                           "enable": selection.enable},
+        "jobs": jobs, "logs_dir": str(pipeline.logs_dir.resolve()),
+        "reports_dir": str(pipeline.reports_dir.resolve()), "workdir": str(pipeline.workdir.resolve()),
+        "mask_env": pipeline.mask_env, "keep_runs": pipeline.keep_runs,
+        "notify_on_failure": pipeline.notify_on_failure,
+        "phases": [{"name": p.name, "mode": p.mode, "wait": p.wait, "steps": plan.barriers.get(p.name, [
+            s for s in p.steps if s in set(plan.names)])} for p in pipeline.phases],
+        "barriers": plan.barriers, "steps": steps,
+    }
+    return document, specs
+
+
+def write_run_files(run_dir: Path, document: dict, specs: dict, rules: str) -> None:
+    """Write plan.json, the step specs, the phase specs and the make rules."""
+    files = steprunner.RunFiles(str(run_dir))
+    for sub in ("spec", "records", "stamps", "failed"):
+        os.makedirs(os.path.join(files.state, sub), exist_ok=True)
+    for name, spec in specs.items():
+        steprunner.write_atomically(files.spec(name), marshal.dumps(spec))
+    for phase, members in document["barriers"].items():
+        steprunner.write_atomically(files.phase_spec(phase), marshal.dumps(list(members)))
+    steprunner.write_atomically(str(run_dir / "rules.mk"), rules.encode())
+    write_json_atomically(run_dir / "plan.json", document)
+
+
+def make_environment() -> dict[str, str]:
+    """seedrun's environment for make and the steps, without an outer make's variables.
+
+    When seedrun runs from a virtualenv, that virtualenv's bin directory goes
+    first on PATH, as activating it would, so ``python`` in a step command is
+    the interpreter seedrun is installed in.
+    """
+    env = dict(os.environ)
+    for name in steprunner.MAKE_VARIABLES:
+        env.pop(name, None)
+    if sys.prefix != sys.base_prefix:
+        bin_dir = str(Path(sys.executable).parent)
+        paths = env.get("PATH", "").split(os.pathsep)
+        if not paths or paths[0] != bin_dir:
+            env["PATH"] = os.pathsep.join([bin_dir] + [p for p in paths if p])
+    return env
+
+
+def _set_parent_death_signal() -> None:
+    """In make's child process: get SIGTERM if seedrun dies, so no orphaned make runs on."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+
+
+class Interrupts:
+    """Count SIGINT, SIGTERM and SIGHUP while a run is live; restore the old handlers after."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.first: int | None = None
+        self.saved: dict = {}
+
+    def __enter__(self) -> "Interrupts":
+        for number in self.SIGNALS:
+            self.saved[number] = signal.signal(number, self._handle)
+        return self
+
+    def _handle(self, number: int, frame: object) -> None:
+        self.count += 1
+        self.first = self.first or number
+
+    def __exit__(self, *exc: object) -> None:
+        for number, handler in self.saved.items():
+            signal.signal(number, handler)
+
+
+class Execution:
+    """One invocation of make on a run directory, from start to the final record."""
+
+    def __init__(self, run_dir: Path, document: dict, jobs: int, *, resumed: bool = False):
+        self.run_dir = run_dir
+        self.doc = document
+        self.jobs = jobs
+        self.files = steprunner.RunFiles(str(run_dir))
+        self.console = steprunner.Console(self.files.flag("console.lock"))
+        self.writer = RunJsonWriter(run_dir, self.console.say)
+        self.records: dict[str, dict | None] = {}
+        self.mtimes: dict[str, int] = {}
+        self.metrics: dict[str, dict] = {}
+        self.resumed = resumed
+        self.started_at = time.time()
+        self.interrupted = False
+        self.make: subprocess.Popen | None = None
+        self.last_report = 0.0
+        self.run_started_at = self._original_start()
+
+    def _original_start(self) -> str:
+        try:
+            import json
+
+            with open(self.run_dir / "run.json", encoding="utf-8") as f:
+                return json.load(f)["started_at"]
+        except (OSError, ValueError, KeyError):
+            return steprunner.iso(time.time())
+
+    # The run
+
+    def execute(self) -> int:
+        steprunner.become_subreaper()
+        with Interrupts() as interrupts:
+            self._announce()
+            self.refresh(force=True)
+            self.make = self._start_make()
+            handled = 0
+            while True:
+                try:
+                    self.make.wait(timeout=REFRESH_SECONDS)
+                    break
+                except subprocess.TimeoutExpired:
+                    pass
+                if interrupts.count > handled:
+                    handled = interrupts.count
+                    self._on_interrupt(handled, interrupts.first)
+                self.refresh()
+            if interrupts.count > handled:
+                self._on_interrupt(interrupts.count, interrupts.first)
+            self._kill_stragglers()
+            return self.finish()
+
+    def _announce(self) -> None:
+        count = len(self.doc["steps"])
+        verb = "Resuming" if self.resumed else "Run"
+        self.console.say("%s %s: %d step%s, up to %d at once (logs: %s/)" % (
+            verb, self.doc["run_id"], count, "" if count == 1 else "s", self.jobs, display_path(self.run_dir)))
+
+    def _start_make(self) -> subprocess.Popen:
+        command = ["make", "-f", "rules.mk", "-j", str(self.jobs), "-k", "-r", "-R", "-s",
+                   "--no-print-directory", "all"]
+        make_log = open(self.run_dir / "make.log", "ab")
+        try:
+            process = subprocess.Popen(command, cwd=self.run_dir, env=make_environment(), stdin=subprocess.DEVNULL,
+                                       stderr=make_log, process_group=0, preexec_fn=_set_parent_death_signal)
+        finally:
+            make_log.close()
+        steprunner.write_atomically(self.files.flag("make.pid"), str(process.pid).encode())
+        return process
+
+    def _on_interrupt(self, count: int, number: int | None) -> None:
+        self.interrupted = True
+        steprunner.touch(self.files.flag("interrupted"))
+        if count == 1:
+            name = signal.Signals(number).name if number else "a signal"
+            self.console.say("Interrupted by %s: stopping the running steps (SIGTERM, then SIGKILL after their "
+                             "kill_grace); send it again to kill them at once" % name)
+            self._signal_make(signal.SIGTERM)
+            return
+        self.console.say("Killing the running steps now")
+        self._signal_make(signal.SIGKILL)
+        self._kill_running_steps()
+
+    def _signal_make(self, number: int) -> None:
+        try:
+            os.killpg(self.make.pid, number)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    def _kill_running_steps(self) -> None:
+        for name in self.records:
+            record = read_step_record(self.files, name)
+            if record and record.get("pid"):
+                try:
+                    os.killpg(record["pid"], signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
+
+    def _kill_stragglers(self) -> None:
+        """Kill and reap processes that were orphaned to this process (a subreaper)."""
+        for pid in steprunner.list_children():
+            try:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+            except (ProcessLookupError, ChildProcessError, PermissionError):
+                pass
+
+    # Records
+
+    def refresh(self, force: bool = False) -> None:
+        """Reload step records that changed; rewrite run.json and the live report if any did."""
+        changed = force
+        for entry in self.doc["steps"]:
+            name = entry["name"]
+            try:
+                mtime = os.stat(self.files.record(name)).st_mtime_ns
+            except OSError:
+                mtime = 0
+            if mtime != self.mtimes.get(name):
+                self.mtimes[name] = mtime
+                self.records[name] = read_step_record(self.files, name) if mtime else None
+                changed = True
+        if changed:
+            run = self.assemble(status="running")
+            self.writer.write(run)
+            if time.monotonic() - self.last_report >= LIVE_REPORT_SECONDS or force:
+                self.last_report = time.monotonic()
+                self._render_report(run, live=True)
+
+    def assemble(self, status: str, exit_code: int | None = None, finished: float | None = None) -> dict:
+        steps = [step_entry(entry, self.records.get(entry["name"]), self.metrics.get(entry["name"]))
+                 for entry in self.doc["steps"]]
+        return {
+            "run_id": self.doc["run_id"], "pipeline": self.doc["pipeline"], "selection": self.doc["selection"],
+            "pipeline_file": self.doc["pipeline_file"], "pipeline_sha256": self.doc["pipeline_sha256"],
+            "host": socket.gethostname(), "pid": os.getpid(), "jobs": self.jobs,
+            "status": status, "started_at": self.run_started_at,
+            "finished_at": steprunner.iso(finished) if finished else None, "exit_code": exit_code,
+            "resumed_at": self._resume_times(), "mask_env": self.doc["mask_env"],
+            "phases": self.doc["phases"], "counts": count_statuses(steps), "steps": steps,
+        }
+
+    def _resume_times(self) -> list[str]:
+        times = list(self.doc.get("resumed_at", []))
+        return times
+
+    # Finishing
+
+    def finish(self) -> int:
+        self.refresh(force=False)
+        self._settle_records()
+        for entry in self.doc["steps"]:
+            record = self.records.get(entry["name"]) or {}
+            if entry["metrics"] and record.get("status") in ("succeeded", "failed", "timed_out"):
+                self.metrics[entry["name"]] = extract_metrics(self.run_dir / entry["log"], entry["metrics"])
+        draft = self.assemble(status="running")
+        status, code = run_status(draft["steps"], self.interrupted)
+        run = self.assemble(status=status, exit_code=code, finished=time.time())
+        self._add_warnings(run)
+        self.writer.write(run)
+        self._write_companions(run)
+        self._summarize(run)
+        self._notify(run)
+        self._prune()
+        return code
+
+    def _settle_records(self) -> None:
+        """Give every step a final status, even when its step runner never wrote one."""
+        for entry in self.doc["steps"]:
+            name = entry["name"]
+            record = self.records.get(name)
+            if record is None or record.get("status") == "pending":
+                reason = ("not started: the run was interrupted" if self.interrupted
+                          else "not started: make did not reach it (see make.log in the run directory)")
+                self.records[name] = dict(record or {}, status="not_run", reason=reason)
+            elif record.get("status") in ("running", "waiting"):
+                status = "interrupted" if self.interrupted else "failed"
+                self.records[name] = dict(record, status=status, finished_at=time.time(),
+                                          reason=record.get("reason") or "the step runner ended without a record "
+                                                                         "of the outcome (see make.log)")
+
+    def _add_warnings(self, run: dict) -> None:
+        try:
+            from seedrun.history import metric_warnings
+
+            warnings = metric_warnings(self.history_db, run)
+        except Exception as error:  # noqa: BLE001 - warnings must never lose the run record
+            log.warning("cannot compute metric warnings: %s", error)
+            return
+        for step in run["steps"]:
+            step["warnings"] = warnings.get(step["name"], [])
+
+    @property
+    def history_db(self) -> Path:
+        return Path(self.doc["logs_dir"]) / "history.sqlite3"
+
+    def _write_companions(self, run: dict) -> None:
+        from seedrun import history, junit
+
+        for what, action in (("junit.xml", lambda: junit.write_junit(run, self.run_dir, self.run_dir / "junit.xml")),
+                             ("the run history", lambda: history.record_run(self.history_db, run))):
+            try:
+                action()
+            except Exception as error:  # noqa: BLE001 - a companion file must not fail the run
+                self.console.say("Warning: cannot write %s: %s" % (what, error))
+        self._render_report(run, live=False)
+
+    def _render_report(self, run: dict, live: bool) -> Path | None:
+        try:
+            from seedrun import report, secrets
+
+            values = secrets.secret_values(os.environ, run.get("mask_env", []))
+            for entry in self.doc["steps"]:
+                values += secrets.secret_values(entry.get("env", {}), run.get("mask_env", []))
+            return report.render_run(run, self.run_dir, Path(self.doc["reports_dir"]), history_db=self.history_db,
+                                     live=live, secret_values=values)
+        except Exception as error:  # noqa: BLE001 - the report must never lose the run record
+            if not live:
+                self.console.say("Warning: cannot write the report: %s" % error)
+            log.debug("cannot render the report: %s", error, exc_info=True)
+            return None
+
+    def _summarize(self, run: dict) -> None:
+        steps = run["steps"]
+        counts = ", ".join("%d %s" % (n, s.replace("_", " ")) for s, n in sorted(run["counts"].items()))
+        duration = steprunner.format_duration(time.time() - self.started_at)
+        self.console.say("Run %s %s in %s: %s" % (run["run_id"], run["status"], duration, counts))
+        failed = [s for s in steps if s["status"] in ("failed", "timed_out")]
+        if failed:
+            self.console.say("Failed steps: " + ", ".join(
+                "%s (%s%s)" % (s["name"], s["reason"] or s["status"], ", allowed" if s["allowed_failure"] else "")
+                for s in failed))
+        for step in steps:
+            if step["warnings"]:
+                self.console.say("Warning: %s succeeded with warnings: %s" % (step["name"], "; ".join(step["warnings"])))
+        report = Path(self.doc["reports_dir"]) / ("%s.html" % run["run_id"])
+        if report.exists():
+            self.console.say("Report: %s" % display_path(report))
+
+    def _notify(self, run: dict) -> None:
+        command = self.doc.get("notify_on_failure")
+        if not command or run["status"] == "succeeded":
+            return
+        from seedrun.notify import notify
+
+        notify(command, run, self.run_dir, Path(self.doc["reports_dir"]), Path(self.doc["workdir"]), self.console.say)
+
+    def _prune(self) -> None:
+        from seedrun.retention import prune_runs
+
+        try:
+            prune_runs(Path(self.doc["logs_dir"]), Path(self.doc["reports_dir"]), self.doc["pipeline"],
+                       self.doc["keep_runs"], current=self.doc["run_id"])
+        except OSError as error:
+            self.console.say("Warning: cannot delete old runs: %s" % error)

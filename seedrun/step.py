@@ -1,0 +1,784 @@
+"""The step runner: the recipe of every make rule, run once per step.
+
+make calls ``python -I -S seedrun/step.py RUN_DIR STEP`` for a step and
+``python -I -S seedrun/step.py RUN_DIR --phase PHASE`` for a phase barrier.
+The runner reads the step's spec from the run directory, decides whether the
+step may start (its prerequisites, an aborted run, the failure threshold),
+takes a pool slot, runs the command in its own session with stdout and
+stderr going straight into the log file, enforces timeout and retries, kills
+whatever the command left behind, and writes the step's record and stamps.
+
+This path runs once per step, so it imports builtin modules only: ``json``,
+``re``, ``signal`` and ``subprocess`` would each cost more than the rest of
+the runner. Internal files are written with ``marshal``; the orchestrator
+turns them into ``run.json``.
+
+Every recipe exits 0 unless the run is being interrupted, so make's own
+failure handling never decides anything: a step whose prerequisite did not
+succeed records itself as skipped and returns.
+"""
+
+import _signal
+import marshal
+import os
+import select
+import sys
+import time
+
+SIGHUP, SIGINT, SIGKILL, SIGTERM = 1, 2, 9, 15
+SIGNAL_NAMES = {
+    1: "SIGHUP", 2: "SIGINT", 3: "SIGQUIT", 4: "SIGILL", 6: "SIGABRT",
+    7: "SIGBUS", 8: "SIGFPE", 9: "SIGKILL", 10: "SIGUSR1", 11: "SIGSEGV",
+    12: "SIGUSR2", 13: "SIGPIPE", 14: "SIGALRM", 15: "SIGTERM",
+    24: "SIGXCPU", 25: "SIGXFSZ",
+}
+# Signals a step's command gets back at their defaults: Python ignores
+# SIGPIPE and SIGXFSZ, and a run started from a script may ignore SIGINT.
+RESET_SIGNALS = (1, 2, 3, 13, 15, 25)
+# Variables GNU make sets for its recipes; a step that runs make itself must
+# not join the jobserver of the make that schedules the steps.
+MAKE_VARIABLES = ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES",
+                  "MAKE_TERMOUT", "MAKE_TERMERR", "MAKE_RESTARTS")
+PR_SET_CHILD_SUBREAPER = 36
+MAX_RATE_LIMITED_RETRIES = 50
+INTERRUPTED_EXIT = 130
+FINISHED = ("succeeded", "failed", "timed_out", "skipped", "interrupted", "not_run")
+
+
+def iso(t):
+    """Format epoch seconds as UTC ISO 8601 with milliseconds, e.g. 2026-12-04T19:37:12.123Z."""
+    ms = int(t * 1000) % 1000
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + ".%03dZ" % ms
+
+
+def format_duration(seconds):
+    """Format seconds for people: 0.4s, 12.3s, 4m12s, 2h05m."""
+    if seconds < 60:
+        return "%.1fs" % seconds
+    seconds = int(seconds + 0.5)
+    if seconds < 3600:
+        return "%dm%02ds" % (seconds // 60, seconds % 60)
+    return "%dh%02dm" % (seconds // 3600, seconds % 3600 // 60)
+
+
+def signal_name(number):
+    return SIGNAL_NAMES.get(number, "signal %d" % number)
+
+
+class RunFiles:
+    """Paths inside a run directory that the step runner reads and writes."""
+
+    def __init__(self, run_dir):
+        self.run_dir = run_dir
+        self.state = os.path.join(run_dir, ".seedrun")
+
+    def spec(self, name):
+        return os.path.join(self.state, "spec", name)
+
+    def phase_spec(self, name):
+        return os.path.join(self.state, "spec", "phase." + name)
+
+    def record(self, name):
+        return os.path.join(self.state, "records", name)
+
+    def phase_record(self, name):
+        return os.path.join(self.state, "records", "phase." + name)
+
+    def stamp(self, name, kind):
+        return os.path.join(self.state, "stamps", name + "." + kind)
+
+    def phase_stamp(self, name, kind):
+        return os.path.join(self.state, "stamps", "phase." + name + "." + kind)
+
+    def flag(self, name):
+        return os.path.join(self.state, name)
+
+    def failed_dir(self):
+        return os.path.join(self.state, "failed")
+
+
+def write_atomically(path, data):
+    """Replace path with data so that a reader sees the old or the new bytes, never a mix."""
+    tmp = "%s.%d.tmp" % (path, os.getpid())
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+
+
+def load(path):
+    with open(path, "rb") as f:
+        return marshal.load(f)
+
+
+def touch(path):
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o644))
+
+
+class Console:
+    """Write whole lines to the run's console, one writer at a time.
+
+    Steps run in parallel and share make's stdout. Each line is written under
+    an exclusive flock on the run's console lock, so lines never mix, even
+    when one is longer than the pipe buffer. A closed or broken console is
+    ignored: the step's outcome must still be recorded.
+    """
+
+    def __init__(self, lock_path):
+        self.lock_path = lock_path
+
+    def say(self, line):
+        import fcntl
+
+        data = (line + "\n").encode("utf-8", "backslashreplace")
+        try:
+            fd = os.open(self.lock_path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        except OSError:
+            fd = None
+        try:
+            if fd is not None:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            view = memoryview(data)
+            while view:
+                view = view[os.write(1, view):]
+        except OSError:
+            pass
+        finally:
+            if fd is not None:
+                os.close(fd)
+
+
+class Signals:
+    """Turn SIGINT, SIGTERM and SIGHUP into a flag and a byte on a pipe that poll() sees."""
+
+    def __init__(self):
+        self.received = []
+        self.read_fd, write_fd = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        _signal.set_wakeup_fd(write_fd, warn_on_full_buffer=False)
+        for number in (SIGINT, SIGTERM, SIGHUP):
+            _signal.signal(number, self._handle)
+
+    def _handle(self, number, frame):
+        self.received.append(number)
+
+    def drain(self):
+        try:
+            while os.read(self.read_fd, 512):
+                pass
+        except BlockingIOError:
+            pass
+
+    def sleep(self, seconds):
+        """Sleep, waking early on a signal. Return True if a signal arrived."""
+        deadline = time.monotonic() + seconds
+        while not self.received:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            select.select([self.read_fd], [], [], left)
+            self.drain()
+        return True
+
+
+def become_subreaper():
+    """Make orphaned descendants of the step re-parent to this process.
+
+    A command can leave its process group or session (``setsid``); as a child
+    subreaper the runner still finds such processes among its own children
+    after the command's shell exited, and kills them. The raw ``_ctypes`` call
+    avoids importing ``ctypes``, which costs several milliseconds per step.
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        import _ctypes
+
+        prctl = _ctypes.dlsym(_ctypes.dlopen(None), "prctl")
+        return _ctypes.call_function(prctl, (PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)) == 0
+    except (ImportError, AttributeError, OSError):
+        import ctypes
+
+        return ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
+
+
+def list_children():
+    """PIDs of this process's children, zombies included."""
+    pid = os.getpid()
+    try:
+        with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
+            return [int(word) for word in f.read().split()]
+    except OSError:
+        pass
+    children = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open("/proc/%s/stat" % entry) as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                children.append(int(entry))
+    return children
+
+
+def signal_leftovers(pgid, number):
+    """Send a signal to the step's process group and to every orphan we adopted."""
+    group_alive = True
+    try:
+        os.killpg(pgid, number)
+    except ProcessLookupError:
+        group_alive = False
+    except PermissionError:
+        pass
+    children = list_children()
+    for pid in children:
+        try:
+            if os.getpgid(pid) == pid:
+                os.killpg(pid, number)
+            os.kill(pid, number)
+        except (ProcessLookupError, PermissionError):
+            pass
+    return group_alive, children
+
+
+def reap_children():
+    for pid in list_children():
+        try:
+            os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            pass
+
+
+def kill_leftovers(pgid, grace):
+    """Stop everything the step left running: SIGTERM, then SIGKILL after grace.
+
+    Return how many distinct processes were found and signalled.
+    """
+    seen = set()
+    deadline = time.monotonic() + grace
+    number = SIGTERM
+    while True:
+        reap_children()
+        group_alive, children = signal_leftovers(pgid, number)
+        live = [pid for pid in children if not is_zombie(pid)]
+        seen.update(live)
+        if not group_alive and not live:
+            return len(seen)
+        if number == SIGTERM and time.monotonic() >= deadline:
+            number = SIGKILL
+            continue
+        time.sleep(0.02 if number == SIGKILL else 0.05)
+        if number == SIGKILL and time.monotonic() > deadline + 5:
+            return len(seen)
+
+
+def is_zombie(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
+
+
+class Attempt:
+    """One run of the command: spawn, wait with timeout, stop on signal or timeout."""
+
+    def __init__(self, spec, log_fd, signals, env):
+        self.spec = spec
+        self.log_fd = log_fd
+        self.signals = signals
+        self.env = env
+        self.pid = None
+        self.stopped_with = None
+
+    def spawn(self):
+        actions = [
+            (os.POSIX_SPAWN_OPEN, 0, "/dev/null", os.O_RDONLY, 0),
+            (os.POSIX_SPAWN_DUP2, self.log_fd, 1),
+            (os.POSIX_SPAWN_DUP2, self.log_fd, 2),
+        ]
+        self.pid = os.posix_spawn(
+            "/bin/sh", ["/bin/sh", "-c", self.spec["command"]], self.env,
+            file_actions=actions, setsid=True, setsigdef=RESET_SIGNALS, setsigmask=(),
+        )
+        return self.pid
+
+    def wait(self, timeout):
+        """Wait for the command. Return ("exited", status), ("timeout", None) or ("signal", number)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        poller, pidfd = self._poller()
+        try:
+            while True:
+                if self.signals.received:
+                    return "signal", self.signals.received[0]
+                done, status = os.waitpid(self.pid, os.WNOHANG)
+                if done:
+                    return "exited", status
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    return "timeout", None
+                wait_ms = 200 if pidfd is None else None
+                if left is not None:
+                    wait_ms = int(left * 1000) + 1 if wait_ms is None else min(wait_ms, int(left * 1000) + 1)
+                poller.poll(wait_ms)
+                self.signals.drain()
+        finally:
+            if pidfd is not None:
+                os.close(pidfd)
+
+    def _poller(self):
+        poller = select.poll()
+        poller.register(self.signals.read_fd, select.POLLIN)
+        try:
+            pidfd = os.pidfd_open(self.pid)
+        except (AttributeError, OSError):
+            return poller, None
+        poller.register(pidfd, select.POLLIN)
+        return poller, pidfd
+
+    def stop(self, grace):
+        """SIGTERM to the command's process group, SIGKILL after grace; return its wait status."""
+        self.stopped_with = "SIGTERM"
+        try:
+            os.killpg(self.pid, SIGTERM)
+        except ProcessLookupError:
+            pass
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline:
+            done, status = os.waitpid(self.pid, os.WNOHANG)
+            if done:
+                return status
+            time.sleep(0.02)
+        self.stopped_with = "SIGTERM, then SIGKILL after %s" % format_duration(grace)
+        try:
+            os.killpg(self.pid, SIGKILL)
+        except ProcessLookupError:
+            pass
+        return os.waitpid(self.pid, 0)[1]
+
+
+class StepRunner:
+    """Run one step from its spec and leave its record, stamps and log."""
+
+    def __init__(self, run_dir, name):
+        self.files = RunFiles(run_dir)
+        self.name = name
+        self.spec = load(self.files.spec(name))
+        self.console = Console(self.files.flag("console.lock"))
+        self.record = self._previous_record()
+
+    def _previous_record(self):
+        try:
+            previous = load(self.files.record(self.name))
+        except (OSError, EOFError, ValueError):
+            previous = {}
+        return {
+            "status": "pending", "exit_code": None, "signal": None,
+            "attempts": previous.get("attempts", 0), "queued_at": None,
+            "started_at": None, "finished_at": None, "duration_s": None,
+            "reason": None, "blocked_by": None,
+            "attempt_history": previous.get("attempt_history", []),
+            "leftovers_killed": 0, "log_error": None, "pid": None,
+        }
+
+    def save(self, **changes):
+        self.record.update(changes)
+        try:
+            write_atomically(self.files.record(self.name), marshal.dumps(self.record))
+        except OSError as error:
+            self.console.say("Warning: cannot write the record of %s (%s); the run keeps it in memory"
+                             % (self.name, error.strerror))
+
+    # Deciding whether the step may start
+
+    def blocker(self):
+        """Return (status, reason, blocked_by) when the step must not start, else None."""
+        stopped = self._run_stopped()
+        if stopped:
+            return stopped
+        for need in self.spec["needs"]:
+            if not os.path.exists(self.files.stamp(need, "ok")):
+                return self._blocked_by_step(need)
+        phase = self.spec["needs_phase"]
+        if phase and not os.path.exists(self.files.phase_stamp(phase, "ok")):
+            return self._blocked_by_phase(phase)
+        return None
+
+    def _run_stopped(self):
+        if os.path.exists(self.files.flag("interrupted")):
+            return "not_run", "not started: the run was interrupted", None
+        try:
+            with open(self.files.flag("abort")) as f:
+                failed = f.read().strip()
+            return ("not_run", "not started: the run stopped after %s failed (on_failure = \"abort\")"
+                    % failed, failed)
+        except OSError:
+            pass
+        limit = self.spec["max_failures"]
+        if limit:
+            try:
+                failed = os.listdir(self.files.failed_dir())
+            except OSError:
+                failed = []
+            if len(failed) >= limit:
+                return ("not_run", "not started: %d steps failed, which reaches max_failures (%d)"
+                        % (len(failed), limit), None)
+        return None
+
+    def _blocked_by_step(self, need):
+        try:
+            other = load(self.files.record(need))
+        except (OSError, EOFError, ValueError):
+            other = {"status": "not_run", "blocked_by": None}
+        status = other.get("status")
+        if status == "not_run":
+            return "not_run", "not started: needs %s, which did not run" % need, other.get("blocked_by")
+        if status == "skipped":
+            root = other.get("blocked_by") or need
+            return "skipped", "needs %s, which was skipped because %s failed" % (need, root), root
+        verb = {"timed_out": "timed out", "interrupted": "was interrupted"}.get(status, "failed")
+        return "skipped", "needs %s, which %s" % (need, verb), need
+
+    def _blocked_by_phase(self, phase):
+        try:
+            other = load(self.files.phase_record(phase))
+        except (OSError, EOFError, ValueError):
+            other = {"root": None, "status": "not_run"}
+        root = other.get("root")
+        if other.get("status") == "not_run":
+            return "not_run", "not started: phase %s did not finish" % phase, root
+        return "skipped", "needs phase %s, where %s failed" % (phase, root), root
+
+    # Running
+
+    def run(self):
+        blocked = self.blocker()
+        if blocked:
+            return self._finish_unstarted(*blocked)
+        signals = Signals()
+        self.save(status="waiting" if self.spec["pool"] else "running", queued_at=time.time())
+        slot = self._take_pool_slot(signals)
+        if signals.received:
+            if slot:
+                slot.release()
+            return self._finish_interrupted_before_start()
+        try:
+            outcome = self._run_attempts(signals, slot)
+        finally:
+            if slot:
+                slot.release()
+        return outcome
+
+    def _take_pool_slot(self, signals):
+        pool = self.spec["pool"]
+        if not pool:
+            return None
+        from seedrun.pools import PoolSlot
+
+        slot = PoolSlot(pool)
+        if not slot.acquire(signals):
+            return None
+        return slot
+
+    def _finish_unstarted(self, status, reason, blocked_by):
+        self.save(status=status, reason=reason, blocked_by=blocked_by, finished_at=time.time())
+        touch(self.files.stamp(self.name, "done"))
+        if status == "skipped":
+            self.console.say("Skipped: %s (%s)" % (self.name, reason))
+        else:
+            self.console.say("Not run: %s (%s)" % (self.name, reason))
+        return 0
+
+    def _finish_interrupted_before_start(self):
+        self.save(status="not_run", reason="not started: the run was interrupted", finished_at=time.time())
+        return INTERRUPTED_EXIT
+
+    def _run_attempts(self, signals, slot):
+        log_fd, log_error = self._open_log()
+        env = self._environment()
+        limit = 1 + self.spec["retries"]
+        counted = 0
+        rate_limited = 0
+        first_start = None
+        become_subreaper()
+        self.console.say("Starting: %s" % self.name)
+        while True:
+            counted += 1
+            self.record["attempts"] += 1
+            attempt = Attempt(self.spec, log_fd, signals, env)
+            started, result = self._run_one(attempt, counted, limit)
+            first_start = first_start or started
+            if result["outcome"] == "rate_limited" and rate_limited < MAX_RATE_LIMITED_RETRIES:
+                rate_limited += 1
+                counted -= 1
+                if not self._cool_down(slot, signals, result):
+                    break
+                continue
+            if not self._should_retry(result, counted, limit):
+                break
+            delay = self._retry_delay(counted)
+            self.console.say("Retrying: %s in %s (attempt %d of %d, %s)" % (
+                self.name, format_duration(delay), counted + 1, limit, result["summary"]))
+            if signals.sleep(delay):
+                result = dict(result, outcome="interrupted", stopped_with=None,
+                              summary="interrupted while waiting to retry after %s" % result["summary"])
+                break
+        return self._finish_started(result, first_start, log_fd, log_error)
+
+    def _run_one(self, attempt, counted, limit):
+        started = time.time()
+        self._log_header(attempt.log_fd, counted, limit, started)
+        try:
+            os.chdir(self.spec["workdir"])
+            pid = attempt.spawn()
+        except OSError as error:
+            result = self._spawn_failure(error, started)
+            self._log_footer(attempt.log_fd, result, 0)
+            return started, result
+        self.save(status="running", started_at=self.record["started_at"] or started, pid=pid)
+        result = self._wait(attempt, started)
+        leftovers = kill_leftovers(pid, self.spec["kill_grace"])
+        self.record["leftovers_killed"] += leftovers
+        self._log_footer(attempt.log_fd, result, leftovers)
+        self.record["attempt_history"].append({
+            "attempt": self.record["attempts"], "started_at": started, "finished_at": result["finished_at"],
+            "exit_code": result["exit_code"], "signal": result["signal"], "outcome": result["outcome"],
+        })
+        return started, result
+
+    def _wait(self, attempt, started):
+        how, value = attempt.wait(self.spec["timeout"])
+        if how == "exited":
+            return self._result(value, started, None)
+        status = attempt.stop(self.spec["kill_grace"])
+        cause = "timeout" if how == "timeout" else "interrupt"
+        return self._result(status, started, (cause, attempt.stopped_with))
+
+    def _result(self, status, started, stopped):
+        finished = time.time()
+        code = os.waitstatus_to_exitcode(status)
+        exit_code = code if code >= 0 else None
+        sig = signal_name(-code) if code < 0 else None
+        if stopped and stopped[0] == "timeout":
+            outcome = "timed_out"
+            summary = "timed out after %s" % format_duration(self.spec["timeout"])
+        elif stopped:
+            outcome = "interrupted"
+            summary = "interrupted after %s" % format_duration(finished - started)
+        elif exit_code == 0:
+            outcome, summary = "succeeded", "exit code 0"
+        else:
+            outcome = "failed"
+            summary = "exit code %d" % exit_code if sig is None else "killed by %s" % sig
+            if exit_code is not None and exit_code == self._rate_limited_code():
+                outcome = "rate_limited"
+        return {"outcome": outcome, "exit_code": exit_code, "signal": sig, "summary": summary,
+                "finished_at": finished, "started_at": started,
+                "stopped_with": stopped[1] if stopped else None}
+
+    def _spawn_failure(self, error, started):
+        message = "cannot start the command in %s: %s" % (self.spec["workdir"], error.strerror)
+        return {"outcome": "failed", "exit_code": None, "signal": None, "summary": message,
+                "finished_at": time.time(), "started_at": started, "stopped_with": None}
+
+    def _rate_limited_code(self):
+        pool = self.spec["pool"]
+        return pool.get("rate_limited_exit_code") if pool else None
+
+    def _cool_down(self, slot, signals, result):
+        from seedrun.pools import cool_down
+
+        pause = cool_down(self.spec["pool"])
+        self.console.say("Rate limited: %s exited with %d; pool %s cools down for %s" % (
+            self.name, result["exit_code"], self.spec["pool"]["name"], format_duration(pause)))
+        return not signals.sleep(pause)
+
+    def _should_retry(self, result, counted, limit):
+        if counted >= limit or result["outcome"] not in ("failed", "timed_out", "rate_limited"):
+            return False
+        codes = self.spec["retry_on_exit_codes"]
+        if codes is None:
+            return True
+        return result["exit_code"] in codes
+
+    def _retry_delay(self, counted):
+        import random
+
+        delay = self.spec["retry_delay"] * (2 ** (counted - 1))
+        delay = min(delay, self.spec["max_retry_delay"])
+        return delay * random.uniform(0.9, 1.1)
+
+    # Log and environment
+
+    def _open_log(self):
+        try:
+            fd = os.open(self.spec["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
+            return fd, None
+        except OSError as error:
+            message = "%s (%s)" % (error.strerror, self.spec["log_display"])
+            self.console.say("Warning: cannot open the log of %s: %s; its output is discarded"
+                             % (self.name, message))
+            self.save(log_error="cannot open the log: " + message)
+            return os.open(os.devnull, os.O_WRONLY | os.O_CLOEXEC), message
+
+    def _environment(self):
+        env = dict(os.environ)
+        for name in MAKE_VARIABLES:
+            env.pop(name, None)
+        env.update(self.spec["env"])
+        env["SEEDRUN_RUN_ID"] = self.spec["run_id"]
+        env["SEEDRUN_RUN_DIR"] = self.files.run_dir
+        env["SEEDRUN_STEP"] = self.name
+        return env
+
+    def _log_write(self, fd, text):
+        try:
+            os.write(fd, text.encode("utf-8", "backslashreplace"))
+        except OSError as error:
+            if not self.record["log_error"]:
+                self.record["log_error"] = "cannot write the log: %s" % error.strerror
+                self.console.say("Warning: cannot write %s: %s" % (self.spec["log_display"], error.strerror))
+
+    def _log_header(self, fd, counted, limit, started):
+        self._log_write(fd, "[seedrun] step %s, attempt %d of %d, started %s\n"
+                            "[seedrun] command: %s\n[seedrun] workdir: %s\n" % (
+                                self.name, counted, limit, iso(started),
+                                self.spec["command"], self.spec["workdir"]))
+
+    def _log_footer(self, fd, result, leftovers):
+        text = ""
+        if not _ends_with_newline(fd):
+            text = "\n[seedrun] the output did not end with a newline; seedrun added one\n"
+        duration = format_duration(result["finished_at"] - result["started_at"])
+        if result["stopped_with"]:
+            text += "[seedrun] %s; stopped with %s" % (result["summary"], result["stopped_with"])
+            if result["signal"]:
+                text += "; ended by %s" % result["signal"]
+            elif result["exit_code"] is not None:
+                text += "; exit code %d" % result["exit_code"]
+            text += "\n"
+        else:
+            text += "[seedrun] %s after %s\n" % (result["summary"], duration)
+        if leftovers:
+            text += "[seedrun] killed %d leftover process%s that the step started\n" % (
+                leftovers, "" if leftovers == 1 else "es")
+        self._log_write(fd, text)
+
+    # Finishing
+
+    def _finish_started(self, result, first_start, log_fd, log_error):
+        outcome = result["outcome"]
+        if outcome == "rate_limited":
+            outcome = "failed"
+        finished = result["finished_at"]
+        allowed = outcome == "failed" and self.spec["on_failure"] == "ignore"
+        reason = self._reason(result, log_error)
+        self.save(status=outcome, exit_code=result["exit_code"], signal=result["signal"],
+                  started_at=first_start, finished_at=finished, duration_s=round(finished - first_start, 3),
+                  reason=reason, pid=None, allowed_failure=allowed)
+        os.close(log_fd)
+        if outcome == "interrupted":
+            self.console.say("Interrupted: %s after %s (see %s)" % (
+                self.name, format_duration(finished - first_start), self.spec["log_display"]))
+            return INTERRUPTED_EXIT
+        self._write_stamps(outcome, allowed)
+        self._say_outcome(outcome, result, finished - first_start, allowed)
+        return 0
+
+    def _reason(self, result, log_error):
+        if result["outcome"] == "succeeded":
+            return None
+        if result["exit_code"] == 127:
+            return "exit code 127: the command was not found (see the log)"
+        if result["exit_code"] == 126:
+            return "exit code 126: the command could not be executed (see the log)"
+        return result["summary"]
+
+    def _write_stamps(self, outcome, allowed):
+        if outcome == "succeeded" or allowed:
+            touch(self.files.stamp(self.name, "ok"))
+        elif outcome in ("failed", "timed_out"):
+            touch(os.path.join(self.files.failed_dir(), self.name))
+            if self.spec["on_failure"] == "abort":
+                write_atomically(self.files.flag("abort"), self.name.encode())
+        touch(self.files.stamp(self.name, "done"))
+
+    def _say_outcome(self, outcome, result, duration, allowed):
+        log = self.spec["log_display"]
+        if outcome == "succeeded":
+            self.console.say("Finished: %s in %s (log: %s)" % (self.name, format_duration(duration), log))
+            return
+        line = "Failed: %s, %s (see %s)" % (self.name, result["summary"], log)
+        if allowed:
+            line += '; allowed by on_failure = "ignore"'
+        elif self.spec["on_failure"] == "abort":
+            line += '; on_failure = "abort" stops the run from starting more steps'
+        self.console.say(line)
+
+
+def _ends_with_newline(fd):
+    try:
+        size = os.fstat(fd).st_size
+        return size == 0 or os.pread(fd, 1, size - 1) == b"\n"
+    except OSError:
+        return True
+
+
+def run_phase_barrier(run_dir, phase):
+    """Record whether every step of a phase succeeded, for the steps of the next phase."""
+    files = RunFiles(run_dir)
+    members = load(files.phase_spec(phase))
+    for name in members:
+        if not os.path.exists(files.stamp(name, "ok")):
+            try:
+                record = load(files.record(name))
+            except (OSError, EOFError, ValueError):
+                record = {"status": "not_run"}
+            root = record.get("blocked_by") or name
+            status = "not_run" if record.get("status") == "not_run" else "failed"
+            write_atomically(files.phase_record(phase), marshal.dumps({"status": status, "root": root}))
+            break
+    else:
+        write_atomically(files.phase_record(phase), marshal.dumps({"status": "succeeded", "root": None}))
+        touch(files.phase_stamp(phase, "ok"))
+    touch(files.phase_stamp(phase, "done"))
+    return 0
+
+
+def ensure_standard_fds():
+    """Open /dev/null on any of fds 0-2 that is closed, so log fds never land there."""
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            os.open(os.devnull, os.O_RDWR)
+
+
+def main(argv):
+    ensure_standard_fds()
+    if len(argv) == 3 and argv[1] == "--phase":
+        return run_phase_barrier(os.path.abspath(argv[0]), argv[2])
+    if len(argv) != 2:
+        sys.stderr.write("usage: step.py RUN_DIR STEP | step.py RUN_DIR --phase PHASE\n")
+        return 2
+    run_dir = os.path.abspath(argv[0])
+    if sys.path[0] != os.path.dirname(os.path.dirname(os.path.abspath(__file__))):
+        sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    runner = StepRunner(run_dir, argv[1])
+    try:
+        import fcntl
+
+        active = os.open(runner.files.flag("active.lock"), os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        fcntl.flock(active, fcntl.LOCK_SH)
+    except OSError:
+        pass
+    return runner.run()
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
