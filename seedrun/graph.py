@@ -289,7 +289,11 @@ def _prerequisites(pipeline: Pipeline, chosen: set[str]) -> tuple[dict[str, Plan
 
 
 def _phase_edges(pipeline: Pipeline, chosen: set[str], planned: dict[str, PlannedStep]) -> dict[str, list[str]]:
-    """Add sequential-phase edges and phase barriers between the chosen steps."""
+    """Add sequential-phase edges and phase barriers between the chosen steps.
+
+    In a sequential phase only the first step waits for the barrier; the rest
+    wait for it through the step listed before them.
+    """
     barriers: dict[str, list[str]] = {}
     previous = None
     for phase in pipeline.phases:
@@ -299,7 +303,7 @@ def _phase_edges(pipeline: Pipeline, chosen: set[str], planned: dict[str, Planne
         for position, name in enumerate(members):
             if phase.mode == "sequential" and position > 0 and members[position - 1] not in planned[name].needs:
                 planned[name].needs.append(members[position - 1])
-            if previous is not None:
+            if previous is not None and (phase.mode == "parallel" or position == 0):
                 if phase.wait == "finished":
                     planned[name].after_phase = previous
                 else:
