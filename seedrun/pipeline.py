@@ -495,6 +495,9 @@ def _pairs(table: dict, problems: Problems) -> dict[str, Pair]:
         if not isinstance(main, str) or not isinstance(dependent, str):
             problems.add(where, "needs main = \"STEP\" and dependent = \"STEP\"")
             continue
+        if main == dependent:
+            problems.add(where, "main and dependent are both %r; a pair needs two different steps" % main)
+            continue
         pairs[name] = Pair(name, main, dependent)
     return pairs
 

@@ -1,0 +1,224 @@
+"""Validation of the pipeline file: every problem at once, exit 2, nothing run."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from conftest import Workspace
+
+
+def assert_invalid(ws: Workspace, *fragments: str, args: tuple[str, ...] = ("run",)) -> str:
+    result = ws.run(*args)
+    assert result.code == 2, result.out + result.err
+    for fragment in fragments:
+        assert fragment in result.err, "%r not in:\n%s" % (fragment, result.err)
+    assert not (ws.path / "logs").exists() or not any(
+        p.name[0].isdigit() for p in (ws.path / "logs").iterdir())
+    assert not any(ws.scratch.iterdir()), "a step ran"
+    return result.err
+
+
+def test_toml_syntax_error_has_line_and_column(ws):
+    ws.write('[pipeline]\nname = "x"\n[steps.a]\ncommand = "echo" extra\n')
+    assert_invalid(ws, "invalid TOML", "line 4", "column")
+
+
+def test_unknown_keys_suggest_the_closest(ws):
+    ws.write('''
+        [pipeline]
+        name = "x"
+        jbos = 3
+        [steps.a]
+        comand = "echo a"
+        timout = "1m"
+    ''')
+    err = assert_invalid(ws, "unknown key 'jbos' (did you mean 'jobs'?)",
+                         "unknown key 'comand' (did you mean 'command'?)",
+                         "unknown key 'timout' (did you mean 'timeout'?)")
+    assert "missing or empty command" in err
+
+
+def test_unknown_step_and_pool_named_together(ws):
+    ws.write('''
+        [pipeline]
+        name = "c10"
+        [steps.fetch-vendor]
+        command = 'echo ran > "$T/fetch.ran"'
+        [steps.transform]
+        command = 'echo ran > "$T/transform.ran"'
+        needs = ["fetch-vendr"]
+        pool = "vendor_api"
+    ''')
+    err = assert_invalid(ws, "needs unknown step 'fetch-vendr' (did you mean 'fetch-vendor'?)",
+                         "uses unknown pool 'vendor_api'")
+    assert "2 problems" in err
+
+
+def test_cycles_spelled_out(ws):
+    ws.write('''
+        [pipeline]
+        name = "c11"
+        [steps.a]
+        command = 'echo a >> "$T/order"'
+        needs = ["b"]
+        [steps.b]
+        command = 'echo b >> "$T/order"'
+        needs = ["a"]
+        [steps.self]
+        command = 'echo self >> "$T/order"'
+        after = ["self"]
+        [steps.c]
+        command = 'echo c >> "$T/order"'
+        [steps.early]
+        command = 'echo early >> "$T/order"'
+        needs = ["late"]
+        [steps.late]
+        command = 'echo late >> "$T/order"'
+        [[phases]]
+        name = "one"
+        steps = ["early"]
+        [[phases]]
+        name = "two"
+        steps = ["late"]
+    ''')
+    for args in (("run",), ("plan",), ("run", "c")):
+        err = assert_invalid(ws, "cycle: a -> b -> a", "cycle: self -> self",
+                             "cycle: early -> late -> early (phase two waits for phase one)", args=args)
+    assert not (ws.scratch / "order").exists()
+
+
+def test_invalid_names_durations_and_jobs(ws):
+    ws.write('''
+        [pipeline]
+        name = "x"
+        jobs = 0
+        [steps."has space"]
+        command = "true"
+        [steps."a/b"]
+        command = "true"
+        [steps."-dash"]
+        command = "true"
+        [steps.".dot"]
+        command = "true"
+        [steps."cost$"]
+        command = "true"
+        [steps.ok]
+        command = "  "
+        timeout = "10 minutes"
+        retry_delay = 30
+    ''')
+    err = assert_invalid(ws, "invalid jobs 0", "invalid duration timeout = '10 minutes'",
+                         "invalid duration retry_delay = 30", "missing or empty command")
+    for name in ("has space", "a/b", "-dash", ".dot", "cost$"):
+        assert "invalid step name %r" % name in err
+
+
+def test_duplicate_names_across_phases_pairs_targets(ws):
+    ws.write('''
+        [pipeline]
+        name = "x"
+        [steps.a]
+        command = "true"
+        [steps.b]
+        command = "true"
+        [[phases]]
+        name = "dup"
+        steps = ["a", "a"]
+        [[phases]]
+        name = "again"
+        steps = ["a", "b"]
+        [pairs.dup]
+        main = "a"
+        dependent = "b"
+        [targets]
+        a = ["a"]
+    ''')
+    assert_invalid(ws, "duplicate step 'a' in phase dup", "step 'a' is already in phase 'dup'",
+                   "'dup' is used by a phase and a pair", "target 'a' has the name of a step", args=("plan",))
+
+
+def test_npm_script_missing_from_package_json(ws):
+    (ws.path / "package.json").write_text('{"scripts": {"seed-meyer": "node meyer.js"}}')
+    ws.write('''
+        [pipeline]
+        name = "x"
+        [steps.meyer]
+        command = "npm run seed-meyr"
+        [steps.ok]
+        command = "npm run seed-meyer"
+    ''')
+    err = assert_invalid(ws, "npm script 'seed-meyr' not found", "(did you mean 'seed-meyer'?)")
+    assert "[steps.ok]" not in err
+
+
+def test_missing_and_unreadable_pipeline_file(ws):
+    result = ws.run("--pipeline", "nope.toml", "run")
+    assert result.code == 2
+    assert "nope.toml: pipeline file not found" in result.err
+    folder = ws.path / "folder.toml"
+    folder.mkdir()
+    result = ws.run("--pipeline", str(folder), "run")
+    assert result.code == 2
+    assert "cannot read the pipeline file" in result.err
+
+
+@pytest.mark.parametrize("jobs", ["0", "abc", "-3"])
+def test_bad_jobs_on_command_line(ws, jobs):
+    ws.write('[pipeline]\nname = "x"\n[steps.a]\ncommand = \'echo > "$T/a"\'\n')
+    result = ws.run("run", "--jobs", jobs)
+    assert result.code == 2
+    assert "invalid jobs value %r" % jobs in result.err
+    assert not (ws.scratch / "a").exists()
+
+
+def test_unknown_selection_lists_valid_names(ws):
+    ws.write('''
+        [pipeline]
+        name = "x"
+        [steps.fetch-vendor]
+        command = 'echo ran > "$T/fetch.ran"'
+        [steps.parse]
+        command = 'echo ran > "$T/parse.ran"'
+        [[phases]]
+        name = "vendors"
+        steps = ["fetch-vendor", "parse"]
+        [pairs.p]
+        main = "fetch-vendor"
+        dependent = "parse"
+    ''')
+    result = ws.run("run", "fetch-vendr")
+    assert result.code == 2
+    assert "unknown step or target 'fetch-vendr'" in result.err
+    assert "(did you mean 'fetch-vendor'?)" in result.err
+    assert str(ws.path / "pipeline.toml") in result.err
+    result = ws.run("run", "--phase", "vendor")
+    assert "unknown phase 'vendor'" in result.err
+    assert "valid phases: vendors" in result.err
+    result = ws.run("run", "--pair", "q")
+    assert result.code == 2
+    assert "valid pairs: p" in result.err
+    assert not (ws.scratch / "fetch.ran").exists()
+
+
+def test_pair_of_one_step_is_invalid(ws):
+    ws.write('''
+        [pipeline]
+        name = "x"
+        [steps.a]
+        command = "true"
+        [pairs.p]
+        main = "a"
+        dependent = "a"
+    ''')
+    assert_invalid(ws, "main and dependent are both 'a'", args=("plan",))
+
+
+def test_pipeline_from_environment_variable(ws):
+    ws.write('[pipeline]\nname = "other"\n[steps.a]\ncommand = "true"\n', name="other.toml")
+    env = dict(ws.env, SEEDRUN_PIPELINE="other.toml")
+    result = ws.run("validate", env=env)
+    assert result.code == 0
+    assert "other.toml is valid" in result.out
+    assert os.path.exists(ws.path / "other.toml")

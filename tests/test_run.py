@@ -1,0 +1,397 @@
+"""Runs with real make and real processes: order, logs, records, policies, exit codes."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+from conftest import parse_time
+
+PAIRS_PIPELINE = '''
+    [pipeline]
+    name = "shape"
+    jobs = 6
+
+    [steps.products]
+    command = 'echo products; sleep 0.3'
+    on_failure = "abort"
+    [steps.codes]
+    command = 'echo codes'
+    [steps.main-a]
+    command = 'echo main-a'
+    [steps.dep-a]
+    command = 'echo dep-a'
+    [steps.main-b]
+    command = 'echo main-b'
+    [steps.dep-b]
+    command = 'echo dep-b'
+    [steps.v1]
+    command = 'sleep 1; echo v1'
+    [steps.v2]
+    command = 'sleep 1; echo v2'
+    [steps.v3]
+    command = 'sleep 1; echo v3'
+
+    [[phases]]
+    name = "products"
+    steps = ["products"]
+    [[phases]]
+    name = "codes"
+    steps = ["codes"]
+    [[phases]]
+    name = "pairs"
+    mode = "sequential"
+    steps = ["main-a", "dep-a", "main-b", "dep-b"]
+    [[phases]]
+    name = "vendors"
+    steps = ["v1", "v2", "v3"]
+
+    [pairs.a]
+    main = "main-a"
+    dependent = "dep-a"
+'''
+
+
+def interval(step: dict) -> tuple[float, float]:
+    return parse_time(step["started_at"]), parse_time(step["finished_at"])
+
+
+def test_phases_run_in_order_and_vendors_overlap(ws):
+    ws.write(PAIRS_PIPELINE)
+    result = ws.run("run")
+    assert result.code == 0, result.out + result.err
+    steps = ws.steps()
+    assert all(s["status"] == "succeeded" for s in steps.values())
+    products_end = interval(steps["products"])[1]
+    for name, step in steps.items():
+        if name != "products":
+            assert interval(step)[0] >= products_end, name
+    codes_end = interval(steps["codes"])[1]
+    order = ["main-a", "dep-a", "main-b", "dep-b"]
+    assert interval(steps["main-a"])[0] >= codes_end
+    for before, after in zip(order, order[1:]):
+        assert interval(steps[after])[0] >= interval(steps[before])[1], (before, after)
+    vendors = [interval(steps[v]) for v in ("v1", "v2", "v3")]
+    assert min(v[0] for v in vendors) >= interval(steps["dep-b"])[1]
+    assert max(v[0] for v in vendors) < min(v[1] for v in vendors), "vendor steps did not overlap"
+
+
+def test_logs_directory_exists_before_first_step(ws):
+    ws.write('''
+        [pipeline]
+        name = "x"
+        [steps.first]
+        command = 'test -d "$SEEDRUN_RUN_DIR" && test -d logs && echo yes > "$T/seen"'
+    ''')
+    assert ws.run("run").code == 0
+    assert (ws.scratch / "seen").read_text() == "yes\n"
+
+
+def test_each_step_logs_stdout_and_stderr(ws):
+    ws.write('''
+        [pipeline]
+        name = "x"
+        [steps.a]
+        command = 'echo to-stdout; echo to-stderr >&2; echo again'
+        [steps.c1]
+        command = 'echo "codes $$" >> "$T/codes.count"; echo codes'
+        [steps.c2]
+        command = 'echo "codes $$" >> "$T/codes.count"; echo codes'
+        [steps.c3]
+        command = 'echo "codes $$" >> "$T/codes.count"; echo codes'
+    ''')
+    assert ws.run("run").code == 0
+    log = ws.log("a")
+    assert "to-stdout\nto-stderr\nagain\n" in log
+    assert log.startswith("[seedrun] step a, attempt 1 of 1, started ")
+    assert "[seedrun] command: echo to-stdout; echo to-stderr >&2; echo again\n" in log
+    assert log.rstrip("\n").splitlines()[-1].startswith("[seedrun] exit code 0 after ")
+    for name in ("c1", "c2", "c3"):
+        assert "\ncodes\n" in ws.log(name)
+    assert len((ws.scratch / "codes.count").read_text().splitlines()) == 3
+
+
+def test_console_lines_name_step_and_log(ws):
+    ws.write('''
+        [pipeline]
+        name = "c07"
+        [steps.fetch]
+        command = "printf 'got 10 rows\\\\n'; printf 'boom\\\\n' >&2; exit 3"
+        [steps.load]
+        command = 'echo ran > "$T/load.ran"'
+        needs = ["fetch"]
+        [steps.other]
+        command = 'sleep 0.2'
+    ''')
+    result = ws.run("run")
+    assert result.code == 1
+    run_id = ws.record()["run_id"]
+    assert "Starting: fetch" in result.lines
+    assert "Failed: fetch, exit code 3 (see logs/%s/fetch.log)" % run_id in result.lines
+    assert "Skipped: load (needs fetch, which failed)" in result.lines
+    finished = [line for line in result.lines if line.startswith("Finished: other in ")]
+    assert finished == [finished[0]]
+    assert finished[0].endswith("(log: logs/%s/other.log)" % run_id)
+    assert not (ws.scratch / "load.ran").exists()
+    log = ws.log("fetch")
+    assert "got 10 rows\nboom\n" in log
+    steps = ws.steps()
+    assert (steps["fetch"]["status"], steps["fetch"]["exit_code"], steps["fetch"]["signal"],
+            steps["fetch"]["attempts"]) == ("failed", 3, None, 1)
+    assert steps["load"]["status"] == "skipped"
+    assert steps["load"]["blocked_by"] == "fetch"
+    rules = (ws.run_dir / "rules.mk").read_text()
+    assert "tee" not in rules and "printf" not in rules
+
+
+def test_failed_products_step_aborts_everything(ws):
+    ws.write(PAIRS_PIPELINE.replace("command = 'echo products; sleep 0.3'", "command = 'exit 4'"))
+    result = ws.run("run")
+    assert result.code == 1
+    steps = ws.steps()
+    assert steps["products"]["status"] == "failed"
+    for name, step in steps.items():
+        if name != "products":
+            assert step["status"] in ("skipped", "not_run"), name
+            assert step["started_at"] is None, name
+    assert ws.record()["status"] == "failed"
+
+
+def test_failed_pair_main_skips_dependent_and_later_pairs(ws):
+    ws.write(PAIRS_PIPELINE.replace("command = 'echo main-a'", "command = 'exit 2'"))
+    result = ws.run("run")
+    assert result.code == 1
+    steps = ws.steps()
+    assert steps["main-a"]["status"] == "failed"
+    for name in ("dep-a", "main-b", "dep-b", "v1", "v2", "v3"):
+        assert steps[name]["status"] == "skipped", name
+        assert steps[name]["blocked_by"] == "main-a", name
+    assert steps["dep-a"]["reason"] == "needs main-a, which failed"
+    assert steps["main-b"]["reason"] == "needs dep-a, which was skipped because main-a failed"
+    assert steps["v1"]["reason"] == "needs phase pairs, where main-a failed"
+
+
+def test_one_failed_vendor_stops_no_other(ws):
+    ws.write(PAIRS_PIPELINE.replace("command = 'sleep 1; echo v2'", "command = 'sleep 0.2; exit 5'"))
+    result = ws.run("run")
+    assert result.code == 1
+    steps = ws.steps()
+    assert steps["v2"]["status"] == "failed"
+    assert steps["v1"]["status"] == "succeeded"
+    assert steps["v3"]["status"] == "succeeded"
+    assert "v1" in ws.log("v1") and "v3" in ws.log("v3")
+
+
+def test_ignore_policy_keeps_run_green_but_records_failure(ws):
+    ws.write('''
+        [pipeline]
+        name = "c09"
+        [steps.vendor-a]
+        command = "sleep 0.5; echo a-partial; exit 5"
+        on_failure = "ignore"
+        [steps.after-a]
+        command = 'echo ran > "$T/after.ran"'
+        needs = ["vendor-a"]
+        [steps.vendor-b]
+        command = 'sleep 1; echo b-ok > "$T/b.out"'
+    ''')
+    result = ws.run("run")
+    assert result.code == 0, result.out
+    steps = ws.steps()
+    assert steps["vendor-a"]["status"] == "failed"
+    assert steps["vendor-a"]["exit_code"] == 5
+    assert steps["vendor-a"]["allowed_failure"] is True
+    assert (ws.scratch / "after.ran").exists()
+    assert (ws.scratch / "b.out").exists()
+    assert ws.record()["status"] == "succeeded"
+    assert any('allowed by on_failure = "ignore"' in line for line in result.lines)
+
+
+def test_keep_going_fails_run_after_all_finish(ws):
+    ws.write('''
+        [pipeline]
+        name = "c09"
+        [steps.vendor-a]
+        command = "sleep 0.3; echo a-partial; exit 5"
+        [steps.vendor-b]
+        command = 'sleep 1.2; echo b-ok > "$T/b.out"; echo b-ok'
+        [steps.vendor-c]
+        command = "sleep 0.8; echo c-ok"
+    ''')
+    result = ws.run("run")
+    assert result.code == 1
+    assert (ws.scratch / "b.out").exists()
+    record = ws.record()
+    assert record["status"] == "failed"
+    assert record["counts"] == {"failed": 1, "succeeded": 2}
+
+
+def test_after_waits_for_any_outcome(ws):
+    ws.write('''
+        [pipeline]
+        name = "x"
+        [steps.flaky]
+        command = "sleep 0.3; exit 1"
+        [steps.cleanup]
+        command = 'echo ran > "$T/cleanup.ran"'
+        after = ["flaky"]
+    ''')
+    assert ws.run("run").code == 1
+    steps = ws.steps()
+    assert steps["cleanup"]["status"] == "succeeded"
+    assert interval(steps["cleanup"])[0] >= interval(steps["flaky"])[1]
+
+
+def test_phase_wait_finished_runs_after_failure(ws):
+    ws.write('''
+        [pipeline]
+        name = "x"
+        [steps.v1]
+        command = "exit 1"
+        [steps.final]
+        command = 'echo ran > "$T/final.ran"'
+        [[phases]]
+        name = "vendors"
+        steps = ["v1"]
+        [[phases]]
+        name = "final"
+        wait = "finished"
+        steps = ["final"]
+    ''')
+    assert ws.run("run").code == 1
+    assert (ws.scratch / "final.ran").exists()
+
+
+def test_disabled_phase_runs_only_when_enabled(ws):
+    ws.write('''
+        [pipeline]
+        name = "x"
+        [steps.a]
+        command = 'echo a >> "$T/order"'
+        [steps.final]
+        command = 'echo final >> "$T/order"'
+        [steps.loose]
+        command = 'echo loose >> "$T/order"'
+        [[phases]]
+        name = "main"
+        steps = ["a"]
+        [[phases]]
+        name = "final"
+        enabled = false
+        steps = ["final"]
+    ''')
+    assert ws.run("run").code == 0
+    assert (ws.scratch / "order").read_text() == "a\n"
+    assert ws.run("run", "--enable", "final").code == 0
+    assert (ws.scratch / "order").read_text() == "a\na\nfinal\n"
+    assert ws.run("run", "loose").code == 0
+    assert (ws.scratch / "order").read_text().endswith("loose\n")
+
+
+def test_selection_takes_outside_needs_as_satisfied(ws):
+    ws.write('''
+        [pipeline]
+        name = "c13"
+        [steps.fetch]
+        command = 'echo "run $$" >> "$T/fetch.count"; echo "fetch pid $$"; sleep 0.3'
+        [steps.parse-a]
+        command = 'echo pa >> "$T/parsed"'
+        needs = ["fetch"]
+        [steps.parse-b]
+        command = 'echo pb >> "$T/parsed"'
+        needs = ["fetch"]
+    ''')
+    assert ws.run("run", "parse-a").code == 0
+    assert not (ws.scratch / "fetch.count").exists()
+    assert ws.run("run", "fetch", "parse-a", "parse-b", "--with-needs").code == 0
+    assert len((ws.scratch / "fetch.count").read_text().splitlines()) == 1
+    assert ws.log("fetch").count("\nfetch pid ") == 1
+    assert ws.run("run", "parse-b", "--with-needs").code == 0
+    assert len((ws.scratch / "fetch.count").read_text().splitlines()) == 2
+
+
+def test_command_not_found_is_a_readable_failure(ws):
+    ws.write('''
+        [pipeline]
+        name = "x"
+        [steps.missing]
+        command = "no-such-command-xyz --flag"
+    ''')
+    result = ws.run("run")
+    assert result.code == 1
+    step = ws.steps()["missing"]
+    assert step["exit_code"] == 127
+    assert step["reason"] == "exit code 127: the command was not found (see the log)"
+    assert "not found" in ws.log("missing")
+
+
+def test_step_runs_when_its_log_cannot_be_created(ws):
+    ws.write('''
+        [pipeline]
+        name = "x"
+        [steps.blocker]
+        command = 'mkdir "$SEEDRUN_RUN_DIR/victim.log"'
+        [steps.victim]
+        command = 'echo ran > "$T/victim.ran"'
+        needs = ["blocker"]
+    ''')
+    result = ws.run("run")
+    assert result.code == 0, result.out
+    assert (ws.scratch / "victim.ran").exists()
+    assert any(line.startswith("Warning: cannot open the log of victim: Is a directory") for line in result.lines)
+    assert "output is discarded" in result.out
+    assert ws.steps()["victim"]["log_error"].startswith("cannot open the log")
+
+
+def test_run_json_is_valid_while_the_run_goes_on(ws):
+    steps = "\n".join('[steps.s%d]\ncommand = "sleep 0.%d"\n' % (i, i % 7 + 1) for i in range(12))
+    ws.write('[pipeline]\nname = "x"\njobs = 4\n' + steps)
+    process = ws.launch("run")
+    seen_statuses = set()
+    parses = 0
+    while process.poll() is None:
+        path = ws.path / "logs" / "latest" / "run.json"
+        if path.exists():
+            record = json.loads(path.read_text())
+            parses += 1
+            seen_statuses |= {s["status"] for s in record["steps"]}
+        time.sleep(0.02)
+    assert process.returncode == 0
+    assert parses > 5
+    assert "running" in seen_statuses
+    final = ws.record()
+    assert final["status"] == "succeeded"
+    assert final["finished_at"] >= final["started_at"]
+
+
+def test_recorded_times_are_ordered(ws):
+    ws.write('''
+        [pipeline]
+        name = "x"
+        [steps.a]
+        command = "sleep 0.2"
+        [steps.b]
+        command = "sleep 0.1"
+        needs = ["a"]
+    ''')
+    assert ws.run("run").code == 0
+    record = ws.record()
+    for step in record["steps"]:
+        assert step["queued_at"] <= step["started_at"] <= step["finished_at"]
+        assert record["started_at"] <= step["queued_at"]
+        assert step["finished_at"] <= record["finished_at"]
+        assert step["duration_s"] >= 0.1
+
+
+def test_latest_link_and_unique_run_ids(ws):
+    ws.write('[pipeline]\nname = "x"\n[steps.a]\ncommand = "true"\n')
+    ids = set()
+    threads = []
+    for _ in range(3):
+        assert ws.run("run").code == 0
+        ids.add(ws.record()["run_id"])
+    assert len(ids) == 3
+    assert (ws.path / "logs" / "latest").is_symlink()
+    assert ws.record()["run_id"] == sorted(ids)[-1]
+    assert not threads
