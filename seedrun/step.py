@@ -54,7 +54,8 @@ def iso(t):
 def format_duration(seconds):
     """Format seconds for people: 0.4s, 12.3s, 4m12s, 2h05m."""
     if seconds < 60:
-        return "%.1fs" % seconds
+        text = "%.1fs" % seconds
+        return text.replace(".0s", "s")
     seconds = int(seconds + 0.5)
     if seconds < 3600:
         return "%dm%02ds" % (seconds // 60, seconds % 60)
@@ -259,12 +260,12 @@ def kill_leftovers(pgid, grace):
 
     Return how many distinct processes were found and signalled.
     """
-    seen = set()
+    seen = {pid for pid in list_children() if not is_zombie(pid)}
     deadline = time.monotonic() + grace
     number = SIGTERM
     while True:
-        reap_children()
         group_alive, children = signal_leftovers(pgid, number)
+        reap_children()
         live = [pid for pid in children if not is_zombie(pid)]
         seen.update(live)
         if not group_alive and not live:

@@ -1,0 +1,170 @@
+"""make, invoke and python -m seedrun behave like the seedrun command, exit codes included."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from conftest import INVOKE, REPO, Workspace, parse_time
+
+FAILING = '''
+    [pipeline]
+    name = "c07"
+    jobs = 4
+    [steps.fetch]
+    command = "printf 'got 10 rows\\\\n'; printf 'boom\\\\n' >&2; exit 3"
+    [steps.load]
+    command = 'echo ran > "$T/load.ran"'
+    needs = ["fetch"]
+    [steps.quadratec]
+    command = 'echo quadratec >> "$T/order"'
+    [steps.quad-inventory]
+    command = 'echo quad-inventory >> "$T/order"'
+    [steps.meyer]
+    command = 'echo meyer >> "$T/order"'
+    [[phases]]
+    name = "vendors"
+    steps = ["fetch", "load"]
+    [pairs.quadratec]
+    main = "quadratec"
+    dependent = "quad-inventory"
+'''
+
+
+def make(ws: Workspace, *goals: str, piped: bool = False) -> tuple[int, str]:
+    command = ["make", "-C", str(REPO), "--no-print-directory", *goals, "PIPELINE=%s" % (ws.path / "pipeline.toml")]
+    if piped:
+        shell = '{ %s; echo $? > "$T/rc"; } 2>&1 | cat' % " ".join("'%s'" % c for c in command)
+        result = ws.call(["/bin/sh", "-c", shell])
+        return int((ws.scratch / "rc").read_text()), result.out
+    result = ws.call(command)
+    return result.code, result.out + result.err
+
+
+def invoke(ws: Workspace, *args: str) -> tuple[int, str]:
+    result = ws.call([INVOKE, "--search-root", str(REPO), *args, "--pipeline", str(ws.path / "pipeline.toml")])
+    return result.code, result.out + result.err
+
+
+@pytest.mark.parametrize("goal", ["seed-all", "fetch"])
+@pytest.mark.parametrize("piped", [False, True])
+def test_make_exits_1_when_a_step_fails(ws, goal, piped):
+    ws.write(FAILING)
+    code, out = make(ws, goal, piped=piped)
+    assert code == 1, out
+    assert "Failed: fetch, exit code 3 (see " in out
+    assert not (ws.scratch / "load.ran").exists()
+    if goal == "seed-all":
+        assert "Skipped: load (needs fetch, which failed)" in out
+
+
+@pytest.mark.parametrize("args", [["all"], ["seed", "fetch"], ["phase", "vendors"]])
+def test_invoke_exits_1_when_a_step_fails(ws, args):
+    ws.write(FAILING)
+    code, out = invoke(ws, *args)
+    assert code == 1, out
+    assert "Failed: fetch, exit code 3" in out
+
+
+def test_python_module_entry_point(ws):
+    ws.write(FAILING)
+    result = ws.call([sys.executable, "-m", "seedrun", "run", "meyer"])
+    assert result.code == 0, result.err
+    assert (ws.scratch / "order").read_text() == "meyer\n"
+
+
+def test_make_pair_runs_main_then_dependent(ws):
+    ws.write(FAILING)
+    code, out = make(ws, "pair-quadratec")
+    assert code == 0, out
+    assert (ws.scratch / "order").read_text() == "quadratec\nquad-inventory\n"
+    steps = ws.steps()
+    assert parse_time(steps["quad-inventory"]["started_at"]) >= parse_time(steps["quadratec"]["finished_at"])
+
+
+def test_invoke_pair_and_make_phase(ws):
+    ws.write(FAILING.replace("exit 3", "exit 0"))
+    code, out = invoke(ws, "pair", "quadratec")
+    assert code == 0, out
+    code, out = make(ws, "phase-vendors")
+    assert code == 0, out
+    assert ws.steps().keys() == {"fetch", "load"}
+
+
+def test_make_two_goals_start_one_run(ws):
+    ws.write('''
+        [pipeline]
+        name = "c13"
+        [steps.fetch]
+        command = 'echo "run $$" >> "$T/fetch.count"; sleep 0.5'
+        [steps.parse-a]
+        command = 'echo pa'
+        needs = ["fetch"]
+    ''')
+    code, out = make(ws, "fetch", "parse-a")
+    assert code == 0, out
+    assert len((ws.scratch / "fetch.count").read_text().splitlines()) == 1
+    assert out.count("Run ") == 2  # the start line and the summary line of one run
+    assert ws.steps().keys() == {"fetch", "parse-a"}
+
+
+def test_unknown_name_exits_2_everywhere(ws):
+    ws.write('''
+        [pipeline]
+        name = "c10"
+        [steps.fetch-vendor]
+        command = 'echo ran > "$T/fetch.ran"'
+    ''')
+    for code, out in (make(ws, "fetch-vendr"), invoke(ws, "seed", "fetch-vendr"),
+                      (lambda r: (r.code, r.err))(ws.run("run", "fetch-vendr"))):
+        assert code == 2, out
+        assert "fetch-vendr" in out
+        assert "did you mean 'fetch-vendor'?" in out
+        assert str(ws.path / "pipeline.toml") in out
+    assert not (ws.scratch / "fetch.ran").exists()
+
+
+def test_make_invalid_pipeline_exits_2(ws):
+    ws.write('[pipeline]\nname = "x"\n[steps.a]\ncommand = "true"\nneeds = ["b"]\n')
+    code, out = make(ws, "seed-all")
+    assert code == 2
+    assert "needs unknown step 'b'" in out
+
+
+@pytest.mark.parametrize("jobs", ["0", "abc"])
+def test_make_bad_jobs_exits_2(ws, jobs):
+    ws.write('[pipeline]\nname = "x"\n[steps.a]\ncommand = \'echo > "$T/a"\'\n')
+    code, out = make(ws, "seed-all", "JOBS=%s" % jobs)
+    assert code == 2
+    assert "invalid jobs value %r" % jobs in out
+    assert not (ws.scratch / "a").exists()
+
+
+def test_outer_parallel_make_keeps_inner_pool(ws):
+    steps = "\n".join('[steps.s%d]\ncommand = "sleep 1"\n' % i for i in range(4))
+    ws.write('[pipeline]\nname = "x"\njobs = 4\n' + steps)
+    outer = ws.path / "Outer.mk"
+    outer.write_text("all:\n\t+$(MAKE) -C %s --no-print-directory seed-all PIPELINE=%s\n"
+                     % (REPO, ws.path / "pipeline.toml"))
+    result = ws.call(["make", "-j8", "-f", str(outer)])
+    assert result.code == 0, result.out + result.err
+    assert "warning" not in (result.out + result.err).lower()
+    starts = sorted(parse_time(s["started_at"]) for s in ws.steps().values())
+    ends = sorted(parse_time(s["finished_at"]) for s in ws.steps().values())
+    assert starts[-1] < ends[0], "the four steps did not run at once"
+
+
+def test_make_help_lists_entry_points():
+    result = subprocess.run(["make", "-C", str(REPO), "--no-print-directory", "help"], capture_output=True, text=True)
+    assert result.returncode == 0
+    for entry in ("make seed-all", "make pair-NAME", "make phase-NAME", "make STEP", "JOBS=N", "PIPELINE=FILE"):
+        assert entry in result.stdout
+
+
+def test_invoke_list_shows_every_task():
+    result = subprocess.run([INVOKE, "--search-root", str(REPO), "--list"], capture_output=True, text=True)
+    assert result.returncode == 0
+    for task in ("all", "phase", "pair", "seed", "target", "plan", "resume", "report", "clean"):
+        assert "\n  %s " % task in result.stdout
