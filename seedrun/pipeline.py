@@ -23,7 +23,7 @@ NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*\Z")
 DURATION_PATTERN = re.compile(r"(?:(\d+(?:\.\d+)?)(h|m|s))+\Z")
 DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(h|m|s)")
 UNIT_SECONDS = {"h": 3600.0, "m": 60.0, "s": 1.0}
-NPM_RUN = re.compile(r"\s*npm\s+(?:run|run-script)\s+([^\s;&|<>()]+)")
+NPM_RUN = re.compile(r"\s*npm\s+(?:run|run-script)\s")
 ON_FAILURE = ("skip-dependents", "abort", "ignore")
 PHASE_MODES = ("parallel", "sequential")
 PHASE_WAITS = ("succeeded", "finished")
@@ -440,11 +440,24 @@ def _floors(value: Any, where: str, problems: Problems) -> dict[str, float]:
     return {key: float(v) for key, v in value.items()}
 
 
+def npm_script_name(command: str) -> str | None:
+    """The script that `npm run` calls at the start of a command, skipping npm's own options."""
+    if not NPM_RUN.match(command):
+        return None
+    try:
+        words = shlex.split(command)
+    except ValueError:
+        return None
+    for word in words[2:]:
+        if word == "--" or not word.startswith("-"):
+            return None if word == "--" else word
+    return None
+
+
 def _check_npm_script(command: str, workdir: Path, where: str, problems: Problems) -> None:
-    match = NPM_RUN.match(command)
-    if not match:
+    script = npm_script_name(command)
+    if script is None:
         return
-    script = shlex.split(match.group(1))[0] if match.group(1) else ""
     package = workdir / "package.json"
     try:
         scripts = json.loads(package.read_text(encoding="utf-8")).get("scripts", {})
@@ -452,7 +465,7 @@ def _check_npm_script(command: str, workdir: Path, where: str, problems: Problem
         problems.add(where, "command runs npm script %r, but %s does not exist; set [pipeline] workdir to the "
                             "folder of your package.json" % (script, package))
         return
-    except (OSError, ValueError) as error:
+    except (OSError, ValueError, AttributeError) as error:
         problems.add(where, "cannot read the scripts of %s: %s" % (package, error))
         return
     if script not in scripts:

@@ -222,3 +222,21 @@ def test_pipeline_from_environment_variable(ws):
     assert result.code == 0
     assert "other.toml is valid" in result.out
     assert os.path.exists(ws.path / "other.toml")
+
+
+def test_npm_options_and_quotes_are_understood(ws):
+    (ws.path / "package.json").write_text('{"scripts": {"seed-x": "true", "seed y": "true"}}')
+    ws.write('''
+        [pipeline]
+        name = "x"
+        [steps.silent]
+        command = "npm run --silent seed-x"
+        [steps.short]
+        command = "npm run -s seed-x && echo done"
+        [steps.quoted]
+        command = 'npm run "seed y"'
+        [steps.unbalanced]
+        command = 'npm run "seed z'
+    ''')
+    result = ws.run("validate")
+    assert result.code == 0, result.err
