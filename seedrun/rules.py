@@ -27,9 +27,16 @@ def _make_quote(text: str) -> str:
     return shlex.quote(text).replace("$", "$$")
 
 
+# Imported as a module, not run as a script, so that Python reuses the cached
+# bytecode of step.py instead of compiling it for every step.
+STEP_LAUNCHER = ("import sys; sys.path.insert(0, sys.argv[1]); "
+                 "from seedrun.step import main; sys.exit(main(sys.argv[2:]))")
+
+
 def step_command(run_dir: Path) -> str:
     """The recipe prefix: an absolute interpreter, no site import, isolated mode."""
-    return "%s -I -S %s %s" % (_make_quote(sys.executable), _make_quote(str(STEP_SCRIPT)), _make_quote(str(run_dir)))
+    return "%s -I -S -c %s %s %s" % (_make_quote(sys.executable), _make_quote(STEP_LAUNCHER),
+                                     _make_quote(str(STEP_SCRIPT.parent.parent)), _make_quote(str(run_dir)))
 
 
 def render_rules(plan: Plan, run_dir: Path) -> str:

@@ -35,7 +35,8 @@ from seedrun.rules import render_rules
 log = logging.getLogger(__name__)
 
 REFRESH_SECONDS = 0.25
-LIVE_REPORT_SECONDS = 2.0
+RUN_JSON_SECONDS = 1.0
+LIVE_REPORT_SECONDS = 5.0
 NOTIFY_TIMEOUT_SECONDS = 120
 PR_SET_PDEATHSIG = 1
 
@@ -216,6 +217,8 @@ class Execution:
         self.interrupted = False
         self.make: subprocess.Popen | None = None
         self.last_report = 0.0
+        self.last_write = 0.0
+        self.pending_write = False
         self.run_started_at = self._original_start()
 
     def _original_start(self) -> str:
@@ -309,7 +312,11 @@ class Execution:
     # Records
 
     def refresh(self, force: bool = False) -> None:
-        """Reload step records that changed; rewrite run.json and the live report if any did."""
+        """Reload step records that changed; rewrite run.json and the live report if any did.
+
+        run.json is rewritten at most once a second and the live report every
+        few seconds, so a run of many short steps spends its CPU on the steps.
+        """
         changed = force
         for entry in self.doc["steps"]:
             name = entry["name"]
@@ -321,11 +328,15 @@ class Execution:
                 self.mtimes[name] = mtime
                 self.records[name] = read_step_record(self.files, name) if mtime else None
                 changed = True
-        if changed:
+        self.pending_write = self.pending_write or changed
+        now = time.monotonic()
+        if self.pending_write and (force or now - self.last_write >= RUN_JSON_SECONDS):
+            self.pending_write = False
+            self.last_write = now
             run = self.assemble(status="running")
             self.writer.write(run)
-            if time.monotonic() - self.last_report >= LIVE_REPORT_SECONDS or force:
-                self.last_report = time.monotonic()
+            if force or now - self.last_report >= LIVE_REPORT_SECONDS:
+                self.last_report = now
                 self._render_report(run, live=True)
 
     def assemble(self, status: str, exit_code: int | None = None, finished: float | None = None) -> dict:

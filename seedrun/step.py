@@ -1,7 +1,7 @@
 """The step runner: the recipe of every make rule, run once per step.
 
-make calls ``python -I -S seedrun/step.py RUN_DIR STEP`` for a step and
-``python -I -S seedrun/step.py RUN_DIR --phase PHASE`` for a phase barrier.
+make calls ``main([RUN_DIR, STEP])`` for a step and ``main([RUN_DIR, "--phase",
+PHASE])`` for a phase barrier, through ``python -I -S -c`` (see rules.py).
 The runner reads the step's spec from the run directory, decides whether the
 step may start (its prerequisites, an aborted run, the failure threshold),
 takes a pool slot, runs the command in its own session with stdout and
@@ -462,7 +462,9 @@ class StepRunner:
         if blocked:
             return self._finish_unstarted(*blocked)
         signals = Signals()
-        self.save(status="waiting" if self.spec["pool"] else "running", queued_at=time.time())
+        self.record["queued_at"] = time.time()
+        if self.spec["pool"]:
+            self.save(status="waiting")
         slot = self._take_pool_slot(signals)
         if signals.received:
             if slot:
@@ -768,8 +770,6 @@ def main(argv):
         sys.stderr.write("usage: step.py RUN_DIR STEP | step.py RUN_DIR --phase PHASE\n")
         return 2
     run_dir = os.path.abspath(argv[0])
-    if sys.path[0] != os.path.dirname(os.path.dirname(os.path.abspath(__file__))):
-        sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     runner = StepRunner(run_dir, argv[1])
     try:
         import fcntl
