@@ -14,7 +14,7 @@ import statistics
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,7 @@ STEP_RATE_RUNS = 30
 MEDIAN_DURATION_RUNS = 10
 TREND_RUNS = 20
 METRIC_BASELINE_RUNS = 5
-# With fewer earlier successful runs a median says too little to warn about.
+# With fewer earlier successful runs a median is too noisy to warn on.
 MIN_METRIC_BASELINE_RUNS = 3
 FAILED_STATUSES = ("failed", "timed_out")
 FINISHED_RUN_STATUSES = ("succeeded", "failed", "interrupted")
@@ -160,11 +160,12 @@ def summarize_run(run: Mapping[str, Any]) -> RunSummary:
 def metric_warnings(db_path: Path, run: Mapping[str, Any]) -> dict[str, list[str]]:
     """Return warnings for the metrics of each succeeded step, keyed by step name.
 
-    A metric gets a warning when it is 0, when it is below half its median over
-    the step's last METRIC_BASELINE_RUNS successful runs in the same pipeline
-    before this run (only when at least MIN_METRIC_BASELINE_RUNS exist), or when it
-    is below its floor in `metric_floors`. A metric that has a floor but was not
-    reported also gets a warning. Non-numeric metric values are ignored.
+    A metric gets a warning when it is 0, or when it is below its floor in
+    `metric_floors`. It also gets one when it is below half its median over the
+    step's last METRIC_BASELINE_RUNS successful runs in the same pipeline before
+    this run, provided at least MIN_METRIC_BASELINE_RUNS such runs exist. A metric
+    that has a floor but was not reported gets a warning too. Non-numeric metric
+    values are ignored.
     """
     succeeded = [step for step in run.get("steps", []) if step.get("status") == "succeeded"]
     baselines = _metric_baselines(db_path, run, succeeded)
@@ -199,7 +200,7 @@ def success_rate(statuses: Iterable[str]) -> tuple[int, int]:
     return sum(1 for status in listed if status == "succeeded"), len(listed)
 
 
-def seconds_between(start: str | None, end: str | None) -> float | None:
+def seconds_between(start: str | float | None, end: str | float | None) -> float | None:
     """Return the seconds from one ISO 8601 timestamp to another, or None when either is missing."""
     started, finished = parse_time(start), parse_time(end)
     if started is None or finished is None:
@@ -207,13 +208,18 @@ def seconds_between(start: str | None, end: str | None) -> float | None:
     return (finished - started).total_seconds()
 
 
-def parse_time(value: str | None) -> datetime | None:
-    """Parse an ISO 8601 timestamp such as 2026-12-04T19:37:12.123Z, or return None."""
-    if not value:
+def parse_time(value: str | float | None) -> datetime | None:
+    """Parse an ISO 8601 timestamp such as 2026-12-04T19:37:12.123Z, or return None.
+
+    A number is taken as seconds since the Unix epoch.
+    """
+    if value is None or value == "" or isinstance(value, bool):
         return None
+    if isinstance(value, (int, float)):
+        return datetime.fromtimestamp(value, tz=timezone.utc)
     try:
         return datetime.fromisoformat(value)
-    except ValueError:
+    except (TypeError, ValueError):
         logger.warning("ignoring invalid timestamp %r", value)
         return None
 

@@ -114,7 +114,7 @@ def excerpt(
 
     Reads at most about (head_lines + tail_lines + 1) * max_line_bytes bytes. Longer
     lines are cut with a "… N bytes omitted" note. A missing or unreadable log
-    returns an Excerpt whose `note` says why. display_path names the full log in
+    returns an Excerpt whose `note` gives the reason. display_path names the full log in
     the omission note and defaults to str(path).
     """
     shown_path = display_path or str(path)
@@ -123,9 +123,12 @@ def excerpt(
     if isinstance(opened, str):
         return Excerpt(note=opened)
     log, size = opened
-    with log:
-        head, head_end, head_partial = _read_head(log, size, head_lines, limits)
-        tail, tail_start = _read_tail(log, size, head_end, head_partial, tail_lines, limits)
+    try:
+        with log:
+            head, head_end, head_partial = _read_head(log, size, head_lines, limits)
+            tail, tail_start = _read_tail(log, size, head_end, head_partial, tail_lines, limits)
+    except OSError as error:
+        return Excerpt(size=size, note=_read_failure_note(path, shown_path, error))
     omitted = tail_start - head_end
     omission = None
     if omitted > 0:
@@ -146,7 +149,7 @@ def scan_errors(
 
     Lines written by the runner itself (starting with "[seedrun] ") are ignored.
     When more than max_lines match, the first and last halves of the matches are
-    kept. `note` says when the scan covered only part of the log.
+    kept. `note` is set when the scan covered only part of the log.
     """
     shown_path = display_path or str(path)
     opened = _open_log(path, shown_path)
@@ -154,9 +157,12 @@ def scan_errors(
         return ErrorScan(note=opened)
     log, size = opened
     start = max(0, size - max_scan_bytes)
-    with log:
-        log.seek(start)
-        data = log.read(size - start)
+    try:
+        with log:
+            log.seek(start)
+            data = log.read(size - start)
+    except OSError as error:
+        return ErrorScan(size=size, note=_read_failure_note(path, shown_path, error))
     limits = _Limits(max_line_bytes, longest_secret_bytes(secret_values), secret_values)
     spans, found = _find_error_spans(data, max_lines, skip_first=limits.margin if start else 0)
     lines = tuple(_render_error_line(data, span, limits) for span in spans)
@@ -190,9 +196,13 @@ def _open_log(path: Path, shown_path: str) -> tuple[BinaryIO, int] | str:
     except FileNotFoundError:
         return f"log not found: {shown_path}"
     except OSError as error:
-        logger.warning("cannot read log %s: %s", path, error)
-        return f"log could not be read: {shown_path} ({error.strerror or error})"
+        return _read_failure_note(path, shown_path, error)
     return log, os.fstat(log.fileno()).st_size
+
+
+def _read_failure_note(path: Path, shown_path: str, error: OSError) -> str:
+    logger.warning("cannot read log %s: %s", path, error)
+    return f"log could not be read: {shown_path} ({error.strerror or error})"
 
 
 def _read_head(
@@ -309,8 +319,11 @@ def _line_starts(data: bytes, body_end: int, tail_lines: int) -> list[int]:
 
 
 def _render_lines(data: bytes, body_end: int, offsets: list[int], limits: _Limits) -> list[str]:
+    """Render the lines that start at offsets, the last one ending at body_end."""
+    if not offsets:
+        return []
     ends = [offset - 1 for offset in offsets[1:]] + [body_end]
-    return [_render_line(data, begin, end, limits) for begin, end in zip(offsets, ends)]
+    return [_render_line(data, begin, end, limits) for begin, end in zip(offsets, ends, strict=True)]
 
 
 def _render_line(data: bytes, begin: int, end: int, limits: _Limits) -> str:
@@ -360,7 +373,7 @@ def _last_error_spans(data: bytes, lowered: bytes, floor: int, count: int) -> li
 def _collect_error_spans(
     data: bytes, lowered: bytes, position: int, limit: int | None, skip_first: int
 ) -> tuple[list[_Span], bool]:
-    """Collect error lines from offset position on, and say whether the search reached the end.
+    """Collect error lines from offset position on, and return whether the search reached the end.
 
     ERROR_KEYWORDS over the lowercased bytes finds candidates, and ERROR_PATTERN
     checks a few bytes around each one. The word boundaries in ERROR_PATTERN make it

@@ -14,7 +14,7 @@ import os
 import re
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from seedrun.step import RunFiles, iso
 
@@ -150,13 +150,16 @@ class RunJsonWriter:
     a readable record somewhere, and say where.
     """
 
-    def __init__(self, run_dir: Path, say):
+    def __init__(self, run_dir: Path, say: Callable[[str], None], mask: Callable[[dict], dict]):
         self.path = run_dir / "run.json"
         self.say = say
+        self.mask = mask
         self.failed_once = False
         self.fallback: Path | None = None
 
     def write(self, record: dict) -> Path | None:
+        """Write the record with secret values masked; return where it went, or None."""
+        record = self.mask(record)
         try:
             write_json_atomically(self.path, record)
             return self.path

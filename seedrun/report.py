@@ -10,6 +10,7 @@ log excerpts are read through seedrun.logtail with fixed byte budgets.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import logging
@@ -45,7 +46,7 @@ TAIL_LINES = 40
 HEAD_LINES = 5
 MAX_ERROR_LINES = 20
 EXCERPT_BUDGET_BYTES = 4 * 1024 * 1024
-SCAN_BUDGET_BYTES = 32 * 1024 * 1024
+SCAN_BUDGET_BYTES = 16 * 1024 * 1024
 MAX_SCAN_BYTES = 2 * 1024 * 1024
 MIN_SCAN_BYTES = 256 * 1024
 MAX_COMMAND_CHARS = 4000
@@ -67,7 +68,7 @@ STATUS_LABELS = {
 STATUS_GLYPHS = {
     "succeeded": "✓",
     "failed": "✗",
-    "timed_out": "⏱",
+    "timed_out": "◷",
     "skipped": "↷",
     "not_run": "–",
     "interrupted": "■",
@@ -96,6 +97,7 @@ class StepView:
     started_title: str
     duration: str
     exit: str
+    exit_label: str
     attempts: int
     carried_over: bool
     allowed_failure: bool
@@ -107,6 +109,7 @@ class StepView:
     metrics: list[tuple[str, str]]
     log_href: str
     log_size: str
+    log_error: str
     change: str = ""
     change_css: str = ""
     change_title: str = ""
@@ -204,7 +207,9 @@ def render_run(
     if _is_newest_report(run_id, reports_dir):
         refreshing = live and run.get("status") == "running"
         write_atomic(reports_dir / "latest.html", _with_refresh(page) if refreshing else _without_markers(page))
-    _write_index(reports_dir, run_dir.parent, history_db, history.summarize_run(masked), templates_dir)
+    # The unmasked run id keeps the index link pointing at the file name written above.
+    current = dataclasses.replace(history.summarize_run(masked), run_id=run_id)
+    _write_index(reports_dir, run_dir.parent, history_db, current, templates_dir)
     logger.debug("rendered report for run %s at %s", run_id, report_path)
     return report_path
 
@@ -242,10 +247,14 @@ def build_report_context(
 ) -> dict[str, Any]:
     """Build the template variables of a report from an already masked run record."""
     clock = _Clock.for_run(run)
-    steps = [_step_view(index, step, run_dir, reports_dir, clock) for index, step in enumerate(run.get("steps", []))]
+    logs_href = _relative_href(run_dir, reports_dir)
+    records = run.get("steps", [])
+    steps = [_step_view(index, step, run_dir, logs_href, clock) for index, step in enumerate(records)]
     _link_blockers(steps)
     _add_history(steps, run.get("steps", []), stats)
     timeline = build_timeline(run, steps, clock)
+    for step in steps:
+        step.critical = step.name in timeline.critical_path
     return {
         "run": _header(run, steps, stats, clock),
         "steps": steps,
@@ -255,8 +264,7 @@ def build_report_context(
         "warned": [step for step in steps if step.warnings],
         "timeline": timeline,
         "max_detailed_failures": MAX_DETAILED_FAILURES,
-        "refresh_marker": jinja2.filters.Markup(REFRESH_MARKER),
-        "live_note_marker": jinja2.filters.Markup(LIVE_NOTE_MARKER),
+        "generated": _full_time(datetime.now(timezone.utc).isoformat()),
     }
 
 
@@ -433,26 +441,27 @@ def _exit_text(step: Mapping[str, Any]) -> str:
     return ""
 
 
-def _log_info(step: Mapping[str, Any], run_dir: Path, reports_dir: Path) -> tuple[str, str]:
-    """Return the relative link to a step's log and its size as text."""
+def _log_info(step: Mapping[str, Any], run_dir: Path, logs_href: str) -> tuple[str, str]:
+    """Return the relative link to a step's log (empty when there is nothing to open) and its size as text."""
     if not step.get("log"):
         return "", "no log"
-    path = run_dir / step["log"]
+    href = f"{logs_href}/{urllib.parse.quote(Path(step['log']).as_posix())}"
     try:
-        size = os.stat(path).st_size
+        size = os.stat(run_dir / step["log"]).st_size
     except FileNotFoundError:
-        return _relative_href(path, reports_dir), "missing"
+        return ("", "not started") if not step.get("started_at") else (href, "missing")
     except OSError:
-        return _relative_href(path, reports_dir), "unreadable"
-    return _relative_href(path, reports_dir), format_bytes(size)
+        return href, "unreadable"
+    return href, format_bytes(size)
 
 
 def _step_view(
-    index: int, step: Mapping[str, Any], run_dir: Path, reports_dir: Path, clock: _Clock
+    index: int, step: Mapping[str, Any], run_dir: Path, logs_href: str, clock: _Clock
 ) -> StepView:
     label, css = _status_presentation(step)
-    log_href, log_size = _log_info(step, run_dir, reports_dir)
-    metrics = list((step.get("metrics") or {}).items())[:MAX_METRICS_SHOWN]
+    log_href, log_size = _log_info(step, run_dir, logs_href)
+    recorded = step.get("metrics")
+    metrics = list(recorded.items())[:MAX_METRICS_SHOWN] if isinstance(recorded, dict) else []
     command = str(step.get("command") or "")
     if len(command) > MAX_COMMAND_CHARS:
         command = command[:MAX_COMMAND_CHARS] + f" … {len(command) - MAX_COMMAND_CHARS:,} characters omitted"
@@ -468,6 +477,7 @@ def _step_view(
         started_title=_full_time(step.get("started_at")),
         duration=format_duration(_step_duration(step, clock)),
         exit=_exit_text(step),
+        exit_label="signal" if step.get("signal") else "exit code",
         attempts=int(step.get("attempts") or 0),
         carried_over=bool(step.get("carried_over")),
         allowed_failure=bool(step.get("allowed_failure")),
@@ -479,6 +489,7 @@ def _step_view(
         metrics=[(str(name), _format_metric(value)) for name, value in metrics],
         log_href=log_href,
         log_size=log_size,
+        log_error=str(step.get("log_error") or ""),
         attempt_history=[_attempt_text(item) for item in step.get("attempt_history") or []],
     )
 
@@ -508,7 +519,7 @@ def _link_blockers(steps: list[StepView]) -> None:
 def _add_history(
     steps: list[StepView], records: Sequence[Mapping[str, Any]], stats: history.PipelineHistory
 ) -> None:
-    for view, record in zip(steps, records):
+    for view, record in zip(steps, records, strict=True):
         past = stats.step(view.name)
         _add_change(view, record, past)
         _add_success_rate(view, past)
@@ -526,7 +537,10 @@ def _add_change(view: StepView, record: Mapping[str, Any], past: history.StepHis
         f"median of the last {min(len(past.durations), history.MEDIAN_DURATION_RUNS)}"
         f" successful runs: {format_duration(median)}"
     )
-    view.change_css = "slower" if change > 50 else "faster" if change < -33 else ""
+    if change > 50:
+        view.change_css = "slower"
+    elif change < -33:
+        view.change_css = "faster"
 
 
 def _add_success_rate(view: StepView, past: history.StepHistory) -> None:
@@ -596,7 +610,11 @@ def _status_counts(steps: list[StepView]) -> list[tuple[str, int, str]]:
     counts = Counter((step.label, step.css) for step in steps)
     carried = sum(1 for step in steps if step.carried_over)
     order = ["succeeded", "succeeded with warnings", "failed", "timed out", "interrupted", "skipped", "not run"]
-    ranked = sorted(counts.items(), key=lambda item: (order.index(item[0][0]) if item[0][0] in order else 99, item[0][0]))
+
+    def rank(label: str) -> tuple[int, str]:
+        return (order.index(label) if label in order else len(order), label)
+
+    ranked = sorted(counts.items(), key=lambda item: rank(item[0][0]))
     result = [(label, count, css) for (label, css), count in ranked]
     if carried:
         result.append(("carried over", carried, "carried"))
@@ -610,7 +628,8 @@ def _pipeline_success_text(status: str, stats: history.PipelineHistory) -> str:
     succeeded, total = history.success_rate(statuses[: history.PIPELINE_RATE_RUNS])
     if total == 0:
         return "no finished runs recorded"
-    return f"{succeeded} of the last {total} runs succeeded ({succeeded / total:.0%})"
+    runs = "finished run" if total == 1 else "finished runs"
+    return f"{succeeded} of the last {total} {runs} succeeded ({succeeded / total:.0%})"
 
 
 # ---------------------------------------------------------------- failures
@@ -700,6 +719,8 @@ ROW_HEIGHT = 18
 BAR_HEIGHT = 12
 BAND_HEADER = 20
 AXIS_HEIGHT = 24
+# Room on the right for the last tick label.
+RIGHT_PADDING = 40
 NICE_TICKS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400)
 MAX_LABEL_CHARS = 34
 
@@ -710,12 +731,12 @@ def build_timeline(run: Mapping[str, Any], steps: list[StepView], clock: _Clock)
     spans = {step["name"]: _span(step, clock) for step in ran}
     critical = critical_path(ran, run.get("phases", []), spans)
     total = max((end for _, _, end in spans.values()), default=0.0) or 1.0
-    scale = (TIMELINE_WIDTH - LABEL_WIDTH - 10) / total
+    scale = (TIMELINE_WIDTH - LABEL_WIDTH - RIGHT_PADDING) / total
     views = {view.name: view for view in steps}
     bars, bands, height = _layout_rows(ran, run.get("phases", []), spans, scale, views, set(critical))
     return Timeline(
         width=TIMELINE_WIDTH,
-        height=height + AXIS_HEIGHT,
+        height=height + 6,
         label_width=LABEL_WIDTH,
         bars=bars,
         bands=bands,
@@ -767,7 +788,8 @@ def _layout_rows(
     bands: list[PhaseBand] = []
     y = AXIS_HEIGHT
     for phase in _phase_order(ran, phases):
-        members = sorted((step for step in ran if str(step.get("phase") or "") == phase), key=lambda s: spans[s["name"]][1])
+        members = [step for step in ran if str(step.get("phase") or "") == phase]
+        members.sort(key=lambda step: spans[step["name"]][1])
         if not members:
             continue
         bands.append(PhaseBand(phase or "no phase", y, BAND_HEADER + len(members) * ROW_HEIGHT))
@@ -790,7 +812,8 @@ def _bar(
     label = view.name if len(view.name) <= MAX_LABEL_CHARS else view.name[: MAX_LABEL_CHARS - 1] + "…"
     title = [f"{view.name}: {view.label}"]
     if step.get("queued_at") and queued < started:
-        title.append(f"queued {_full_time(step.get('queued_at'))}, waited {format_duration(started - queued)} for a slot")
+        waited = format_duration(started - queued)
+        title.append(f"queued {_full_time(step.get('queued_at'))}, waited {waited} for a slot")
     title.append(f"started {_full_time(step.get('started_at'))}")
     title.append(f"finished {_full_time(step.get('finished_at'))}" if step.get("finished_at") else "not finished")
     title.append(f"ran {format_duration(ended - started)}")
@@ -811,9 +834,13 @@ def _bar(
 
 
 def _ticks(total: float) -> list[tuple[float, str]]:
-    interval = next((tick for tick in NICE_TICKS if total / tick <= 8), NICE_TICKS[-1] * (int(total / NICE_TICKS[-1] / 8) + 1))
-    count = int(total // interval)
-    return [(index * interval, "0" if index == 0 else f"+{_offset_text(index * interval)}") for index in range(count + 1)]
+    """Return (seconds, label) for at most about 8 evenly spaced axis ticks."""
+    fitting = [tick for tick in NICE_TICKS if total / tick <= 8]
+    interval = fitting[0] if fitting else NICE_TICKS[-1] * (int(total / NICE_TICKS[-1] / 8) + 1)
+    ticks = [(0.0, "0")]
+    for index in range(1, int(total // interval) + 1):
+        ticks.append((index * interval, f"+{_offset_text(index * interval)}"))
+    return ticks
 
 
 def _offset_text(seconds: float) -> str:
@@ -859,7 +886,8 @@ def critical_path(
     current = max(spans, key=lambda name: spans[name][2])
     chain = [current]
     while True:
-        candidates = [name for name in _predecessors(by_name[current], members, with_phases=True) if name in spans and name not in chain]
+        prerequisites = _predecessors(by_name[current], members, with_phases=True)
+        candidates = [name for name in prerequisites if name in spans and name not in chain]
         if not candidates:
             return list(reversed(chain))
         current = max(candidates, key=lambda name: spans[name][2])
@@ -878,7 +906,8 @@ def dependency_makespan(ran: list[Mapping[str, Any]], spans: Mapping[str, tuple[
     finish: dict[str, float] = {}
     for name in _topological_order(by_name):
         duration = spans[name][2] - spans[name][1]
-        ready = max((finish[p] for p in _predecessors(by_name[name], {}, with_phases=False) if p in finish), default=0.0)
+        prerequisites = _predecessors(by_name[name], {}, with_phases=False)
+        ready = max((finish[p] for p in prerequisites if p in finish), default=0.0)
         finish[name] = ready + duration
     return max(finish.values())
 
@@ -936,7 +965,8 @@ def _write_index(
     reports_dir.mkdir(parents=True, exist_ok=True)
     summaries = _index_summaries(logs_dir, history_db, current)
     rows = [_index_row(summary, reports_dir) for summary in summaries]
-    page = _environment(templates_dir).get_template("index.html.j2").render(rows=rows, generated=_full_time(datetime.now(timezone.utc).isoformat()))
+    generated = _full_time(datetime.now(timezone.utc).isoformat())
+    page = _environment(templates_dir).get_template("index.html.j2").render(rows=rows, generated=generated)
     path = reports_dir / "index.html"
     write_atomic(path, page)
     return path
@@ -964,7 +994,8 @@ def _scan_run_records(logs_dir: Path, skip: set[str]) -> list[history.RunSummary
     if not logs_dir.is_dir():
         return summaries
     for record in sorted(logs_dir.glob("*/run.json")):
-        if record.parent.name in skip:
+        # A symlinked directory such as logs/latest repeats a run listed under its own id.
+        if record.parent.name in skip or record.parent.is_symlink():
             continue
         try:
             summaries.append(history.summarize_run(json.loads(record.read_text(encoding="utf-8"))))

@@ -31,6 +31,7 @@ from seedrun.pipeline import Pipeline
 from seedrun.records import (RunJsonWriter, count_statuses, extract_metrics, read_step_record, run_status,
                              step_entry, write_json_atomically)
 from seedrun.rules import render_rules
+from seedrun.secrets import mask_env, mask_tree, secret_values
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +113,8 @@ def build_plan_document(pipeline: Pipeline, plan: Plan, run_id: str, run_dir: Pa
                  "metrics": step.metrics, "metric_floors": step.metric_floors,
                  "needs": planned.needs, "after": planned.after,
                  "needs_phase": planned.needs_phase, "after_phase": planned.after_phase,
-                 "timeout_s": step.timeout, "kill_grace_s": step.kill_grace, "env": step.env}
+                 "timeout_s": step.timeout, "kill_grace_s": step.kill_grace,
+                 "env": mask_env(step.env, pipeline.mask_env)}
         entry["fingerprint"] = fingerprint(spec, entry)
         steps.append(entry)
         specs[planned.name] = spec
@@ -208,7 +210,7 @@ class Execution:
         self.jobs = jobs
         self.files = steprunner.RunFiles(str(run_dir))
         self.console = steprunner.Console(self.files.flag("console.lock"))
-        self.writer = RunJsonWriter(run_dir, self.console.say)
+        self.writer = RunJsonWriter(run_dir, self.console.say, lambda run: mask_tree(run, self.secret_values()))
         self.records: dict[str, dict | None] = {}
         self.mtimes: dict[str, int] = {}
         self.metrics: dict[str, dict] = {}
@@ -219,6 +221,7 @@ class Execution:
         self.last_report = 0.0
         self.last_write = 0.0
         self.pending_write = False
+        self._secrets: list[str] | None = None
         self.run_started_at = self._original_start()
 
     def _original_start(self) -> str:
@@ -402,6 +405,20 @@ class Execution:
         for step in run["steps"]:
             step["warnings"] = warnings.get(step["name"], [])
 
+    def secret_values(self) -> list[str]:
+        """Values to mask: secret-looking variables of seedrun's environment and of the steps' env."""
+        if self._secrets is None:
+            names = self.doc.get("mask_env", [])
+            values = secret_values(os.environ, names)
+            for entry in self.doc["steps"]:
+                try:
+                    spec = steprunner.load(self.files.spec(entry["name"]))
+                except (OSError, EOFError, ValueError):
+                    continue
+                values += secret_values(spec.get("env", {}), names)
+            self._secrets = sorted(set(values), key=len, reverse=True)
+        return self._secrets
+
     @property
     def history_db(self) -> Path:
         return Path(self.doc["logs_dir"]) / "history.sqlite3"
@@ -409,7 +426,9 @@ class Execution:
     def _write_companions(self, run: dict) -> None:
         from seedrun import history, junit
 
-        for what, action in (("junit.xml", lambda: junit.write_junit(run, self.run_dir, self.run_dir / "junit.xml")),
+        values = self.secret_values()
+        for what, action in (("junit.xml", lambda: junit.write_junit(run, self.run_dir, self.run_dir / "junit.xml",
+                                                                     secret_values=values)),
                              ("the run history", lambda: history.record_run(self.history_db, run))):
             try:
                 action()
@@ -419,13 +438,10 @@ class Execution:
 
     def _render_report(self, run: dict, live: bool) -> Path | None:
         try:
-            from seedrun import report, secrets
+            from seedrun import report
 
-            values = secrets.secret_values(os.environ, run.get("mask_env", []))
-            for entry in self.doc["steps"]:
-                values += secrets.secret_values(entry.get("env", {}), run.get("mask_env", []))
             return report.render_run(run, self.run_dir, Path(self.doc["reports_dir"]), history_db=self.history_db,
-                                     live=live, secret_values=values)
+                                     live=live, secret_values=self.secret_values())
         except Exception as error:  # noqa: BLE001 - the report must never lose the run record
             if not live:
                 self.console.say("Warning: cannot write the report: %s" % error)

@@ -1,134 +1,14 @@
-"""Shared fixtures: a scratch workspace with a pipeline file, and real seedrun processes."""
+"""The ``ws`` fixture; the helpers behind it live in support.py."""
 
 from __future__ import annotations
 
-import json
-import os
-import signal
-import subprocess
-import sys
-import textwrap
-import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
-BIN = Path(sys.executable).parent
-SEEDRUN = str(BIN / "seedrun")
-INVOKE = str(BIN / "invoke")
-
-
-@dataclass
-class Result:
-    code: int
-    out: str
-    err: str
-
-    @property
-    def lines(self) -> list[str]:
-        return self.out.splitlines()
-
-
-def _restore_default_signals() -> None:
-    """Child setup: SIGINT and SIGQUIT at their defaults, in a process group of its own.
-
-    A process started in the background by a script ignores SIGINT; without
-    this a Ctrl-C test would pass without testing anything.
-    """
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-    signal.signal(signal.SIGQUIT, signal.SIG_DFL)
-    os.setpgid(0, 0)
-
-
-class Workspace:
-    """A folder with a pipeline file, where seedrun runs for real."""
-
-    def __init__(self, path: Path):
-        self.path = path
-        self.scratch = path / "scratch"
-        self.scratch.mkdir()
-        self.env = dict(os.environ, T=str(self.scratch))
-        self.env.pop("SEEDRUN_PIPELINE", None)
-        self.env.pop("VENDOR_SYNC_FAIL", None)
-
-    def write(self, text: str, name: str = "pipeline.toml") -> Path:
-        path = self.path / name
-        path.write_text(textwrap.dedent(text))
-        return path
-
-    def run(self, *args: str, timeout: float = 120, env: dict | None = None) -> Result:
-        return self.call([SEEDRUN, *args], timeout=timeout, env=env)
-
-    def call(self, command: list[str], timeout: float = 120, env: dict | None = None) -> Result:
-        done = subprocess.run(command, cwd=self.path, env=env or self.env, capture_output=True, text=True,
-                              timeout=timeout, stdin=subprocess.DEVNULL)
-        return Result(done.returncode, done.stdout, done.stderr)
-
-    def launch(self, *args: str, command: list[str] | None = None, **kwargs) -> subprocess.Popen:
-        """Start seedrun (or a command) as a terminal would: own group, default SIGINT."""
-        return subprocess.Popen(command or [SEEDRUN, *args], cwd=self.path, env=self.env, stdin=subprocess.DEVNULL,
-                                stdout=kwargs.get("stdout", subprocess.PIPE), stderr=subprocess.STDOUT, text=True,
-                                preexec_fn=_restore_default_signals)
-
-    @property
-    def run_dir(self) -> Path:
-        return (self.path / "logs" / "latest").resolve()
-
-    def record(self, run_dir: Path | None = None) -> dict:
-        return json.loads(((run_dir or self.run_dir) / "run.json").read_text())
-
-    def steps(self, run_dir: Path | None = None) -> dict[str, dict]:
-        return {s["name"]: s for s in self.record(run_dir)["steps"]}
-
-    def log(self, step: str) -> str:
-        return (self.run_dir / (step + ".log")).read_text(errors="replace")
+from support import Workspace
 
 
 @pytest.fixture
 def ws(tmp_path: Path) -> Workspace:
     return Workspace(tmp_path)
-
-
-def wait_for(predicate, timeout: float = 10.0, interval: float = 0.05) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval)
-    return predicate()
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
-def processes_with_args(args: str) -> list[int]:
-    """PIDs of live processes whose whole command line is exactly args."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open("/proc/%s/cmdline" % entry, "rb") as f:
-                cmdline = f.read().rstrip(b"\0").replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if cmdline == args and pid_alive(int(entry)):
-            found.append(int(entry))
-    return found
-
-
-def parse_time(value: str) -> float:
-    from datetime import datetime
-
-    return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%fZ").timestamp()

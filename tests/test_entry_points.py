@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from conftest import INVOKE, REPO, Workspace, parse_time
+from support import INVOKE, REPO, Workspace, parse_time
 
 FAILING = '''
     [pipeline]

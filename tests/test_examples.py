@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, Workspace, parse_time
+from support import REPO, Workspace, parse_time
 
 NPM_EXAMPLE = REPO / "examples" / "npm"
 DAG_EXAMPLE = REPO / "examples" / "dag.toml"

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from conftest import Workspace
+from support import Workspace
 
 
 def assert_invalid(ws: Workspace, *fragments: str, args: tuple[str, ...] = ("run",)) -> str:

@@ -6,7 +6,7 @@ import json
 import threading
 import time
 
-from conftest import parse_time
+from support import parse_time
 
 PAIRS_PIPELINE = '''
     [pipeline]
