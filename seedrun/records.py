@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import json
 import logging
-import marshal
 import os
 import re
 import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
-from seedrun.step import RunFiles, iso
+from seedrun.step import RunFiles, iso, load_record
 
 log = logging.getLogger(__name__)
 
@@ -26,11 +25,7 @@ FAILED_STATUSES = ("failed", "timed_out")
 
 
 def read_step_record(files: RunFiles, name: str) -> dict | None:
-    try:
-        with open(files.record(name), "rb") as f:
-            return marshal.load(f)
-    except (OSError, EOFError, ValueError, TypeError):
-        return None
+    return load_record(files, name)
 
 
 def write_json_atomically(path: Path, data: Any) -> None:

@@ -296,8 +296,8 @@ def _load_step_stats(history_db: Path | None, run: Mapping[str, Any]) -> history
     names = [step["name"] for step in run.get("steps", [])]
     try:
         return history.step_stats(history_db, run.get("pipeline", ""), run["run_id"], names)
-    except sqlite3.Error:
-        logger.exception("cannot read run history from %s, rendering without it", history_db)
+    except sqlite3.Error as error:
+        logger.warning("cannot read run history from %s, rendering without it: %s", history_db, error)
         return history.PipelineHistory(steps={})
 
 
@@ -980,8 +980,8 @@ def _index_summaries(
     if history_db is not None:
         try:
             by_id = {summary.run_id: summary for summary in history.list_runs(history_db)}
-        except sqlite3.Error:
-            logger.exception("cannot read run history from %s, listing run directories only", history_db)
+        except sqlite3.Error as error:
+            logger.warning("cannot read run history from %s, listing run directories only: %s", history_db, error)
     for summary in _scan_run_records(logs_dir, skip=set(by_id)):
         by_id[summary.run_id] = summary
     if current is not None:

@@ -323,10 +323,12 @@ class Execution:
         changed = force
         for entry in self.doc["steps"]:
             name = entry["name"]
-            try:
-                mtime = os.stat(self.files.record(name)).st_mtime_ns
-            except OSError:
-                mtime = 0
+            mtime = 0
+            for path in (self.files.record(name), self.files.fallback_record(name)):
+                try:
+                    mtime = max(mtime, os.stat(path).st_mtime_ns)
+                except OSError:
+                    pass
             if mtime != self.mtimes.get(name):
                 self.mtimes[name] = mtime
                 self.records[name] = read_step_record(self.files, name) if mtime else None

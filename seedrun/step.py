@@ -82,6 +82,11 @@ class RunFiles:
     def record(self, name):
         return os.path.join(self.state, "records", name)
 
+    def fallback_record(self, name):
+        """Where a record goes when the run directory cannot be written (a full or read-only disk)."""
+        tmp = os.environ.get("TMPDIR") or "/tmp"
+        return os.path.join(tmp, "seedrun-" + os.path.basename(self.run_dir), name)
+
     def phase_record(self, name):
         return os.path.join(self.state, "records", "phase." + name)
 
@@ -114,6 +119,30 @@ def write_atomically(path, data):
 def load(path):
     with open(path, "rb") as f:
         return marshal.load(f)
+
+
+def load_record(files, name):
+    """A step's record from the run directory or, if newer there, from the fallback place; None if neither."""
+    found = []
+    for path in (files.record(name), files.fallback_record(name)):
+        try:
+            found.append((os.stat(path).st_mtime_ns, path))
+        except OSError:
+            pass
+    for _, path in sorted(found, reverse=True):
+        try:
+            return load(path)
+        except (OSError, EOFError, ValueError, TypeError):
+            continue
+    return None
+
+
+def succeeded(files, name):
+    """Whether a step succeeded (or failed with on_failure = "ignore"): its stamp, else its record."""
+    if os.path.exists(files.stamp(name, "ok")):
+        return True
+    record = load_record(files, name)
+    return bool(record) and (record.get("status") == "succeeded" or bool(record.get("allowed_failure")))
 
 
 def touch(path):
@@ -371,13 +400,11 @@ class StepRunner:
         self.name = name
         self.spec = load(self.files.spec(name))
         self.console = Console(self.files.flag("console.lock"))
+        self.warned = set()
         self.record = self._previous_record()
 
     def _previous_record(self):
-        try:
-            previous = load(self.files.record(self.name))
-        except (OSError, EOFError, ValueError):
-            previous = {}
+        previous = load_record(self.files, self.name) or {}
         return {
             "status": "pending", "exit_code": None, "signal": None,
             "attempts": previous.get("attempts", 0), "queued_at": None,
@@ -389,11 +416,27 @@ class StepRunner:
 
     def save(self, **changes):
         self.record.update(changes)
+        data = marshal.dumps(self.record)
         try:
-            write_atomically(self.files.record(self.name), marshal.dumps(self.record))
+            write_atomically(self.files.record(self.name), data)
+            return
         except OSError as error:
-            self.console.say("Warning: cannot write the record of %s (%s); the run keeps it in memory"
-                             % (self.name, error.strerror))
+            problem = error.strerror
+        fallback = self.files.fallback_record(self.name)
+        try:
+            os.makedirs(os.path.dirname(fallback), exist_ok=True)
+            write_atomically(fallback, data)
+        except OSError as error:
+            self._warn_once("Warning: cannot write the record of %s: %s, and not in %s either: %s"
+                            % (self.name, problem, fallback, error.strerror))
+            return
+        self._warn_once("Warning: cannot write the record of %s in %s: %s; it is written to %s instead"
+                        % (self.name, self.files.run_dir, problem, fallback))
+
+    def _warn_once(self, line):
+        if line not in self.warned:
+            self.warned.add(line)
+            self.console.say(line)
 
     # Deciding whether the step may start
 
@@ -403,7 +446,7 @@ class StepRunner:
         if stopped:
             return stopped
         for need in self.spec["needs"]:
-            if not os.path.exists(self.files.stamp(need, "ok")):
+            if not succeeded(self.files, need):
                 return self._blocked_by_step(need)
         phase = self.spec["needs_phase"]
         if phase and not os.path.exists(self.files.phase_stamp(phase, "ok")):
@@ -432,10 +475,7 @@ class StepRunner:
         return None
 
     def _blocked_by_step(self, need):
-        try:
-            other = load(self.files.record(need))
-        except (OSError, EOFError, ValueError):
-            other = {"status": "not_run", "blocked_by": None}
+        other = load_record(self.files, need) or {"status": "not_run", "blocked_by": None}
         status = other.get("status")
         if status == "not_run":
             return "not_run", "not started: needs %s, which did not run" % need, other.get("blocked_by")
@@ -490,7 +530,10 @@ class StepRunner:
 
     def _finish_unstarted(self, status, reason, blocked_by):
         self.save(status=status, reason=reason, blocked_by=blocked_by, finished_at=time.time())
-        touch(self.files.stamp(self.name, "done"))
+        try:
+            touch(self.files.stamp(self.name, "done"))
+        except OSError as error:
+            self._warn_once("Warning: cannot write the stamps of %s: %s" % (self.name, error.strerror))
         if status == "skipped":
             self.console.say("Skipped: %s (%s)" % (self.name, reason))
         else:
@@ -703,13 +746,23 @@ class StepRunner:
         return result["summary"]
 
     def _write_stamps(self, outcome, allowed):
+        """Leave the stamps make and the later steps look for; a full disk only costs a warning.
+
+        Without its stamps a step still counts by its record (see succeeded()).
+        """
+        paths = []
         if outcome == "succeeded" or allowed:
-            touch(self.files.stamp(self.name, "ok"))
+            paths.append(self.files.stamp(self.name, "ok"))
         elif outcome in ("failed", "timed_out"):
-            touch(os.path.join(self.files.failed_dir(), self.name))
-            if self.spec["on_failure"] == "abort":
+            paths.append(os.path.join(self.files.failed_dir(), self.name))
+        paths.append(self.files.stamp(self.name, "done"))
+        try:
+            for path in paths:
+                touch(path)
+            if outcome in ("failed", "timed_out") and not allowed and self.spec["on_failure"] == "abort":
                 write_atomically(self.files.flag("abort"), self.name.encode())
-        touch(self.files.stamp(self.name, "done"))
+        except OSError as error:
+            self._warn_once("Warning: cannot write the stamps of %s: %s" % (self.name, error.strerror))
 
     def _say_outcome(self, outcome, result, duration, allowed):
         log = self.spec["log_display"]
@@ -737,11 +790,8 @@ def run_phase_barrier(run_dir, phase):
     files = RunFiles(run_dir)
     members = load(files.phase_spec(phase))
     for name in members:
-        if not os.path.exists(files.stamp(name, "ok")):
-            try:
-                record = load(files.record(name))
-            except (OSError, EOFError, ValueError):
-                record = {"status": "not_run"}
+        if not succeeded(files, name):
+            record = load_record(files, name) or {"status": "not_run"}
             root = record.get("blocked_by") or name
             status = "not_run" if record.get("status") == "not_run" else "failed"
             write_atomically(files.phase_record(phase), marshal.dumps({"status": status, "root": root}))
