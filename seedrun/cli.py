@@ -78,8 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def format_plan(plan: Plan) -> str:
     pipeline = plan.pipeline
-    lines = ["Plan of %s (%s), selection %s: %d steps, up to %d at once" % (
-        pipeline.name, pipeline.path, plan.selection.label(), len(plan.steps), pipeline.jobs)]
+    count = len(plan.steps)
+    lines = ["Plan of %s (%s), selection %s: %d step%s, up to %d at once" % (
+        pipeline.name, pipeline.path, plan.selection.label(), count, "" if count == 1 else "s", pipeline.jobs)]
     width = max(len(s.name) for s in plan.steps)
     for number, step in enumerate(plan.steps, start=1):
         waits = []

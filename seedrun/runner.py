@@ -28,9 +28,9 @@ from pathlib import Path
 from seedrun import step as steprunner
 from seedrun.graph import Plan
 from seedrun.pipeline import Pipeline
+from seedrun.process import become_subreaper, list_children
 from seedrun.records import (RunJsonWriter, count_statuses, extract_metrics, read_step_record, run_status,
                              step_entry, write_json_atomically)
-from seedrun.rules import render_rules
 from seedrun.secrets import mask_env, mask_tree, secret_values
 
 log = logging.getLogger(__name__)
@@ -236,7 +236,7 @@ class Execution:
     # The run
 
     def execute(self) -> int:
-        steprunner.become_subreaper()
+        become_subreaper()
         with Interrupts() as interrupts:
             self._announce()
             self.refresh(force=True)
@@ -305,7 +305,7 @@ class Execution:
 
     def _kill_stragglers(self) -> None:
         """Kill and reap processes that were orphaned to this process (a subreaper)."""
-        for pid in steprunner.list_children():
+        for pid in list_children():
             try:
                 os.kill(pid, signal.SIGKILL)
                 os.waitpid(pid, 0)

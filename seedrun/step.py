@@ -25,21 +25,13 @@ import select
 import sys
 import time
 
+from seedrun.process import Attempt, become_subreaper, kill_leftovers, signal_name
+
 SIGHUP, SIGINT, SIGKILL, SIGTERM = 1, 2, 9, 15
-SIGNAL_NAMES = {
-    1: "SIGHUP", 2: "SIGINT", 3: "SIGQUIT", 4: "SIGILL", 6: "SIGABRT",
-    7: "SIGBUS", 8: "SIGFPE", 9: "SIGKILL", 10: "SIGUSR1", 11: "SIGSEGV",
-    12: "SIGUSR2", 13: "SIGPIPE", 14: "SIGALRM", 15: "SIGTERM",
-    24: "SIGXCPU", 25: "SIGXFSZ",
-}
-# Signals a step's command gets back at their defaults: Python ignores
-# SIGPIPE and SIGXFSZ, and a run started from a script may ignore SIGINT.
-RESET_SIGNALS = (1, 2, 3, 13, 15, 25)
 # Variables GNU make sets for its recipes; a step that runs make itself must
 # not join the jobserver of the make that schedules the steps.
 MAKE_VARIABLES = ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES",
                   "MAKE_TERMOUT", "MAKE_TERMERR", "MAKE_RESTARTS")
-PR_SET_CHILD_SUBREAPER = 36
 MAX_RATE_LIMITED_RETRIES = 50
 INTERRUPTED_EXIT = 130
 FINISHED = ("succeeded", "failed", "timed_out", "skipped", "interrupted", "not_run")
@@ -60,10 +52,6 @@ def format_duration(seconds):
     if seconds < 3600:
         return "%dm%02ds" % (seconds // 60, seconds % 60)
     return "%dh%02dm" % (seconds // 3600, seconds % 3600 // 60)
-
-
-def signal_name(number):
-    return SIGNAL_NAMES.get(number, "signal %d" % number)
 
 
 class RunFiles:
@@ -212,184 +200,6 @@ class Signals:
             select.select([self.read_fd], [], [], left)
             self.drain()
         return True
-
-
-def become_subreaper():
-    """Make orphaned descendants of the step re-parent to this process.
-
-    A command can leave its process group or session (``setsid``); as a child
-    subreaper the runner still finds such processes among its own children
-    after the command's shell exited, and kills them. The raw ``_ctypes`` call
-    avoids importing ``ctypes``, which costs several milliseconds per step.
-    """
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        import _ctypes
-
-        prctl = _ctypes.dlsym(_ctypes.dlopen(None), "prctl")
-        return _ctypes.call_function(prctl, (PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)) == 0
-    except (ImportError, AttributeError, OSError):
-        import ctypes
-
-        return ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
-
-
-def list_children():
-    """PIDs of this process's children, zombies included."""
-    pid = os.getpid()
-    try:
-        with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
-            return [int(word) for word in f.read().split()]
-    except OSError:
-        pass
-    children = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open("/proc/%s/stat" % entry) as f:
-                    fields = f.read().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == pid:
-                children.append(int(entry))
-    return children
-
-
-def signal_leftovers(pgid, number):
-    """Send a signal to the step's process group and to every orphan we adopted."""
-    group_alive = True
-    try:
-        os.killpg(pgid, number)
-    except ProcessLookupError:
-        group_alive = False
-    except PermissionError:
-        pass
-    children = list_children()
-    for pid in children:
-        try:
-            if os.getpgid(pid) == pid:
-                os.killpg(pid, number)
-            os.kill(pid, number)
-        except (ProcessLookupError, PermissionError):
-            pass
-    return group_alive, children
-
-
-def reap_children():
-    for pid in list_children():
-        try:
-            os.waitpid(pid, os.WNOHANG)
-        except ChildProcessError:
-            pass
-
-
-def kill_leftovers(pgid, grace):
-    """Stop everything the step left running: SIGTERM, then SIGKILL after grace.
-
-    Return how many distinct processes were found and signalled.
-    """
-    seen = {pid for pid in list_children() if not is_zombie(pid)}
-    deadline = time.monotonic() + grace
-    number = SIGTERM
-    while True:
-        group_alive, children = signal_leftovers(pgid, number)
-        reap_children()
-        live = [pid for pid in children if not is_zombie(pid)]
-        seen.update(live)
-        if not group_alive and not live:
-            return len(seen)
-        if number == SIGTERM and time.monotonic() >= deadline:
-            number = SIGKILL
-            continue
-        time.sleep(0.02 if number == SIGKILL else 0.05)
-        if number == SIGKILL and time.monotonic() > deadline + 5:
-            return len(seen)
-
-
-def is_zombie(pid):
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
-    except OSError:
-        return True
-
-
-class Attempt:
-    """One run of the command: spawn, wait with timeout, stop on signal or timeout."""
-
-    def __init__(self, spec, log_fd, signals, env):
-        self.spec = spec
-        self.log_fd = log_fd
-        self.signals = signals
-        self.env = env
-        self.pid = None
-        self.stopped_with = None
-
-    def spawn(self):
-        actions = [
-            (os.POSIX_SPAWN_OPEN, 0, "/dev/null", os.O_RDONLY, 0),
-            (os.POSIX_SPAWN_DUP2, self.log_fd, 1),
-            (os.POSIX_SPAWN_DUP2, self.log_fd, 2),
-        ]
-        self.pid = os.posix_spawn(
-            "/bin/sh", ["/bin/sh", "-c", self.spec["command"]], self.env,
-            file_actions=actions, setsid=True, setsigdef=RESET_SIGNALS, setsigmask=(),
-        )
-        return self.pid
-
-    def wait(self, timeout):
-        """Wait for the command. Return ("exited", status), ("timeout", None) or ("signal", number)."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        poller, pidfd = self._poller()
-        try:
-            while True:
-                if self.signals.received:
-                    return "signal", self.signals.received[0]
-                done, status = os.waitpid(self.pid, os.WNOHANG)
-                if done:
-                    return "exited", status
-                left = None if deadline is None else deadline - time.monotonic()
-                if left is not None and left <= 0:
-                    return "timeout", None
-                wait_ms = 200 if pidfd is None else None
-                if left is not None:
-                    wait_ms = int(left * 1000) + 1 if wait_ms is None else min(wait_ms, int(left * 1000) + 1)
-                poller.poll(wait_ms)
-                self.signals.drain()
-        finally:
-            if pidfd is not None:
-                os.close(pidfd)
-
-    def _poller(self):
-        poller = select.poll()
-        poller.register(self.signals.read_fd, select.POLLIN)
-        try:
-            pidfd = os.pidfd_open(self.pid)
-        except (AttributeError, OSError):
-            return poller, None
-        poller.register(pidfd, select.POLLIN)
-        return poller, pidfd
-
-    def stop(self, grace):
-        """SIGTERM to the command's process group, SIGKILL after grace; return its wait status."""
-        self.stopped_with = "SIGTERM"
-        try:
-            os.killpg(self.pid, SIGTERM)
-        except ProcessLookupError:
-            pass
-        deadline = time.monotonic() + grace
-        while time.monotonic() < deadline:
-            done, status = os.waitpid(self.pid, os.WNOHANG)
-            if done:
-                return status
-            time.sleep(0.02)
-        self.stopped_with = "SIGTERM, then SIGKILL after %s" % format_duration(grace)
-        try:
-            os.killpg(self.pid, SIGKILL)
-        except ProcessLookupError:
-            pass
-        return os.waitpid(self.pid, 0)[1]
 
 
 class StepRunner:
