@@ -93,7 +93,7 @@ SCHEMA: tuple[str, ...] = (
 )""",
     """CREATE TABLE IF NOT EXISTS orders (
     order_number TEXT PRIMARY KEY,
-    entity_id INTEGER NOT NULL,
+    entity_id INTEGER,
     created_at TEXT NOT NULL,
     status TEXT NOT NULL,
     customer_email TEXT,
@@ -223,7 +223,7 @@ def load_code_index(connection: sqlite3.Connection, column: str) -> dict[str, st
         if code is None:
             continue
         if code in index:
-            log.debug("code %s in %s belongs to %s and %s; using %s", code, column, index[code], sku, index[code])
+            log.debug("code %s in %s belongs to %s and %s, matching %s", code, column, index[code], sku, index[code])
             continue
         index[code] = sku
     return index

@@ -30,12 +30,12 @@ def build_magento_products(directory: Path, settings: FeedSettings) -> None:
     rng = settings.rng("magento-products")
     items = [_magento_item(rng, product) for product in settings.universe()]
 
-    # Rows with an empty SKU, as an export of half-saved products shows them.
+    # Items with an empty SKU, which the products job must skip.
     for i in rng.sample(range(len(items)), max(1, len(items) // 100)):
         items[i]["sku"] = rng.choice(("", None, " "))
 
-    # An item repeated on a later page: the export pages by offset while products
-    # are saved, so an item can shift from one page to the next.
+    # Items repeated on a later page, as offset paging returns them when products
+    # are saved during the export.
     for i in sorted(rng.sample(range(len(items)), max(1, len(items) // 200)), reverse=True):
         items.insert(min(len(items), i + rng.randint(1, MAGENTO_PAGE_SIZE)), dict(items[i]))
 
@@ -174,7 +174,8 @@ def _write_api_pages(
 ) -> None:
     chunks = split_pages(rows, page_size)
     total = len(chunks)
-    write_json_pages(directory, (page(number, total, [item(row) for row in chunk]) for number, chunk in enumerate(chunks, 1)))
+    pages = (page(number, total, [item(row) for row in chunk]) for number, chunk in enumerate(chunks, 1))
+    write_json_pages(directory, pages)
 
 
 def build_meyer_pages(directory: Path, settings: FeedSettings) -> None:
@@ -312,7 +313,8 @@ def build_metalcloak_pages(directory: Path, settings: FeedSettings) -> None:
 
 def _metalcloak_card(rng: random.Random, row: VendorRow) -> str:
     slug = row.product.name.lower().replace(" ", "-")
-    title = f'<h2 class="product-title"><a href="/products/{html.escape(slug)}">{html.escape(row.product.name)}</a></h2>'
+    link = f'<a href="/products/{html.escape(slug)}">{html.escape(row.product.name)}</a>'
+    title = f'<h2 class="product-title">{link}</h2>'
     if rng.random() < 0.02:
         title = ""  # a card that lost its title in the saved page
     sku = ""

@@ -57,7 +57,7 @@ class VendorRow:
     """One feed row: the part number and prices as the feed writes them, and its product."""
 
     part_number: object
-    price: object  # Decimal when clean; text or None when defective
+    price: object  # Decimal when clean, else defective text or None
     cost: object
     inventory: object
     product: Product

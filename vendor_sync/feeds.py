@@ -98,12 +98,20 @@ def settings_from_environment(environ: Mapping[str, str] | None = None) -> FeedS
     except ValueError:
         scale = 0.0
     if not 0 < scale <= 100:
-        raise FeedError(f"{SCALE_ENV}={text!r} is invalid; expected a number greater than 0 and at most 100")
+        raise FeedError(f"{SCALE_ENV}={text!r} is invalid. Expected a number greater than 0 and at most 100.")
     return FeedSettings(seed=SEED, scale=scale)
 
 
-def ensure_feed(home: Home, name: str, settings: FeedSettings | None = None) -> Path:
-    """Return the path of a feed, generating it first if it does not exist yet."""
+def ensure_feed(
+    home: Home,
+    name: str,
+    settings: FeedSettings | None = None,
+    report: Callable[[str], None] | None = None,
+) -> Path:
+    """Return the path of a feed, generating it first if it does not exist yet.
+
+    ``report`` receives one message when this call generated the feed.
+    """
     if settings is None:
         settings = settings_from_environment()
     feed = FEEDS[name]
@@ -113,7 +121,9 @@ def ensure_feed(home: Home, name: str, settings: FeedSettings | None = None) -> 
         return target
     with file_lock(home.feeds / LOCK_DIRECTORY / f"{name}.lock"):
         if not target.exists():
-            _generate(feed, target, settings)
+            seconds = _generate(feed, target, settings)
+            if report is not None:
+                report(f"generated feed {name} ({feed.description}) in {seconds:.2f} s")
     return target
 
 
@@ -121,10 +131,14 @@ def feed_exists(home: Home, name: str) -> bool:
     return (home.feeds / FEEDS[name].path).exists()
 
 
-def _generate(feed: Feed, target: Path, settings: FeedSettings) -> None:
+def _generate(feed: Feed, target: Path, settings: FeedSettings) -> float:
+    """Build a feed under a temporary name, rename it into place and return the seconds taken."""
     target.parent.mkdir(parents=True, exist_ok=True)
+    # The caller holds the feed's lock, so any temporary file left here is from a
+    # process that was killed while generating.
+    for leftover in target.parent.glob(f".{target.name}.tmp-*"):
+        _remove(leftover)
     temporary = target.with_name(f".{target.name}.tmp-{os.getpid()}")
-    _remove(temporary)
     started = time.monotonic()
     try:
         feed.build(temporary, settings)
@@ -132,7 +146,9 @@ def _generate(feed: Feed, target: Path, settings: FeedSettings) -> None:
     except BaseException:
         _remove(temporary)
         raise
-    log.info("generated feed %s in %.2f s at %s", feed.name, time.monotonic() - started, target)
+    seconds = time.monotonic() - started
+    log.info("generated feed %s in %.2f s at %s", feed.name, seconds, target)
+    return seconds
 
 
 def _remove(path: Path) -> None:
@@ -160,9 +176,15 @@ def _check_stamp(home: Home, settings: FeedSettings) -> None:
     try:
         found = json.loads(stamp.read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
-        raise FeedError(f"cannot read {stamp}: {error}; delete {home.feeds} to regenerate the feeds") from error
+        raise FeedError(f"cannot read {stamp} ({error}). Delete {home.feeds} to regenerate the feeds.") from error
     if found != expected:
         raise FeedError(
-            f"the feeds in {home.feeds} were generated with {found}, but this run needs {expected}; "
-            f"delete {home.feeds} to regenerate them, or set {SCALE_ENV} to match"
+            f"the feeds in {home.feeds} were generated with {_describe(found)}, but this run needs "
+            f"{_describe(expected)}. Delete {home.feeds} to regenerate them, or set {SCALE_ENV} to match."
         )
+
+
+def _describe(stamp: object) -> str:
+    if not isinstance(stamp, dict):
+        return repr(stamp)
+    return ", ".join(f"{key.replace('_', ' ')} {stamp.get(key)}" for key in ("generator_version", "seed", "scale"))

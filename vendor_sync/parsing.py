@@ -84,7 +84,7 @@ def parse_price(value: object) -> Decimal | None:
 
 
 def parse_quantity(value: object) -> int | None:
-    """Parse a stock quantity such as 12, 12.0, "1,200", ">50" or "50+"; None if invalid.
+    """Parse a stock quantity such as 12, 12.0, "1,200", ">50" or "50+", or return None if invalid.
 
     Vendors cap large stock counts as ">50" or "50+", which parse as 50.
     Negative and fractional quantities are invalid.

@@ -79,10 +79,10 @@ _MPN_SUFFIXES = ("", "", "", "", "B", "K", "X")
 VENDOR_TARGETS: dict[str, int] = {
     "meyer": 8000,
     "keystone": 9000,
-    "quadratec": 4200,
-    "omix": 3600,
+    "quadratec": 3000,
+    "omix": 3000,
     "wheelpros": 6000,
-    "turn14": 8000,
+    "turn14": 7200,
     "premier": 2500,
     "roughcountry": 4200,
     "tirediscounter": 4200,

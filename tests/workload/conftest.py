@@ -21,6 +21,11 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
+# Import vendor_sync from this checkout, as the job subprocesses do through PYTHONPATH,
+# even when another copy is installed.
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
+
 SMALL_SCALE = "0.05"
 
 # Maximum seconds one job subprocess may take before the test fails.

@@ -111,3 +111,18 @@ def test_magento_export_pages(shared_feeds: Path) -> None:
     codes = {entry["attribute_code"] for item in items for entry in item["custom_attributes"]}
     assert {"meyer_code", "keystone_code", "keystone_code_site", "keystone_ftp_brand", "quadratec_code",
             "omix_code", "wheelpros_code", "turn14_code"} <= codes
+
+
+def test_leftover_temporary_feed_removed(tmp_path: Path) -> None:
+    home = Home(tmp_path)
+    settings = FeedSettings(scale=0.02)
+    target = home.feeds / FEEDS["tdot-prices"].path
+    target.parent.mkdir(parents=True)
+    leftover = target.with_name(f".{target.name}.tmp-99999999")
+    leftover.write_text("half-written", encoding="utf-8")
+
+    path = ensure_feed(home, "tdot-prices", settings)
+
+    assert path == target
+    assert not leftover.exists()
+    assert path.read_text(encoding="utf-8").startswith("ItemNo;Description;DealerPrice;MSRP")

@@ -8,6 +8,7 @@ import openpyxl
 import pytest
 
 from vendor_sync.errors import FeedError
+from vendor_sync.jobs.metalcloak import parse_cards
 from vendor_sync.pacing import Pacer
 from vendor_sync.readers import read_delimited, read_workbook
 
@@ -82,3 +83,27 @@ def test_pacer_spaces_requests() -> None:
     pacer.wait()
 
     assert sleeps == [pytest.approx(0.15)]
+
+
+def test_metalcloak_cards_sale_and_defects(tmp_path: Path) -> None:
+    page = tmp_path / "page-001.html"
+    page.write_text(
+        '<div class="collection">'
+        '<div class="product-card"><h2 class="product-title"><a href="/products/a">Rock  Rails</a></h2>'
+        '<span class="sku">SKU: mc00012 </span>'
+        '<span class="price"><del>$1,150.00</del> <ins>$1,000.00</ins></span></div>'
+        '<div class="product-card"><h2 class="product-title"><a href="/products/b">Skid &amp; Plate</a></h2>'
+        '<span class="price">Call for price</span></div>'
+        '<div class="product-card"><div class="badge">New</div><span class="sku">SKU: MC00013</span>'
+        '<span class="price">$5.00</span></div>'
+        "</div>",
+        encoding="utf-8",
+    )
+
+    sale, no_sku, no_title = parse_cards(page)
+
+    assert (sale.name, sale.url) == ("Rock Rails", "/products/a")
+    assert (sale.part_number, sale.price_text) == ("mc00012", "$1,000.00")
+    assert (no_sku.name, no_sku.part_number, no_sku.price_text) == ("Skid & Plate", None, "Call for price")
+    assert no_title.name is None
+    assert no_title.part_number == "MC00013"
