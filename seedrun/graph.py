@@ -22,7 +22,7 @@ BARRIER = "phase:"
 
 @dataclass
 class Selection:
-    """What the operator asked to run."""
+    """The steps, phases, pairs and targets an operator selected to run."""
 
     names: list[str] = field(default_factory=list)
     phases: list[str] = field(default_factory=list)
@@ -62,7 +62,7 @@ class Plan:
 
 
 def _edges(pipeline: Pipeline) -> dict[str, list[str]]:
-    """Every step's prerequisites in the whole pipeline, with phase barriers as nodes."""
+    """Return every step's prerequisites in the whole pipeline, with phase barriers as nodes."""
     edges: dict[str, list[str]] = {name: list(s.needs) + list(s.after) for name, s in pipeline.steps.items()}
     for pair in pipeline.pairs.values():
         edges.setdefault(pair.dependent, []).append(pair.main)
@@ -229,7 +229,7 @@ def _everything(pipeline: Pipeline, enabled: set[str]) -> set[str]:
 
 
 def _by_name(pipeline: Pipeline, name: str) -> set[str]:
-    """A step, a target, or make's pair-NAME and phase-NAME goals."""
+    """Resolve a step, a target, or make's pair-NAME and phase-NAME goals to step names."""
     if name in pipeline.steps:
         return {name}
     if name in pipeline.targets:

@@ -441,7 +441,7 @@ def _floors(value: Any, where: str, problems: Problems) -> dict[str, float]:
 
 
 def npm_script_name(command: str) -> str | None:
-    """The script that `npm run` calls at the start of a command, skipping npm's own options."""
+    """Return the script that `npm run` calls at the start of a command, skipping npm's own options."""
     if not NPM_RUN.match(command):
         return None
     try:

@@ -1,8 +1,9 @@
 """The run record: step records from the step runners, assembled into run.json.
 
-The step runner writes a small marshal record per step (it cannot afford
-``json`` on its hot path); this module reads those, adds what the plan
-knows (phase, command, prerequisites) and writes ``run.json`` atomically.
+The step runner writes a small marshal record per step, because ``json``
+costs too much on its hot path. This module reads those records, adds the
+plan's facts (phase, command, prerequisites) and writes ``run.json``
+atomically.
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ def iso_or_none(value: float | None) -> str | None:
 
 
 def step_entry(planned: dict, record: dict | None, metrics: dict | None = None) -> dict:
-    """One element of run.json's "steps": the plan's facts plus the runner's record."""
+    """Build one element of run.json's "steps": the plan's facts plus the runner's record."""
     record = record or {}
     history = [dict(item, started_at=iso_or_none(item.get("started_at")),
                     finished_at=iso_or_none(item.get("finished_at")))

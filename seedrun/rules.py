@@ -34,7 +34,7 @@ STEP_LAUNCHER = ("import sys; sys.path.insert(0, sys.argv[1]); "
 
 
 def step_command(run_dir: Path) -> str:
-    """The recipe prefix: an absolute interpreter, no site import, isolated mode."""
+    """Return the recipe prefix: an absolute interpreter, no site import, isolated mode."""
     return "%s -I -S -c %s %s %s" % (_make_quote(sys.executable), _make_quote(STEP_LAUNCHER),
                                      _make_quote(str(STEP_SCRIPT.parent.parent)), _make_quote(str(run_dir)))
 

@@ -43,7 +43,7 @@ PR_SET_PDEATHSIG = 1
 
 
 def display_path(path: Path) -> str:
-    """A path as the operator would type it: relative to the current directory when inside it."""
+    """Return a path as the operator would type it: relative to the current directory when inside it."""
     relative = os.path.relpath(path)
     return str(path) if relative.startswith("..") else relative
 
@@ -92,7 +92,7 @@ def _spec(pipeline: Pipeline, name: str, run_id: str, run_dir: Path, failure_lim
 
 
 def fingerprint(spec: dict, planned: dict) -> str:
-    """A digest of what decides a step's behaviour, to tell a changed pipeline file on resume."""
+    """Return a digest of what decides a step's behaviour, to detect a changed pipeline file on resume."""
     keys = ("command", "workdir", "env", "timeout", "retries", "retry_on_exit_codes", "on_failure", "pool")
     text = repr([spec.get(k) for k in keys] + [planned["needs"], planned["after"],
                                                 planned["needs_phase"], planned["after_phase"]])
@@ -317,8 +317,9 @@ class Execution:
     def refresh(self, force: bool = False) -> None:
         """Reload step records that changed; rewrite run.json and the live report if any did.
 
-        run.json is rewritten at most once a second and the live report every
-        few seconds, so a run of many short steps spends its CPU on the steps.
+        run.json is rewritten at most once per RUN_JSON_SECONDS and the live
+        report once per LIVE_REPORT_SECONDS, so that a run of many short steps
+        spends its CPU on the steps.
         """
         changed = force
         for entry in self.doc["steps"]:

@@ -71,7 +71,7 @@ class RunFiles:
         return os.path.join(self.state, "records", name)
 
     def fallback_record(self, name):
-        """Where a record goes when the run directory cannot be written (a full or read-only disk)."""
+        """Return where a record goes when the run directory cannot be written (a full or read-only disk)."""
         tmp = os.environ.get("TMPDIR") or "/tmp"
         return os.path.join(tmp, "seedrun-" + os.path.basename(self.run_dir), name)
 
@@ -110,7 +110,7 @@ def load(path):
 
 
 def load_record(files, name):
-    """A step's record from the run directory or, if newer there, from the fallback place; None if neither."""
+    """Load a step's record from the run directory or, if newer there, from the fallback place; None if neither."""
     found = []
     for path in (files.record(name), files.fallback_record(name)):
         try:
@@ -126,7 +126,7 @@ def load_record(files, name):
 
 
 def succeeded(files, name):
-    """Whether a step succeeded (or failed with on_failure = "ignore"): its stamp, else its record."""
+    """Tell whether a step succeeded (or failed with on_failure = "ignore"): by its stamp, else its record."""
     if os.path.exists(files.stamp(name, "ok")):
         return True
     record = load_record(files, name)
@@ -171,7 +171,7 @@ class Console:
 
 
 class Signals:
-    """Turn SIGINT, SIGTERM and SIGHUP into a flag and a byte on a pipe that poll() sees."""
+    """Turn SIGINT, SIGTERM and SIGHUP into a flag and a byte on a pipe that wakes poll()."""
 
     def __init__(self):
         self.received = []
