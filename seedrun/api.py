@@ -11,6 +11,7 @@ import json
 import os
 import signal
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 from seedrun import step as steprunner
@@ -26,6 +27,7 @@ from seedrun.runner import (Execution, build_plan_document, display_path, new_ru
 
 DEFAULT_PIPELINE = "pipeline.toml"
 STALE_STOP_SECONDS = 10.0
+INTERRUPT_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 def say(line: str) -> None:
@@ -61,12 +63,28 @@ def run(path: str | os.PathLike | None, selection: Selection, jobs: object = Non
     jobs = parse_jobs(jobs, pipeline.jobs)
     with PipelineLock(pipeline.logs_dir, pipeline.name) as lock:
         take_over(lock.acquire())
-        run_id, run_dir = new_run_id(pipeline.logs_dir, pipeline.name)
-        lock.describe(run_id, run_dir)
-        document, specs = build_plan_document(pipeline, the_plan, run_id, run_dir, jobs)
-        write_run_files(run_dir, document, specs, render_rules(the_plan, run_dir))
-        point_latest(pipeline.logs_dir, run_id)
-        return Execution(run_dir, document, jobs).execute()
+        with signals_deferred():
+            run_id, run_dir = new_run_id(pipeline.logs_dir, pipeline.name)
+            lock.describe(run_id, run_dir)
+            document, specs = build_plan_document(pipeline, the_plan, run_id, run_dir, jobs)
+            write_run_files(run_dir, document, specs, render_rules(the_plan, run_dir))
+            point_latest(pipeline.logs_dir, run_id)
+            return Execution(run_dir, document, jobs).execute()
+
+
+@contextmanager
+def signals_deferred():
+    """Hold SIGINT, SIGTERM and SIGHUP back until the run can record them.
+
+    From the moment its directory exists a run must end with a run.json, so
+    an interrupt that arrives while the plan is written waits until
+    Execution.execute() has installed its handlers and unblocks it.
+    """
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, INTERRUPT_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def take_over(previous: dict) -> None:
@@ -154,12 +172,13 @@ def resume(path: str | os.PathLike | None, run_id: str | None = None, replan: bo
         document = _load_plan(run_dir)
         lock.describe(document["run_id"], run_dir)
         jobs = parse_jobs(jobs, document["jobs"])
-        document = _resume_plan(pipeline, run_dir, document, replan, jobs)
-        reset_unfinished(run_dir, document)
-        document.setdefault("resumed_at", []).append(steprunner.iso(time.time()))
-        write_json_atomically(run_dir / "plan.json", document)
-        point_latest(pipeline.logs_dir, document["run_id"])
-        return Execution(run_dir, document, jobs, resumed=True).execute()
+        with signals_deferred():
+            document = _resume_plan(pipeline, run_dir, document, replan, jobs)
+            reset_unfinished(run_dir, document)
+            document.setdefault("resumed_at", []).append(steprunner.iso(time.time()))
+            write_json_atomically(run_dir / "plan.json", document)
+            point_latest(pipeline.logs_dir, document["run_id"])
+            return Execution(run_dir, document, jobs, resumed=True).execute()
 
 
 def _resume_plan(pipeline: Pipeline, run_dir: Path, document: dict, replan: bool, jobs: int) -> dict:

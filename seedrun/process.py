@@ -101,7 +101,7 @@ def kill_leftovers(pgid, grace):
     """
     seen = {pid for pid in list_children() if not is_zombie(pid)}
     deadline = time.monotonic() + grace
-    number = SIGTERM
+    number = SIGTERM if grace > 0 else SIGKILL
     while True:
         group_alive, children = signal_leftovers(pgid, number)
         reap_children()
@@ -135,6 +135,7 @@ class Attempt:
         self.env = env
         self.pid = None
         self.stopped_with = None
+        self.deadline = None
 
     def spawn(self):
         actions = [
@@ -182,21 +183,25 @@ class Attempt:
         return poller, pidfd
 
     def stop(self, grace):
-        """SIGTERM to the command's process group, SIGKILL after grace; return its wait status."""
+        """SIGTERM to the command's group and adopted orphans, SIGKILL after grace; return its wait status.
+
+        The orphans get SIGTERM at the same moment as the group, so one grace
+        period covers everything the step started.
+        """
         self.stopped_with = "SIGTERM"
-        try:
-            os.killpg(self.pid, SIGTERM)
-        except ProcessLookupError:
-            pass
-        deadline = time.monotonic() + grace
-        while time.monotonic() < deadline:
+        self.deadline = time.monotonic() + grace
+        signal_leftovers(self.pid, SIGTERM)
+        while time.monotonic() < self.deadline:
             done, status = os.waitpid(self.pid, os.WNOHANG)
             if done:
                 return status
             time.sleep(0.02)
         self.stopped_with = "SIGTERM, then SIGKILL after %gs" % grace
-        try:
-            os.killpg(self.pid, SIGKILL)
-        except ProcessLookupError:
-            pass
+        signal_leftovers(self.pid, SIGKILL)
         return os.waitpid(self.pid, 0)[1]
+
+    def remaining_grace(self, grace):
+        """The grace left for leftovers: all of it after a normal exit, what stop() left otherwise."""
+        if self.deadline is None:
+            return grace
+        return max(0.0, self.deadline - time.monotonic())

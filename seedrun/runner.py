@@ -190,6 +190,8 @@ class Interrupts:
     def __enter__(self) -> "Interrupts":
         for number in self.SIGNALS:
             self.saved[number] = signal.signal(number, self._handle)
+        # Deliver what arrived while the run directory was being prepared.
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, self.SIGNALS)
         return self
 
     def _handle(self, number: int, frame: object) -> None:
@@ -240,22 +242,29 @@ class Execution:
         with Interrupts() as interrupts:
             self._announce()
             self.refresh(force=True)
-            self.make = self._start_make()
-            handled = 0
-            while True:
-                try:
-                    self.make.wait(timeout=REFRESH_SECONDS)
-                    break
-                except subprocess.TimeoutExpired:
-                    pass
-                if interrupts.count > handled:
-                    handled = interrupts.count
-                    self._on_interrupt(handled, interrupts.first)
-                self.refresh()
-            if interrupts.count > handled:
+            if interrupts.count:
+                # Interrupted while the run directory was prepared: start nothing.
                 self._on_interrupt(interrupts.count, interrupts.first)
+            else:
+                self._watch_make(interrupts)
             self._kill_stragglers()
             return self.finish()
+
+    def _watch_make(self, interrupts: Interrupts) -> None:
+        self.make = self._start_make()
+        handled = 0
+        while True:
+            try:
+                self.make.wait(timeout=REFRESH_SECONDS)
+                break
+            except subprocess.TimeoutExpired:
+                pass
+            if interrupts.count > handled:
+                handled = interrupts.count
+                self._on_interrupt(handled, interrupts.first)
+            self.refresh()
+        if interrupts.count > handled:
+            self._on_interrupt(interrupts.count, interrupts.first)
 
     def _announce(self) -> None:
         count = len(self.doc["steps"])
@@ -289,6 +298,8 @@ class Execution:
         self._kill_running_steps()
 
     def _signal_make(self, number: int) -> None:
+        if self.make is None:
+            return
         try:
             os.killpg(self.make.pid, number)
         except (ProcessLookupError, PermissionError):

@@ -398,7 +398,7 @@ class StepRunner:
             return started, result
         self.save(status="running", started_at=self.record["started_at"] or started, pid=pid)
         result = self._wait(attempt, started)
-        leftovers = kill_leftovers(pid, self.spec["kill_grace"])
+        leftovers = kill_leftovers(pid, attempt.remaining_grace(self.spec["kill_grace"]))
         self.record["leftovers_killed"] += leftovers
         self._log_footer(attempt.log_fd, result, leftovers)
         self.record["attempt_history"].append({
@@ -473,7 +473,8 @@ class StepRunner:
 
     def _open_log(self):
         try:
-            fd = os.open(self.spec["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
+            # Read and write, so that the footer can check the last byte of the output.
+            fd = os.open(self.spec["log"], os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
             return fd, None
         except OSError as error:
             message = "%s (%s)" % (error.strerror, self.spec["log_display"])

@@ -1,0 +1,285 @@
+"""A logs directory that turns unwritable or fills up while a run is live.
+
+The run must end without a traceback and keep every step's outcome in a
+run record that parses at every moment. That record is run.json in the run
+directory, or the fallback in the temp directory that the console names. The
+console names each file that seedrun could not write, with the OS error.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from fault_support import kill_run_processes, run_processes
+
+IS_ROOT = os.geteuid() == 0
+FALLBACK_LINE = "The run record is written to "
+
+
+def lock_command(path: str) -> str:
+    """A shell command that makes a directory reject new entries for the user running the tests.
+
+    chmod 0555 does not stop root, so as root the directory gets the
+    immutable attribute instead. The kernel then rejects creating, renaming
+    and deleting entries with EPERM, while files already open stay writable.
+    """
+    if IS_ROOT:
+        return 'chattr +i "%s"' % path
+    return 'chmod 0555 "%s"' % path
+
+
+def unlock(path: Path) -> None:
+    if IS_ROOT:
+        subprocess.run(["chattr", "-i", str(path)], stderr=subprocess.DEVNULL, check=False)
+    else:
+        os.chmod(path, 0o755)
+
+
+def refused_error() -> str:
+    """The strerror a write into a locked directory gets."""
+    return os.strerror(errno.EPERM if IS_ROOT else errno.EACCES)
+
+
+def require_directory_lock(ws) -> None:
+    probe = ws.path / "lock-probe"
+    probe.mkdir()
+    locked = subprocess.run(["/bin/sh", "-c", lock_command(str(probe))], capture_output=True, text=True)
+    try:
+        if locked.returncode != 0:
+            pytest.skip("cannot make a directory unwritable here: %s" % locked.stderr.strip())
+        try:
+            (probe / "file").touch()
+        except OSError:
+            return
+        pytest.skip("the locked probe directory %s still accepts new files" % probe)
+    finally:
+        unlock(probe)
+
+
+class RecordPoller:
+    """Parse run.json, and the fallback record once it exists, every 0.2 s while seedrun runs."""
+
+    def __init__(self, ws):
+        self.ws = ws
+        self.parses = 0
+        self.failures: list[str] = []
+
+    def watch(self, process, timeout: float = 90) -> str:
+        deadline = time.monotonic() + timeout
+        while process.poll() is None and time.monotonic() < deadline:
+            for path in [self.ws.path / "logs" / "latest" / "run.json", *self.fallbacks()]:
+                self._parse(path)
+            time.sleep(0.2)
+        output, _ = process.communicate(timeout=30)
+        return output
+
+    def fallbacks(self) -> list[Path]:
+        return sorted((self.ws.path / "tmp").glob("seedrun-*.run.json"))
+
+    def _parse(self, path: Path) -> None:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return
+        try:
+            json.loads(text)
+            self.parses += 1
+        except ValueError as error:
+            self.failures.append("%s: %s" % (path, error))
+
+
+@pytest.fixture
+def tmp_workspace(ws):
+    """The workspace with TMPDIR inside it, so a fallback run record lands there."""
+    (ws.path / "tmp").mkdir()
+    ws.env["TMPDIR"] = str(ws.path / "tmp")
+    yield ws
+    kill_run_processes(ws.scratch)
+
+
+def fallback_record(output: str) -> dict:
+    lines = [line for line in output.splitlines() if line.startswith(FALLBACK_LINE)]
+    assert lines, "the console does not say where the run record went:\n" + output
+    path = lines[0][len(FALLBACK_LINE):-len(" instead")]
+    return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def test_run_dir_unwritable_mid_run(tmp_workspace):
+    ws = tmp_workspace
+    require_directory_lock(ws)
+    ws.write("""
+        [pipeline]
+        name = "locked-dir"
+        jobs = 3
+
+        [steps.lock-dir]
+        command = 'sleep 0.5; %s; echo locked'
+
+        [steps.long]        # its log is open before the directory is locked
+        command = 'sleep 2; echo long-done'
+
+        [steps.later]       # its log cannot be created
+        command = 'echo ran > "$T/later.ran"; echo later-output'
+        needs = ["lock-dir"]
+
+        [steps.later-fails]
+        command = 'sleep 0.3; exit 4'
+        needs = ["lock-dir"]
+    """ % lock_command("$SEEDRUN_RUN_DIR"))
+    poller = RecordPoller(ws)
+    try:
+        process = ws.launch("run")
+        output = poller.watch(process)
+    finally:
+        if (ws.path / "logs" / "latest").exists():
+            unlock(ws.run_dir)
+
+    assert process.returncode == 1, output
+    assert "Traceback" not in output
+    assert poller.failures == []
+    assert poller.parses > 3
+    run_id = ws.record()["run_id"]
+    error = refused_error()
+    assert ("Warning: cannot open the log of later: %s (logs/%s/later.log); its output is discarded"
+            % (error, run_id)) in output.splitlines()
+    assert "Warning: cannot write %s: %s" % (ws.run_dir / "run.json", error) in output.splitlines()
+
+    final = fallback_record(output)
+    assert final["status"] == "failed"
+    assert final["exit_code"] == 1
+    steps = {s["name"]: s for s in final["steps"]}
+    assert steps["lock-dir"]["status"] == "succeeded"
+    assert steps["long"]["status"] == "succeeded"
+    assert steps["later"]["status"] == "succeeded"
+    assert steps["later"]["log_error"] == "cannot open the log: %s (logs/%s/later.log)" % (error, run_id)
+    assert steps["later-fails"]["status"] == "failed"
+    assert steps["later-fails"]["exit_code"] == 4
+    assert (ws.scratch / "later.ran").exists()
+    assert "\nlong-done\n[seedrun] exit code 0 after " in ws.log("long")
+    assert (ws.path / "reports" / ("%s.html" % run_id)).exists()
+    assert run_processes(ws.scratch) == []
+
+
+def test_step_outcome_survives_unwritable_records(tmp_workspace):
+    ws = tmp_workspace
+    require_directory_lock(ws)
+    ws.write("""
+        [pipeline]
+        name = "locked-records"
+        jobs = 3
+
+        [steps.lock-records]
+        command = 'sleep 1; %s'
+
+        [steps.long]
+        command = 'sleep 2; echo long-done'
+
+        [steps.fails-late]
+        command = 'sleep 2; exit 4'
+    """ % lock_command("$SEEDRUN_RUN_DIR/.seedrun/records"))
+    poller = RecordPoller(ws)
+    try:
+        process = ws.launch("run")
+        output = poller.watch(process)
+    finally:
+        if (ws.path / "logs" / "latest").exists():
+            unlock(ws.run_dir / ".seedrun" / "records")
+
+    assert process.returncode == 1, output
+    assert "Traceback" not in output
+    assert poller.failures == []
+    warnings = [line for line in output.splitlines() if line.startswith("Warning: cannot write the record of long")]
+    assert len(warnings) == 1, output
+    assert refused_error() in warnings[0]
+    steps = ws.steps()
+    assert steps["long"]["status"] == "succeeded", steps["long"]["reason"]
+    assert steps["long"]["exit_code"] == 0
+    assert steps["fails-late"]["status"] == "failed"
+    assert steps["fails-late"]["exit_code"] == 4
+    assert steps["lock-records"]["status"] == "succeeded", steps["lock-records"]["reason"]
+    assert run_processes(ws.scratch) == []
+
+
+FULL_DISK = """
+    [pipeline]
+    name = "full-disk"
+    jobs = 2
+
+    [steps.big]          # 4 MiB of output into a 1 MiB logs file system
+    command = "sleep 1; set -e; head -c 4194304 /dev/zero | tr '\\\\0' d; echo; echo BIG-DONE; echo done > \\"$T/big.done\\""
+
+    [steps.small]        # its log and record exist before the file system fills
+    command = "sleep 3; echo small-ok"
+"""
+
+
+@pytest.fixture
+def full_logs(tmp_workspace):
+    """The workspace with a 1 MiB tmpfs mounted on its logs directory."""
+    ws = tmp_workspace
+    if not IS_ROOT:
+        pytest.skip("mounting a 1 MiB tmpfs on the logs directory needs root")
+    logs = ws.path / "logs"
+    logs.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(logs)],
+                             capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip("cannot mount a tmpfs: %s" % mounted.stderr.strip())
+    yield ws
+    kill_run_processes(ws.scratch)
+    if subprocess.run(["umount", str(logs)], capture_output=True).returncode != 0:
+        subprocess.run(["umount", "-l", str(logs)], check=True)
+
+
+def run_into_full_logs(ws) -> tuple[subprocess.Popen, str, RecordPoller]:
+    ws.write(FULL_DISK)
+    poller = RecordPoller(ws)
+    process = ws.launch("run")
+    output = poller.watch(process)
+    return process, output, poller
+
+
+def test_full_logs_keep_every_outcome(full_logs):
+    ws = full_logs
+    process, output, poller = run_into_full_logs(ws)
+
+    assert process.returncode == 1, output
+    assert poller.failures == []
+    run_id = ws.record()["run_id"]
+    lines = output.splitlines()
+    assert "Warning: cannot write logs/%s/big.log: No space left on device" % run_id in lines
+    assert "Warning: cannot write %s: No space left on device" % (ws.run_dir / "run.json") in lines
+
+    # The log is the command's stdout, so tr itself gets ENOSPC and set -e
+    # ends the step with tr's exit code 1 before it writes big.done.
+    assert "Failed: big, exit code 1 (see logs/%s/big.log)" % run_id in lines
+    assert not (ws.scratch / "big.done").exists()
+    small_lines = [line for line in lines if line.startswith("Finished: small in ")]
+    assert len(small_lines) == 1, output
+    assert small_lines[0].endswith(" (log: logs/%s/small.log)" % run_id)
+
+    final = fallback_record(output)
+    assert final["status"] == "failed"
+    assert final["exit_code"] == 1
+    steps = {s["name"]: s for s in final["steps"]}
+    assert steps["big"]["status"] == "failed", steps["big"]["reason"]
+    assert steps["big"]["exit_code"] == 1
+    assert steps["big"]["log_error"] == "cannot write the log: No space left on device"
+    assert steps["small"]["status"] == "succeeded", steps["small"]["reason"]
+    assert run_processes(ws.scratch) == []
+
+
+def test_full_logs_print_no_traceback(full_logs):
+    ws = full_logs
+    process, output, _ = run_into_full_logs(ws)
+
+    assert process.returncode == 1, output
+    assert "Traceback" not in output
+    assert run_processes(ws.scratch) == []

@@ -1,0 +1,103 @@
+"""A secret in the environment never reaches a command line or a record, and the report masks it.
+
+Logs are byte-exact by design, so a step that prints the secret keeps it in
+its own log. Every file that seedrun writes itself masks it as ***.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+
+from fault_support import kill_run_processes, run_processes
+
+TOKEN = "tok-S3CR3T-4242"
+
+PIPELINE = """
+    [pipeline]
+    name = "secrets"
+    jobs = 2
+
+    [steps.sync-vendor]  # uses the token but never prints it, then fails
+    command = '''sleep 3; test -n "$VENDOR_TOKEN" && echo token-present; exit 1'''
+
+    [steps.leaky]        # prints it and fails, so the report quotes its log
+    command = '''printf 'Authorization: Bearer %s\\n' "$VENDOR_TOKEN"; exit 2'''
+"""
+
+
+def command_lines_with(secret: bytes) -> list[str]:
+    """Command lines of live processes that contain secret."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open("/proc/%s/cmdline" % entry, "rb") as f:
+                cmdline = f.read()
+        except OSError:
+            continue
+        if secret in cmdline:
+            found.append("%s: %s" % (entry, cmdline.replace(b"\0", b" ").decode(errors="replace")))
+    return found
+
+
+@pytest.fixture
+def secret_run(ws):
+    """Run the pipeline with VENDOR_TOKEN set and scan command lines while it runs.
+
+    Yield the exit code, the console output, the command lines seen with the
+    token and the number of scans.
+    """
+    ws.write(PIPELINE)
+    ws.env["VENDOR_TOKEN"] = TOKEN
+    try:
+        process = ws.launch("run")
+        leaks: list[str] = []
+        scans = 0
+        while process.poll() is None:
+            leaks += command_lines_with(TOKEN.encode())
+            scans += 1
+            time.sleep(0.05)
+        output, _ = process.communicate(timeout=30)
+        yield process.returncode, output, leaks, scans
+    finally:
+        kill_run_processes(ws.scratch)
+
+
+def test_secret_never_on_command_line(ws, secret_run):
+    code, output, leaks, scans = secret_run
+    assert code == 1, output
+    assert scans > 20
+    assert leaks == []
+    assert "token-present" in ws.log("sync-vendor")
+    assert run_processes(ws.scratch) == []
+
+
+def test_secret_absent_from_written_files(ws, secret_run):
+    code, output, _, _ = secret_run
+    assert code == 1, output
+    assert TOKEN not in output
+    run_dir = ws.run_dir
+    for name in ("run.json", "rules.mk", "plan.json", "junit.xml"):
+        assert (run_dir / name).exists(), name
+    checked = []
+    for root in (ws.path / "logs", ws.path / "reports"):
+        for path in root.rglob("*"):
+            if path.is_file() and path != run_dir / "leaky.log":
+                assert TOKEN.encode() not in path.read_bytes(), path
+                checked.append(path.name)
+    assert "run.json" in checked
+    assert "%s.html" % ws.record()["run_id"] in checked
+    assert '"$VENDOR_TOKEN"' in ws.steps()["leaky"]["command"]
+
+
+def test_secret_kept_in_log_masked_in_report(ws, secret_run):
+    code, output, _, _ = secret_run
+    assert code == 1, output
+    assert "Authorization: Bearer %s\n" % TOKEN in ws.log("leaky")
+    report = (ws.path / "reports" / ("%s.html" % ws.record()["run_id"])).read_text(encoding="utf-8")
+    assert "Authorization: Bearer ***" in report
+    assert TOKEN not in report

@@ -1,0 +1,280 @@
+"""Interrupting a live run: Ctrl-C, SIGTERM and SIGHUP, through seedrun, make and invoke.
+
+An interrupted run stops each running step with SIGTERM to its process group
+and SIGKILL after kill_grace, and records it interrupted. It records the steps
+it never started not_run, writes run.json and the report, and exits 130.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+
+import pytest
+
+from support import INVOKE, REPO, SEEDRUN, pid_alive, processes_with_args, wait_for
+from fault_support import footer_lines, kill_run_processes, read_pid, run_processes
+
+KILL_GRACE = 2.0
+# Each step that keeps running writes its shell's PID into $T/<name>.pid.
+LONG_STEPS = ("stubborn", "deaf", "cleaner", "sleeper")
+
+PARALLEL_PHASE = """
+    [pipeline]
+    name = "stop"
+    jobs = 6
+
+    [defaults]
+    kill_grace = "2s"
+
+    [steps.stubborn]    # notes SIGINT and carries on, but SIGTERM ends it
+    command = '''echo $$ > "$T/stubborn.pid"; trap 'echo got-INT >> "$T/stubborn.sig"' INT; while :; do echo tick; sleep 1; done'''
+
+    [steps.deaf]        # ignores every stop signal, so only SIGKILL ends it
+    command = '''echo $$ > "$T/deaf.pid"; trap '' TERM INT HUP; while :; do sleep 1; done'''
+
+    [steps.cleaner]     # cleans up on SIGTERM but leaves its own child behind
+    command = '''echo $$ > "$T/cleaner.pid"; trap 'echo got-TERM >> "$T/cleaner.sig"; exit 143' TERM; sleep 371 & echo $! > "$T/cleaner-child.pid"; wait'''
+
+    [steps.sleeper]
+    command = 'echo $$ > "$T/sleeper.pid"; sleep 372'
+
+    [steps.quick]
+    command = "sleep 1; echo quick-done"
+
+    [steps.after-stubborn]
+    command = 'echo ran > "$T/after-stubborn.ran"'
+    needs = ["stubborn"]
+
+    [steps.wrap-up]
+    command = 'echo ran > "$T/wrap-up.ran"'
+
+    [[phases]]
+    name = "vendors"
+    steps = ["stubborn", "deaf", "cleaner", "sleeper", "quick", "after-stubborn"]
+
+    [[phases]]
+    name = "final"
+    steps = ["wrap-up"]
+"""
+
+
+@pytest.fixture
+def stoppable(ws):
+    """The workspace with the parallel-phase pipeline, cleaned of processes after the test."""
+    ws.write(PARALLEL_PHASE)
+    yield ws
+    kill_run_processes(ws.scratch)
+
+
+def command_line(entry: str, ws) -> list[str]:
+    pipeline = str(ws.path / "pipeline.toml")
+    if entry == "make":
+        return ["make", "-C", str(REPO), "--no-print-directory", "seed-all", "PIPELINE=%s" % pipeline]
+    if entry == "invoke":
+        return [INVOKE, "--search-root", str(REPO), "all", "--pipeline", pipeline]
+    return [SEEDRUN, "run"]
+
+
+def wait_until_running(ws, process) -> None:
+    """Wait until every long step wrote its PID and the quick step succeeded."""
+    pid_files = [ws.scratch / ("%s.pid" % name) for name in LONG_STEPS] + [ws.scratch / "cleaner-child.pid"]
+
+    def ready() -> bool:
+        if not all(read_pid(path) for path in pid_files):
+            return False
+        try:
+            return ws.steps()["quick"]["status"] == "succeeded"
+        except (OSError, ValueError, KeyError):
+            return False
+
+    assert wait_for(ready, timeout=30, interval=0.1), "the steps did not start within 30s"
+
+
+def send(process, target: str, number: int) -> None:
+    if target == "group":
+        os.killpg(process.pid, number)
+    else:
+        os.kill(process.pid, number)
+
+
+def interrupt(ws, entry: str, target: str, number: int):
+    """Start a run and interrupt it once the phase runs in parallel.
+
+    Return the exit code, the console output, the seconds from the signal to
+    the exit, and the wall-clock time of the exit.
+    """
+    process = ws.launch(command=command_line(entry, ws))
+    wait_until_running(ws, process)
+    sent = time.monotonic()
+    send(process, target, number)
+    output, _ = process.communicate(timeout=60)
+    exited_at = time.time()
+    return process.returncode, output, time.monotonic() - sent, exited_at
+
+
+INTERRUPTS = [
+    pytest.param("seedrun", "group", signal.SIGINT, id="ctrl-c-seedrun"),
+    pytest.param("seedrun", "pid", signal.SIGINT, id="sigint-to-runner-only"),
+    pytest.param("seedrun", "pid", signal.SIGTERM, id="sigterm-to-runner"),
+    pytest.param("seedrun", "pid", signal.SIGHUP, id="sighup-to-runner"),
+    pytest.param("make", "group", signal.SIGINT, id="ctrl-c-make"),
+    pytest.param("make", "pid", signal.SIGTERM, id="sigterm-to-make-only"),
+    pytest.param("invoke", "group", signal.SIGINT, id="ctrl-c-invoke"),
+    pytest.param("invoke", "pid", signal.SIGTERM, id="sigterm-to-invoke"),
+]
+
+
+@pytest.mark.parametrize("entry, target, number", INTERRUPTS)
+def test_interrupt_stops_parallel_phase(stoppable, entry, target, number):
+    ws = stoppable
+    code, output, seconds, exited_at = interrupt(ws, entry, target, number)
+
+    if entry == "make":
+        # make passes SIGTERM on to seedrun, waits for it, then dies by the
+        # signal it got itself.
+        assert code == -number, output
+    else:
+        assert code == 130, output
+    assert seconds <= KILL_GRACE + 3, "exited %.1fs after the signal" % seconds
+
+    record = ws.record()
+    assert record["status"] == "interrupted"
+    assert record["exit_code"] == 130
+    steps = ws.steps()
+    assert steps["quick"]["status"] == "succeeded"
+    assert steps["quick"]["exit_code"] == 0
+    for name in LONG_STEPS:
+        assert steps[name]["status"] == "interrupted", name
+    assert steps["after-stubborn"]["status"] == "not_run"
+    assert steps["wrap-up"]["status"] == "not_run"
+    assert not (ws.scratch / "after-stubborn.ran").exists()
+    assert not (ws.scratch / "wrap-up.ran").exists()
+
+    # Every step got SIGTERM first, and only the one that ignores it needed SIGKILL.
+    assert "got-TERM" in (ws.scratch / "cleaner.sig").read_text()
+    stubborn_footer = footer_lines(ws.log("stubborn"))
+    assert stubborn_footer[0].startswith("[seedrun] interrupted after ")
+    assert stubborn_footer[0].endswith("; stopped with SIGTERM; ended by SIGTERM")
+    deaf_footer = footer_lines(ws.log("deaf"))
+    assert deaf_footer[0].endswith("; stopped with SIGTERM, then SIGKILL after 2s; ended by SIGKILL")
+    cleaner_footer = footer_lines(ws.log("cleaner"))
+    assert cleaner_footer[0].endswith("; stopped with SIGTERM; exit code 143")
+
+    for name in LONG_STEPS + ("cleaner-child",):
+        pid = read_pid(ws.scratch / ("%s.pid" % name))
+        assert not pid_alive(pid), "%s (PID %d) survived the run" % (name, pid)
+    assert processes_with_args("sleep 371") == []
+    assert processes_with_args("sleep 372") == []
+    assert run_processes(ws.scratch) == []
+
+    # Nothing writes to the logs after the run exited.
+    mtimes = {name: (ws.run_dir / ("%s.log" % name)).stat().st_mtime for name in LONG_STEPS}
+    for name, mtime in mtimes.items():
+        assert mtime <= exited_at, name
+    time.sleep(1.5)
+    for name, mtime in mtimes.items():
+        assert (ws.run_dir / ("%s.log" % name)).stat().st_mtime == mtime, name
+
+    report = ws.path / "reports" / ("%s.html" % record["run_id"])
+    assert report.exists()
+    assert "interrupted" in report.read_text(encoding="utf-8")
+    if entry == "seedrun":
+        name = signal.Signals(number).name
+        assert "Interrupted by %s: stopping the running steps (SIGTERM, then SIGKILL after their kill_grace); " \
+               "send it again to kill them at once" % name in output.splitlines()
+        assert any(line.startswith("Interrupted: stubborn after ") for line in output.splitlines())
+
+
+def test_second_interrupt_kills_at_once(ws):
+    ws.write("""
+        [pipeline]
+        name = "stop-twice"
+        jobs = 4
+
+        [defaults]
+        kill_grace = "3s"
+
+        [steps.deaf]
+        command = '''echo $$ > "$T/deaf.pid"; trap '' TERM INT HUP; sleep 381 & echo $! > "$T/deaf-child.pid"; while :; do sleep 1; done'''
+
+        [steps.sleeper]
+        command = 'echo $$ > "$T/sleeper.pid"; sleep 382'
+
+        [steps.later]
+        command = 'echo ran > "$T/later.ran"'
+        needs = ["deaf"]
+    """)
+    try:
+        process = ws.launch("run")
+        pid_files = [ws.scratch / name for name in ("deaf.pid", "deaf-child.pid", "sleeper.pid")]
+        assert wait_for(lambda: all(read_pid(path) for path in pid_files), timeout=30)
+        polled = []
+        os.killpg(process.pid, signal.SIGINT)
+        time.sleep(0.5)
+        second = time.monotonic()
+        os.killpg(process.pid, signal.SIGINT)
+        while process.poll() is None and time.monotonic() - second < 30:
+            path = ws.path / "logs" / "latest" / "run.json"
+            polled.append(json.loads(path.read_text()))
+            time.sleep(0.1)
+        output, _ = process.communicate(timeout=30)
+        seconds = time.monotonic() - second
+
+        assert process.returncode == 130, output
+        assert seconds < 2.5, "exited %.1fs after the second Ctrl-C, kill_grace is 3s" % seconds
+        assert "Killing the running steps now" in output.splitlines()
+        assert all(run["run_id"] == polled[0]["run_id"] for run in polled)
+        record = ws.record()
+        assert record["status"] == "interrupted"
+        assert record["exit_code"] == 130
+        steps = ws.steps()
+        assert steps["deaf"]["status"] == "interrupted"
+        assert steps["sleeper"]["status"] == "interrupted"
+        assert steps["later"]["status"] == "not_run"
+        for path in pid_files:
+            assert not pid_alive(read_pid(path)), path.name
+        assert processes_with_args("sleep 381") == []
+        assert processes_with_args("sleep 382") == []
+        assert run_processes(ws.scratch) == []
+        assert (ws.path / "reports" / ("%s.html" % record["run_id"])).exists()
+    finally:
+        kill_run_processes(ws.scratch)
+
+
+
+def test_interrupt_while_run_starts(ws):
+    # Enough steps that writing their specs and make rules takes a while
+    # after the run directory exists.
+    count = 1200
+    steps = "\n".join('[steps.s%04d]\ncommand = "true"\n' % i for i in range(count))
+    ws.write('[pipeline]\nname = "starting"\njobs = 2\n\n' + steps)
+    logs = ws.path / "logs"
+
+    def run_dirs() -> list[str]:
+        try:
+            return [entry for entry in os.listdir(logs) if entry.endswith("-starting")]
+        except FileNotFoundError:
+            return []
+
+    try:
+        process = ws.launch("run")
+        while not run_dirs() and process.poll() is None:
+            time.sleep(0.001)
+        os.killpg(process.pid, signal.SIGINT)
+        output, _ = process.communicate(timeout=60)
+
+        assert process.returncode == 130, output
+        assert len(run_dirs()) == 1
+        run_json = logs / run_dirs()[0] / "run.json"
+        assert run_json.exists(), "the run directory has no run.json; the console said:\n" + output
+        record = json.loads(run_json.read_text())
+        assert record["status"] == "interrupted"
+        assert record["exit_code"] == 130
+        assert len(record["steps"]) == count
+        assert {s["status"] for s in record["steps"]} <= {"not_run", "succeeded"}
+        assert run_processes(ws.scratch) == []
+    finally:
+        kill_run_processes(ws.scratch)

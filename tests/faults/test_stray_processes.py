@@ -1,0 +1,211 @@
+"""Steps that die from outside, hang past their timeout, or leave processes behind."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import pytest
+
+from fault_support import footer_lines, kill_run_processes, read_pid, run_processes
+from support import parse_time, pid_alive, processes_with_args, wait_for
+
+
+@pytest.fixture
+def reaped(ws):
+    """The workspace, cleaned of processes after the test."""
+    yield ws
+    kill_run_processes(ws.scratch)
+
+
+def test_step_killed_from_outside_fails(reaped):
+    ws = reaped
+    ws.write("""
+        [pipeline]
+        name = "outside-kill"
+        jobs = 2
+
+        [defaults]
+        kill_grace = "2s"
+
+        [steps.victim]
+        command = 'echo $$ > "$T/victim.pid"; sleep 351; echo survived'
+
+        [steps.after-victim]
+        command = 'echo ran > "$T/after-victim.ran"'
+        needs = ["victim"]
+    """)
+    process = ws.launch("run")
+    assert wait_for(lambda: read_pid(ws.scratch / "victim.pid"), timeout=30)
+    os.kill(read_pid(ws.scratch / "victim.pid"), signal.SIGKILL)
+    output, _ = process.communicate(timeout=60)
+
+    assert process.returncode == 1, output
+    step = ws.steps()["victim"]
+    assert step["status"] == "failed"
+    assert step["signal"] == "SIGKILL"
+    assert step["exit_code"] is None
+    assert step["reason"] == "killed by SIGKILL"
+    assert ws.steps()["after-victim"]["status"] == "skipped"
+    assert not (ws.scratch / "after-victim.ran").exists()
+    run_id = ws.record()["run_id"]
+    assert "Failed: victim, killed by SIGKILL (see logs/%s/victim.log)" % run_id in output.splitlines()
+    assert not any(line.startswith("Finished: victim") for line in output.splitlines())
+    assert "\nsurvived\n" not in ws.log("victim")
+    assert footer_lines(ws.log("victim"))[0].startswith("[seedrun] killed by SIGKILL after ")
+    # The step's sleep outlived its shell; the step runner killed it.
+    assert "[seedrun] killed 1 leftover process that the step started" in footer_lines(ws.log("victim"))
+    assert processes_with_args("sleep 351") == []
+    assert run_processes(ws.scratch) == []
+
+
+def test_timeout_kills_step_ignoring_signals(reaped):
+    ws = reaped
+    ws.write("""
+        [pipeline]
+        name = "hang"
+        jobs = 2
+
+        [steps.hang]
+        command = '''echo $$ > "$T/hang.pid"; trap '' TERM INT HUP; while :; do sleep 1; done'''
+        timeout = "2s"
+        kill_grace = "2s"
+
+        [steps.needs-hang]
+        command = 'echo ran > "$T/needs-hang.ran"'
+        needs = ["hang"]
+
+        [steps.needs-needs-hang]
+        command = 'echo ran > "$T/needs-needs-hang.ran"'
+        needs = ["needs-hang"]
+    """)
+    started = time.monotonic()
+    result = ws.run("run", timeout=60)
+    seconds = time.monotonic() - started
+
+    assert result.code == 1, result.out + result.err
+    assert seconds < 12, "the run took %.1fs for a 2s timeout and a 2s kill_grace" % seconds
+    steps = ws.steps()
+    hang = steps["hang"]
+    assert hang["status"] == "timed_out"
+    assert hang["signal"] == "SIGKILL"
+    assert hang["exit_code"] is None
+    assert hang["reason"] == "timed out after 2s"
+    took = parse_time(hang["finished_at"]) - parse_time(hang["started_at"])
+    assert 3.8 <= took <= 6, "timeout plus kill_grace took %.1fs" % took
+    assert footer_lines(ws.log("hang"))[0] == (
+        "[seedrun] timed out after 2s; stopped with SIGTERM, then SIGKILL after 2s; ended by SIGKILL")
+    assert steps["needs-hang"]["status"] == "skipped"
+    assert steps["needs-hang"]["reason"] == "needs hang, which timed out"
+    assert steps["needs-needs-hang"]["status"] == "skipped"
+    assert steps["needs-needs-hang"]["blocked_by"] == "hang"
+    assert not (ws.scratch / "needs-hang.ran").exists()
+    run_id = ws.record()["run_id"]
+    assert "Failed: hang, timed out after 2s (see logs/%s/hang.log)" % run_id in result.lines
+    assert "Skipped: needs-hang (needs hang, which timed out)" in result.lines
+    assert not pid_alive(read_pid(ws.scratch / "hang.pid"))
+    assert run_processes(ws.scratch) == []
+
+
+LEFTOVERS = """
+    [pipeline]
+    name = "leftovers"
+    jobs = 2
+
+    [defaults]
+    kill_grace = "2s"
+
+    [steps.escape]      # the child leaves the step's session and process group
+    command = 'setsid sleep 361 & echo launched'
+
+    [steps.after-escape]
+    command = 'echo after-escape-ran'
+    needs = ["escape"]
+
+    [steps.holder]      # the child keeps the log open as its stdout
+    command = 'sleep 362 & echo launched'
+
+    [steps.after-holder]
+    command = 'echo after-holder-ran'
+    needs = ["holder"]
+"""
+
+
+@pytest.mark.parametrize("step, child", [("escape", "sleep 361"), ("holder", "sleep 362")])
+def test_step_ends_when_its_shell_exits(reaped, step, child):
+    ws = reaped
+    ws.write(LEFTOVERS)
+    started = time.monotonic()
+    result = ws.run("run", timeout=60)
+    seconds = time.monotonic() - started
+
+    assert result.code == 0, result.out + result.err
+    assert seconds < 10, "the run took %.1fs although every shell exits at once" % seconds
+    steps = ws.steps()
+    record = steps[step]
+    assert record["status"] == "succeeded"
+    assert record["duration_s"] < 1.5
+    assert record["leftovers_killed"] == 1
+    follower = steps["after-" + step]
+    assert follower["status"] == "succeeded"
+    gap = parse_time(follower["started_at"]) - parse_time(record["finished_at"])
+    assert gap < 1.5, "the next step started %.1fs after %s finished" % (gap, step)
+    log = ws.log(step)
+    assert "\nlaunched\n" in log
+    assert footer_lines(log) == [footer_lines(log)[0], "[seedrun] killed 1 leftover process that the step started"]
+    assert footer_lines(log)[0].startswith("[seedrun] exit code 0 after ")
+    assert processes_with_args(child) == []
+    assert run_processes(ws.scratch) == []
+
+
+def test_step_closing_stdout_still_waited_for(reaped):
+    ws = reaped
+    ws.write("""
+        [pipeline]
+        name = "closer"
+
+        [steps.closer]
+        command = 'echo bye; exec >&- 2>&-; sleep 4; exit 6'
+    """)
+    result = ws.run("run", timeout=60)
+
+    assert result.code == 1, result.out + result.err
+    step = ws.steps()["closer"]
+    assert step["status"] == "failed"
+    assert step["exit_code"] == 6
+    assert step["signal"] is None
+    assert 3.9 <= step["duration_s"] < 6
+    log = ws.log("closer")
+    assert "\nbye\n[seedrun] exit code 6 after 4" in log
+    run_id = ws.record()["run_id"]
+    assert "Failed: closer, exit code 6 (see logs/%s/closer.log)" % run_id in result.lines
+    assert run_processes(ws.scratch) == []
+
+
+def test_escaped_deaf_child_killed_within_grace(reaped):
+    ws = reaped
+    ws.write("""
+        [pipeline]
+        name = "deaf-escape"
+
+        [steps.deaf-escape]   # ignores SIGTERM, and so does the child it moves to a new session
+        command = '''trap '' TERM INT HUP; setsid sleep 366 & echo $! > "$T/escapee.pid"; while :; do sleep 1; done'''
+        timeout = "2s"
+        kill_grace = "3s"
+    """)
+    process = ws.launch("run")
+    assert wait_for(lambda: read_pid(ws.scratch / "escapee.pid"), timeout=30)
+    started = time.monotonic()
+    escapee = read_pid(ws.scratch / "escapee.pid")
+    while pid_alive(escapee) and time.monotonic() - started < 30:
+        time.sleep(0.05)
+    lived = time.monotonic() - started
+    output, _ = process.communicate(timeout=60)
+
+    assert process.returncode == 1, output
+    assert ws.steps()["deaf-escape"]["status"] == "timed_out"
+    # SIGKILL is due kill_grace after the timeout, for every process of the step.
+    assert lived <= 2 + 3 + 1, "the escaped child lived %.1fs; timeout 2s, kill_grace 3s" % lived
+    assert processes_with_args("sleep 366") == []
+    assert run_processes(ws.scratch) == []
