@@ -106,8 +106,8 @@ def take_over(previous: dict) -> None:
     document = _load_plan(run_dir)
     execution = Execution(run_dir, document, document["jobs"])
     execution.interrupted = True
-    execution.refresh(force=False)
-    execution._settle_records()
+    execution.reload_records()
+    execution.settle_records()
     run_record = execution.assemble(status="interrupted", exit_code=130, finished=time.time())
     execution.writer.write(run_record)
 

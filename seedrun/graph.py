@@ -84,7 +84,7 @@ def find_cycles(pipeline: Pipeline) -> list[str]:
     cycles = []
     for component in _strong_components(edges):
         members = set(component)
-        start = min(component, key=lambda n: (n.startswith(BARRIER), _order(pipeline, n)))
+        start = min(component, key=lambda n: (n.startswith(BARRIER), _order(pipeline, n)))  # noqa: E501
         if len(component) == 1 and start not in edges.get(start, []):
             continue
         path = _cycle_through(start, edges, members)
@@ -328,7 +328,8 @@ def _start_order(pipeline: Pipeline, planned: dict[str, PlannedStep], barriers: 
     for name, prerequisites in waits.items():
         for prerequisite in prerequisites:
             users.setdefault(prerequisite, []).append(name)
-    ready = [(_rank(pipeline, n), n) for n, w in waits.items() if not w]
+    rank = _ranker(pipeline)
+    ready = [(rank(n), n) for n, w in waits.items() if not w]
     heapq.heapify(ready)
     order = []
     while ready:
@@ -338,12 +339,19 @@ def _start_order(pipeline: Pipeline, planned: dict[str, PlannedStep], barriers: 
         for user in users.get(name, []):
             waits[user].discard(name)
             if not waits[user]:
-                heapq.heappush(ready, (_rank(pipeline, user), user))
+                heapq.heappush(ready, (rank(user), user))
     return order
 
 
-def _rank(pipeline: Pipeline, node: str) -> tuple[int, int]:
-    if node.startswith(BARRIER):
-        return (-1, 0)
-    phase_index = next((i for i, p in enumerate(pipeline.phases) if node in p.steps), len(pipeline.phases))
-    return (phase_index, pipeline.steps[node].index)
+def _ranker(pipeline: Pipeline):
+    """Return a sort key that orders ready steps by phase, then by their place in the pipeline file."""
+    position = {id(phase): i for i, phase in enumerate(pipeline.phases)}
+    phase_of = {name: position[id(phase)] for name, phase in pipeline.phase_index().items()}
+    last = len(pipeline.phases)
+
+    def rank(node: str) -> tuple[int, int]:
+        if node.startswith(BARRIER):
+            return (-1, 0)
+        return (phase_of.get(node, last), pipeline.steps[node].index)
+
+    return rank

@@ -8,11 +8,13 @@ key it concerns and says what to do.
 from __future__ import annotations
 
 import difflib
+import functools
 import hashlib
 import json
 import re
 import shlex
 import tomllib
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -111,12 +113,16 @@ class Pipeline:
     phases: list[Phase] = field(default_factory=list)
     pairs: dict[str, Pair] = field(default_factory=dict)
     targets: dict[str, list[str]] = field(default_factory=dict)
+    _phase_index: dict[str, Phase] | None = field(default=None, repr=False)
 
     def phase_of(self, step: str) -> Phase | None:
-        for phase in self.phases:
-            if step in phase.steps:
-                return phase
-        return None
+        return self.phase_index().get(step)
+
+    def phase_index(self) -> dict[str, Phase]:
+        """Map each step in a phase to its phase; built once, phases do not change after loading."""
+        if self._phase_index is None:
+            self._phase_index = {name: phase for phase in reversed(self.phases) for name in phase.steps}
+        return self._phase_index
 
     def failure_limit(self, step_count: int) -> int | None:
         """Translate max_failures into a count of failed steps for a run of step_count steps."""
@@ -130,7 +136,15 @@ class Pipeline:
 
 def parse_duration(value: Any) -> float:
     """Parse "45m", "1h30m", "2.5s" into seconds; raise ValueError otherwise."""
-    if not isinstance(value, str) or not DURATION_PATTERN.match(value.strip()):
+    if not isinstance(value, str):
+        raise ValueError(value)
+    return _parse_duration_text(value)
+
+
+@functools.lru_cache(maxsize=1024)
+def _parse_duration_text(value: str) -> float:
+    # Cached: a pipeline of thousands of steps repeats the same few defaults.
+    if not DURATION_PATTERN.match(value.strip()):
         raise ValueError(value)
     return sum(float(n) * UNIT_SECONDS[unit] for n, unit in DURATION_PART.findall(value))
 
@@ -487,7 +501,7 @@ def _phases(value: Any, problems: Problems) -> list[Phase]:
         name = _name_value(table, "name", "phase-%d" % position, where, problems)
         where = "phase %r" % name
         steps = _name_list(table, "steps", where, problems)
-        for duplicate in sorted({s for s in steps if steps.count(s) > 1}):
+        for duplicate in sorted(name for name, count in Counter(steps).items() if count > 1):
             problems.add(where, "duplicate step %r in phase %s; list each step once" % (duplicate, name))
         phases.append(Phase(name, list(dict.fromkeys(steps)), _choice(table, "mode", PHASE_MODES, where, problems),
                             _choice(table, "wait", PHASE_WAITS, where, problems), _bool(table, "enabled", where, problems)))

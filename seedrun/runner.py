@@ -214,7 +214,7 @@ class Execution:
         self.console = steprunner.Console(self.files.flag("console.lock"))
         self.writer = RunJsonWriter(run_dir, self.console.say, lambda run: mask_tree(run, self.secret_values()))
         self.records: dict[str, dict | None] = {}
-        self.mtimes: dict[str, int] = {}
+        self.versions: dict[str, tuple] = {}
         self.metrics: dict[str, dict] = {}
         self.resumed = resumed
         self.started_at = time.time()
@@ -241,7 +241,6 @@ class Execution:
         become_subreaper()
         with Interrupts() as interrupts:
             self._announce()
-            self.refresh(force=True)
             if interrupts.count:
                 # Interrupted while the run directory was prepared: start nothing.
                 self._on_interrupt(interrupts.count, interrupts.first)
@@ -252,6 +251,7 @@ class Execution:
 
     def _watch_make(self, interrupts: Interrupts) -> None:
         self.make = self._start_make()
+        self.refresh(force=True)
         handled = 0
         while True:
             try:
@@ -335,15 +335,10 @@ class Execution:
         changed = force
         for entry in self.doc["steps"]:
             name = entry["name"]
-            mtime = 0
-            for path in (self.files.record(name), self.files.fallback_record(name)):
-                try:
-                    mtime = max(mtime, os.stat(path).st_mtime_ns)
-                except OSError:
-                    pass
-            if mtime != self.mtimes.get(name):
-                self.mtimes[name] = mtime
-                self.records[name] = read_step_record(self.files, name) if mtime else None
+            version = self._record_version(name)
+            if version != self.versions.get(name):
+                self.versions[name] = version
+                self.records[name] = read_step_record(self.files, name) if version else None
                 changed = True
         self.pending_write = self.pending_write or changed
         now = time.monotonic()
@@ -355,6 +350,22 @@ class Execution:
             if force or now - self.last_report >= LIVE_REPORT_SECONDS:
                 self.last_report = now
                 self._render_report(run, live=True)
+
+    def _record_version(self, name: str) -> tuple:
+        """Identify the current version of a step's record files.
+
+        The step runner replaces a record by renaming a new file over it, so
+        the inode changes with every write; file times alone are too coarse
+        on some file systems to tell two writes apart.
+        """
+        version = []
+        for path in (self.files.record(name), self.files.fallback_record(name)):
+            try:
+                info = os.stat(path)
+                version.append((info.st_ino, info.st_mtime_ns, info.st_size))
+            except OSError:
+                version.append(None)
+        return tuple(version) if any(version) else ()
 
     def assemble(self, status: str, exit_code: int | None = None, finished: float | None = None) -> dict:
         steps = [step_entry(entry, self.records.get(entry["name"]), self.metrics.get(entry["name"]))
@@ -375,9 +386,14 @@ class Execution:
 
     # Finishing
 
+    def reload_records(self) -> None:
+        """Read every step's record again, whatever the file times say."""
+        for entry in self.doc["steps"]:
+            self.records[entry["name"]] = read_step_record(self.files, entry["name"])
+
     def finish(self) -> int:
-        self.refresh(force=False)
-        self._settle_records()
+        self.reload_records()
+        self.settle_records()
         for entry in self.doc["steps"]:
             record = self.records.get(entry["name"]) or {}
             if entry["metrics"] and record.get("status") in ("succeeded", "failed", "timed_out"):
@@ -393,7 +409,7 @@ class Execution:
         self._prune()
         return code
 
-    def _settle_records(self) -> None:
+    def settle_records(self) -> None:
         """Give every step a final status, even when its step runner never wrote one."""
         for entry in self.doc["steps"]:
             name = entry["name"]

@@ -75,9 +75,6 @@ class RunFiles:
         tmp = os.environ.get("TMPDIR") or "/tmp"
         return os.path.join(tmp, "seedrun-" + os.path.basename(self.run_dir), name)
 
-    def phase_record(self, name):
-        return os.path.join(self.state, "records", "phase." + name)
-
     def stamp(self, name, kind):
         return os.path.join(self.state, "stamps", name + "." + kind)
 
@@ -260,7 +257,7 @@ class StepRunner:
                 return self._blocked_by_step(need)
         phase = self.spec["needs_phase"]
         if phase and not os.path.exists(self.files.phase_stamp(phase, "ok")):
-            return self._blocked_by_phase(phase)
+            return phase_blocker(self.files, phase)
         return None
 
     def _run_stopped(self):
@@ -294,16 +291,6 @@ class StepRunner:
             return "skipped", "needs %s, which was skipped because %s failed" % (need, root), root
         verb = {"timed_out": "timed out", "interrupted": "was interrupted"}.get(status, "failed")
         return "skipped", "needs %s, which %s" % (need, verb), need
-
-    def _blocked_by_phase(self, phase):
-        try:
-            other = load(self.files.phase_record(phase))
-        except (OSError, EOFError, ValueError):
-            other = {"root": None, "status": "not_run"}
-        root = other.get("root")
-        if other.get("status") == "not_run":
-            return "not_run", "not started: phase %s did not finish" % phase, root
-        return "skipped", "needs phase %s, where %s failed" % (phase, root), root
 
     # Running
 
@@ -596,19 +583,23 @@ def _ends_with_newline(fd):
         return True
 
 
+def phase_blocker(files, phase):
+    """Return (status, reason, blocked_by) for the first member of a phase that did not succeed, else None."""
+    for name in load(files.phase_spec(phase)):
+        if succeeded(files, name):
+            continue
+        record = load_record(files, name) or {"status": "not_run"}
+        root = record.get("blocked_by") or name
+        if record.get("status") == "not_run":
+            return "not_run", "not started: phase %s did not finish" % phase, root
+        return "skipped", "needs phase %s, where %s failed" % (phase, root), root
+    return None
+
+
 def run_phase_barrier(run_dir, phase):
-    """Record whether every step of a phase succeeded, for the steps of the next phase."""
+    """Stamp a phase that is too large for the shell barrier of rules.py."""
     files = RunFiles(run_dir)
-    members = load(files.phase_spec(phase))
-    for name in members:
-        if not succeeded(files, name):
-            record = load_record(files, name) or {"status": "not_run"}
-            root = record.get("blocked_by") or name
-            status = "not_run" if record.get("status") == "not_run" else "failed"
-            write_atomically(files.phase_record(phase), marshal.dumps({"status": status, "root": root}))
-            break
-    else:
-        write_atomically(files.phase_record(phase), marshal.dumps({"status": "succeeded", "root": None}))
+    if phase_blocker(files, phase) is None:
         touch(files.phase_stamp(phase, "ok"))
     touch(files.phase_stamp(phase, "done"))
     return 0
