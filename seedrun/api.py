@@ -110,6 +110,7 @@ def take_over(previous: dict) -> None:
     execution.settle_records()
     run_record = execution.assemble(status="interrupted", exit_code=130, finished=time.time())
     execution.writer.write(run_record)
+    execution.write_companions(run_record)
 
 
 def _run_status(run_dir: Path) -> str | None:
@@ -283,4 +284,9 @@ def clean(path: str | os.PathLike | None, keep: int) -> list[str]:
     if keep < 1:
         raise UsageError("invalid --keep %r: keep at least 1 run" % keep)
     pipeline = load_pipeline(pipeline_path(path))
-    return prune_runs(pipeline.logs_dir, pipeline.reports_dir, pipeline.name, keep, current=None)
+    deleted = prune_runs(pipeline.logs_dir, pipeline.reports_dir, pipeline.name, keep, current=None)
+    if deleted and pipeline.reports_dir.exists():
+        from seedrun.report import render_index
+
+        render_index(pipeline.reports_dir, pipeline.logs_dir, pipeline.logs_dir / "history.sqlite3")
+    return deleted

@@ -56,7 +56,16 @@ class PipelineLock:
         os.pwrite(self.fd, data, 0)
 
     def release(self) -> None:
+        """Clear the holder's details and drop the lock.
+
+        Only a holder that dies without releasing leaves its details behind,
+        which is how the next run tells that a run died.
+        """
         if self.fd is not None:
+            try:
+                os.ftruncate(self.fd, 0)
+            except OSError:
+                pass
             os.close(self.fd)
             self.fd = None
 
@@ -70,10 +79,23 @@ class PipelineLock:
         """The holder writes its run id right after it takes the lock; give it a moment."""
         deadline = time.monotonic() + DESCRIBE_WAIT_SECONDS
         holder = self._read(fd)
-        while not holder.get("run_id") and time.monotonic() < deadline:
+        while not self._describes_live_run(holder) and time.monotonic() < deadline:
             time.sleep(0.05)
             holder = self._read(fd)
         return holder
+
+    @staticmethod
+    def _describes_live_run(holder: dict) -> bool:
+        """Whether the details name a run id and a PID that is still alive."""
+        if not holder.get("run_id") or not isinstance(holder.get("pid"), int):
+            return False
+        try:
+            os.kill(holder["pid"], 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
 
     def _locked_message(self, holder: dict) -> str:
         run = holder.get("run_id") or "(starting)"

@@ -403,10 +403,10 @@ class Execution:
         run = self.assemble(status=status, exit_code=code, finished=time.time())
         self._add_warnings(run)
         self.writer.write(run)
-        self._write_companions(run)
+        self._prune()
+        self.write_companions(run)
         self._summarize(run)
         self._notify(run)
-        self._prune()
         return code
 
     def settle_records(self) -> None:
@@ -453,7 +453,8 @@ class Execution:
     def history_db(self) -> Path:
         return Path(self.doc["logs_dir"]) / "history.sqlite3"
 
-    def _write_companions(self, run: dict) -> None:
+    def write_companions(self, run: dict) -> None:
+        """Write junit.xml, the history rows and the report of a finished run."""
         from seedrun import history, junit
 
         values = self.secret_values()

@@ -360,6 +360,8 @@ class StepRunner:
                 rate_limited += 1
                 counted -= 1
                 if not self._cool_down(slot, signals, result):
+                    result = dict(result, outcome="interrupted", stopped_with=None,
+                                  summary="interrupted while the pool cooled down after %s" % result["summary"])
                     break
                 continue
             if not self._should_retry(result, counted, limit):

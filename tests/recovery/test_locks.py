@@ -1,0 +1,158 @@
+"""One run of a pipeline per logs directory: the lock, its message, and taking over a dead run's lock."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import re
+import sqlite3
+import time
+from contextlib import closing
+from datetime import datetime, timezone
+
+from support import parse_time, processes_with_args, wait_for
+from recovery_support import kill_runner, lines, overlapping_starts, processes_of_run, run_dirs, wait_all
+
+# The EXIT trap writes the end line also when seedrun stops the step with SIGTERM.
+SLOW = '''
+    [pipeline]
+    name = "locks"
+    jobs = 2
+
+    [defaults]
+    kill_grace = "3s"
+
+    [steps.slow]
+    command = \'\'\'trap 'echo "end $$" >> "$T/slow.events"' EXIT; trap 'exit 143' TERM; echo "start $$" >> "$T/slow.events"; sleep SECONDS\'\'\'
+'''
+
+LOCKED_MESSAGE = re.compile(r"^seedrun: error: another run of pipeline 'locks' holds the lock (\S+): "
+                            r"run (\S+), PID (\d+), started (\S+); wait for it to finish, or stop it with: "
+                            r"kill -INT (\d+)$")
+
+
+def test_two_runs_at_once_one_runs(ws):
+    ws.write(SLOW.replace("SECONDS", "1.1"))
+    for round_number in range(10):
+        before = run_dirs(ws)
+        events_before = len(lines(ws.scratch / "slow.events"))
+        launched = time.monotonic()
+        processes = [ws.launch("run"), ws.launch("run")]
+        ends = wait_all(processes)
+        outputs = [p.stdout.read() for p in processes]
+        codes = [p.returncode for p in processes]
+        context = (round_number, codes, outputs)
+
+        assert sorted(codes) == [0, 75], context
+        winner, loser = (0, 1) if codes[0] == 0 else (1, 0)
+        assert ends[loser] - launched < 2.0, context
+        for output in outputs:
+            assert "Traceback" not in output, context
+
+        after = run_dirs(ws)
+        assert len(after) == len(before) + 1, context
+        run_dir = after[-1]
+        assert ws.run_dir == run_dir
+        record = ws.record(run_dir)
+        assert record["status"] == "succeeded", context
+
+        events = lines(ws.scratch / "slow.events")[events_before:]
+        assert [e.split()[0] for e in events] == ["start", "end"], context
+
+        message = LOCKED_MESSAGE.match(outputs[loser].strip())
+        assert message, context
+        assert message.group(2) == record["run_id"], context
+        assert int(message.group(3)) == processes[winner].pid, context
+        assert int(message.group(5)) == processes[winner].pid, context
+        lock_started = datetime.strptime(message.group(4), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+        assert abs(lock_started.timestamp() - parse_time(record["started_at"])) < 2.0, context
+    assert processes_with_args("sleep 1.1") == []
+
+
+def test_locked_message_skips_finished_run(ws):
+    ws.write(SLOW.replace("SECONDS", "0.1"))
+    assert ws.run("run").code == 0
+    finished = ws.record()
+
+    # The test takes the lock as a starting run does, before that run has
+    # written its own details into the lock file.
+    lock_path = ws.path / "logs" / ".seedrun" / "locks.lock"
+    fd = os.open(lock_path, os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        result = ws.run("run")
+    finally:
+        os.close(fd)
+    assert result.code == 75, result.out + result.err
+    assert result.err.startswith("seedrun: error: another run of pipeline 'locks' holds the lock ")
+    assert finished["run_id"] not in result.err
+    assert "PID %d," % finished["pid"] not in result.err
+    assert len(run_dirs(ws)) == 1
+
+
+def kill_and_run_again(ws):
+    """SIGKILL the seedrun process of a run while its step runs, then start a new run at once.
+
+    Return the killed run's directory and PID, and the new run's result.
+    """
+    ws.write(SLOW.replace("SECONDS", "2.6"))
+    process = ws.launch("run")
+    assert wait_for(lambda: lines(ws.scratch / "slow.events"))
+    old_dir = ws.run_dir
+    kill_runner(process)
+    return old_dir, process.pid, ws.run("run")
+
+
+def test_stale_lock_is_taken_over(ws):
+    old_dir, pid, result = kill_and_run_again(ws)
+    assert result.code == 0, result.out + result.err
+    assert ("Warning: run %s (PID %d) ended without finishing; taking over its lock"
+            % (old_dir.name, pid)) in result.lines
+    assert "Traceback" not in result.out + result.err
+
+    events = lines(ws.scratch / "slow.events")
+    assert [e.split()[0] for e in events] == ["start", "end", "start", "end"]
+    assert overlapping_starts(events) == []
+
+    new_dir = ws.run_dir
+    assert new_dir != old_dir
+    assert ws.steps(new_dir)["slow"]["status"] == "succeeded"
+    old = ws.record(old_dir)
+    assert old["status"] == "interrupted"
+    assert old["finished_at"] is not None
+    assert ws.steps(old_dir)["slow"]["status"] == "interrupted"
+    assert processes_of_run(old_dir) == []
+    assert processes_with_args("sleep 2.6") == []
+
+
+def test_taken_over_run_in_history_and_report(ws):
+    old_dir, _, result = kill_and_run_again(ws)
+    assert result.code == 0, result.out + result.err
+    with closing(sqlite3.connect(ws.path / "logs" / "history.sqlite3")) as connection:
+        statuses = dict(connection.execute("SELECT run_id, status FROM runs"))
+    assert statuses.get(old_dir.name) == "interrupted"
+    report = (ws.path / "reports" / ("%s.html" % old_dir.name)).read_text()
+    assert "<title>INTERRUPTED · locks · %s</title>" % old_dir.name in report
+    assert processes_with_args("sleep 2.6") == []
+
+
+def test_resume_while_run_holds_lock(ws):
+    ws.write(SLOW.replace("SECONDS", "2.2"))
+    process = ws.launch("run")
+    assert wait_for(lambda: lines(ws.scratch / "slow.events"))
+    run_dir = ws.run_dir
+    plan = (run_dir / "plan.json").read_bytes()
+
+    result = ws.run("resume")
+    assert result.code == 75, result.out + result.err
+    message = LOCKED_MESSAGE.match(result.err.strip())
+    assert message, result.err
+    assert message.group(2) == run_dir.name
+    assert int(message.group(3)) == process.pid
+    assert "Traceback" not in result.err
+    assert (run_dir / "plan.json").read_bytes() == plan
+
+    out, _ = process.communicate(timeout=30)
+    assert process.returncode == 0, out
+    assert [e.split()[0] for e in lines(ws.scratch / "slow.events")] == ["start", "end"]
+    assert processes_with_args("sleep 2.2") == []

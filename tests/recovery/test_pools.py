@@ -1,0 +1,178 @@
+"""Pool slots shared through the logs directory: size, queue time, min_interval and rate-limit cool-downs."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+from support import parse_time, processes_with_args, wait_for
+from recovery_support import run_dirs, wait_all
+
+# The command exits 9 when another step runs it at the same time, so exit code 9 means the pool let two in.
+SHARED = '''
+    [pipeline]
+    name = "NAME"
+    jobs = 2
+
+    [pools]
+    api = 1
+
+    [steps.call-api]
+    pool = "api"
+    timeout = "5s"
+    command = 'mkdir "$T/api.busy" || exit 9; sleep 3; rmdir "$T/api.busy"'
+'''
+
+
+def test_pool_shared_by_two_pipelines(ws):
+    ws.write(SHARED.replace("NAME", "p1"), "p1.toml")
+    ws.write(SHARED.replace("NAME", "p2"), "p2.toml")
+    processes = [ws.launch("--pipeline", "p1.toml", "run"), ws.launch("--pipeline", "p2.toml", "run")]
+    wait_all(processes, timeout=30)
+    outputs = [p.stdout.read() for p in processes]
+    assert [p.returncode for p in processes] == [0, 0], outputs
+
+    dirs = run_dirs(ws)
+    assert sorted(d.name.rsplit("-", 1)[1] for d in dirs) == ["p1", "p2"]
+    steps = [ws.steps(d)["call-api"] for d in dirs]
+    for step in steps:
+        assert step["status"] == "succeeded", step
+        assert step["exit_code"] == 0, step
+    waits = sorted(steps, key=lambda s: parse_time(s["started_at"]) - parse_time(s["queued_at"]))
+    first, waited = waits
+    assert parse_time(first["started_at"]) - parse_time(first["queued_at"]) < 1.0
+    queue_time = parse_time(waited["started_at"]) - parse_time(waited["queued_at"])
+    assert 2.5 <= queue_time <= 4.5, queue_time
+    assert parse_time(waited["started_at"]) >= parse_time(first["finished_at"])
+    assert parse_time(waited["finished_at"]) - parse_time(waited["queued_at"]) > 5.0
+    assert (ws.path / "logs" / ".seedrun" / "pools" / "api").is_dir()
+    assert processes_with_args("sleep 3") == []
+
+
+def test_min_interval_between_starts(ws):
+    ws.write('''
+        [pipeline]
+        name = "interval"
+        jobs = 3
+
+        [pools.api]
+        size = 3
+        min_interval = "1.5s"
+
+        [steps.s1]
+        pool = "api"
+        command = "sleep 0.1"
+
+        [steps.s2]
+        pool = "api"
+        command = "sleep 0.1"
+
+        [steps.s3]
+        pool = "api"
+        command = "sleep 0.1"
+    ''')
+    result = ws.run("run")
+    assert result.code == 0, result.out + result.err
+    starts = sorted(parse_time(s["started_at"]) for s in ws.steps().values())
+    for before, after in zip(starts, starts[1:]):
+        assert after - before >= 1.45, starts
+
+
+RATE_LIMITED = '''
+    [pipeline]
+    name = "limited"
+    jobs = 3
+
+    [pools.api]
+    size = 2
+    rate_limited_exit_code = 75
+    cooldown = "2s"
+
+    [steps.limited]
+    pool = "api"
+    retries = 0
+    command = 'echo try >> "$T/limited.tries"; [ "$(wc -l < "$T/limited.tries")" -ge 2 ] || exit 75'
+
+    [steps.gate]
+    command = "sleep 0.5"
+
+    [steps.other]
+    pool = "api"
+    needs = ["gate"]
+    command = "echo other"
+'''
+
+
+def test_rate_limited_exit_cools_pool_down(ws):
+    ws.write(RATE_LIMITED)
+    result = ws.run("run")
+    assert result.code == 0, result.out + result.err
+    assert "Rate limited: limited exited with 75; pool api cools down for 2s" in result.lines
+
+    steps = ws.steps()
+    limited = steps["limited"]
+    assert limited["status"] == "succeeded"
+    assert limited["exit_code"] == 0
+    assert limited["attempts"] == 2
+    assert (ws.scratch / "limited.tries").read_text() == "try\ntry\n"
+    first, second = limited["attempt_history"]
+    assert first["exit_code"] == 75
+    assert second["exit_code"] == 0
+    cooled = parse_time(first["finished_at"]) + 1.9
+    assert parse_time(second["started_at"]) >= cooled
+    assert steps["other"]["status"] == "succeeded"
+    assert parse_time(steps["other"]["started_at"]) >= cooled
+
+
+def test_interrupt_during_cooldown_is_interrupted(ws):
+    ws.write('''
+        [pipeline]
+        name = "limited"
+
+        [pools.api]
+        size = 1
+        rate_limited_exit_code = 75
+        cooldown = "30s"
+
+        [steps.limited]
+        pool = "api"
+        command = 'echo try >> "$T/limited.tries"; exit 75'
+    ''')
+    process = ws.launch("run")
+    assert wait_for(lambda: (ws.scratch / "limited.tries").exists())
+    time.sleep(0.5)
+    os.killpg(process.pid, signal.SIGINT)
+    out, _ = process.communicate(timeout=20)
+    assert process.returncode == 130, out
+    assert "Rate limited: limited exited with 75; pool api cools down for 30s" in out.splitlines()
+    assert (ws.scratch / "limited.tries").read_text() == "try\n"
+    step = ws.steps()["limited"]
+    assert step["status"] == "interrupted"
+    assert not any(line.startswith("Failed: limited") for line in out.splitlines())
+
+
+def test_repeated_rate_limits_double_cooldown(ws):
+    ws.write('''
+        [pipeline]
+        name = "limited"
+
+        [pools.api]
+        size = 1
+        rate_limited_exit_code = 75
+        cooldown = "0.5s"
+
+        [steps.limited]
+        pool = "api"
+        command = 'echo try >> "$T/limited.tries"; [ "$(wc -l < "$T/limited.tries")" -ge 4 ] || exit 75'
+    ''')
+    result = ws.run("run")
+    assert result.code == 0, result.out + result.err
+    cooling = [line for line in result.lines if line.startswith("Rate limited: ")]
+    assert cooling == ["Rate limited: limited exited with 75; pool api cools down for %s" % pause
+                       for pause in ("0.5s", "1s", "2s")]
+    history = ws.steps()["limited"]["attempt_history"]
+    assert [a["exit_code"] for a in history] == [75, 75, 75, 0]
+    for (before, after), pause in zip(zip(history, history[1:]), (0.5, 1.0, 2.0)):
+        gap = parse_time(after["started_at"]) - parse_time(before["finished_at"])
+        assert pause - 0.1 <= gap <= pause + 1.0, (pause, gap)

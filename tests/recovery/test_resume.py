@@ -1,0 +1,276 @@
+"""seedrun resume: what it keeps, what it runs again, and in which run directory."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+
+import pytest
+
+from support import INVOKE, REPO, processes_with_args, wait_for
+from recovery_support import kill_runner, lines, make_of_run, overlapping_starts, processes_of_run, run_dirs
+
+STEP = 'echo "$SEEDRUN_STEP" >> "$T/runs"; echo "$SEEDRUN_STEP output"'
+FAILING_MAIN = STEP + '; if [ -f "$T/fail-main-b" ]; then exit 3; fi'
+ORDER = ["products", "codes", "main-a", "dep-a", "main-b", "dep-b", "v1", "v2", "v3"]
+
+
+def phases_pipeline() -> str:
+    steps = "".join("[steps.%s]\ncommand = '%s'\n" % (name, FAILING_MAIN if name == "main-b" else STEP)
+                    for name in ORDER)
+    return '''[pipeline]
+name = "pairs"
+jobs = 4
+
+[defaults]
+kill_grace = "3s"
+
+%s
+[[phases]]
+name = "products"
+steps = ["products"]
+
+[[phases]]
+name = "codes"
+steps = ["codes"]
+
+[[phases]]
+name = "pairs"
+mode = "sequential"
+steps = ["main-a", "dep-a", "main-b", "dep-b"]
+
+[[phases]]
+name = "vendors"
+steps = ["v1", "v2", "v3"]
+
+[pairs.a]
+main = "main-a"
+dependent = "dep-a"
+
+[pairs.b]
+main = "main-b"
+dependent = "dep-b"
+''' % steps
+
+
+def resume_with(ws, entry: str):
+    pipeline = str(ws.path / "pipeline.toml")
+    if entry == "seedrun":
+        return ws.run("resume")
+    if entry == "invoke":
+        return ws.call([INVOKE, "--search-root", str(REPO), "resume", "--pipeline", pipeline])
+    return ws.call(["make", "-C", str(REPO), "resume", "PIPELINE=%s" % pipeline])
+
+
+@pytest.mark.parametrize("entry", ["seedrun", "invoke", "make"])
+def test_resume_reruns_failed_main_and_later(ws, entry):
+    ws.write(phases_pipeline())
+    (ws.scratch / "fail-main-b").touch()
+    first = ws.run("run")
+    assert first.code == 1, first.out + first.err
+    run_dir = ws.run_dir
+    first_log = (run_dir / "main-b.log").read_bytes()
+    assert ws.steps()["main-b"]["status"] == "failed"
+    assert lines(ws.scratch / "runs") == ORDER[:5]
+
+    (ws.scratch / "fail-main-b").unlink()
+    result = resume_with(ws, entry)
+    assert result.code == 0, result.out + result.err
+
+    runs = lines(ws.scratch / "runs")
+    for name in ORDER:
+        expected = 2 if name == "main-b" else 1
+        assert runs.count(name) == expected, (name, runs)
+    assert runs[5:7] == ["main-b", "dep-b"]
+    assert sorted(runs[7:]) == ["v1", "v2", "v3"]
+
+    assert run_dirs(ws) == [run_dir]
+    assert ws.run_dir == run_dir
+    record = ws.record()
+    assert record["status"] == "succeeded"
+    assert record["exit_code"] == 0
+    assert len(record["resumed_at"]) == 1
+    assert "Resuming %s: 9 steps, up to 4 at once (logs: " % run_dir.name in result.out
+
+    steps = ws.steps()
+    for name in ORDER:
+        assert steps[name]["status"] == "succeeded", name
+        assert steps[name]["carried_over"] is (name in ORDER[:4]), name
+
+    log = (run_dir / "main-b.log").read_bytes()
+    assert log.startswith(first_log)
+    text = log.decode()
+    headers = re.findall(r"^\[seedrun\] step main-b, attempt \d+ of \d+, started ", text, re.M)
+    assert len(headers) == 2
+    footers = re.findall(r"^\[seedrun\] exit code (\d+) after ", text, re.M)
+    assert footers == ["3", "0"]
+    assert text.count("main-b output\n") == 2
+    report = (ws.path / "reports" / ("%s.html" % run_dir.name)).read_text()
+    assert "carried over" in report
+
+
+# `late` ends its command at once but leaves a child that ignores SIGTERM, so
+# its step runner only records success after the seedrun process was killed.
+KILLED_PIPELINE = '''
+    [pipeline]
+    name = "killed"
+    jobs = 4
+
+    [defaults]
+    kill_grace = "3s"
+
+    [steps.a]
+    command = 'echo "a $$" >> "$T/a.count"; sleep 0.8; echo a-done'
+
+    [steps.late]
+    command = """echo "late $$" >> "$T/late.count"; sh -c 'trap "" TERM; sleep 3.7' & echo late-done"""
+    kill_grace = "8s"
+
+    [steps.b]
+    command = """trap 'echo "b-end $$" >> "$T/b.events"' EXIT; trap 'exit 143' TERM; echo "b-start $$" >> "$T/b.events"; sleep B_SECONDS"""
+
+    [steps.c]
+    command = 'echo "c $$" >> "$T/c.count"; echo c-v1'
+    needs = ["a", "late", "b"]
+'''
+
+
+def start_and_kill(ws, b_seconds: str, kill_make: bool = False):
+    """Start a run and SIGKILL its seedrun process once a succeeded and b runs.
+
+    Return the run directory and the PID of the killed seedrun process.
+
+    With kill_make, make dies first, while seedrun is stopped, so the step
+    runners outlive both of them.
+    """
+    ws.write(KILLED_PIPELINE.replace("B_SECONDS", b_seconds))
+    process = ws.launch("run")
+    a_log = ws.path / "logs" / "latest" / "a.log"
+    assert wait_for(lambda: a_log.exists() and "[seedrun] exit code 0 after " in a_log.read_text())
+    assert wait_for(lambda: lines(ws.scratch / "b.events"))
+    assert wait_for(lambda: lines(ws.scratch / "late.count"))
+    run_dir = ws.run_dir
+    if kill_make:
+        os.kill(process.pid, signal.SIGSTOP)
+        makes = make_of_run(run_dir)
+        assert len(makes) == 1
+        os.kill(makes[0], signal.SIGKILL)
+    kill_runner(process)
+    return run_dir, process.pid
+
+
+@pytest.mark.parametrize("kill_make", [False, True])
+def test_resume_after_runner_killed(ws, kill_make):
+    run_dir, pid = start_and_kill(ws, "6.2", kill_make)
+    left = processes_of_run(run_dir)
+    assert left, "the killed run should still have step runners"
+
+    result = ws.run("resume")
+    assert result.code == 0, result.out + result.err
+    assert ("Warning: run %s (PID %d) ended without finishing; taking over its lock"
+            % (run_dir.name, pid)) in result.lines
+
+    assert len(lines(ws.scratch / "a.count")) == 1
+    assert len(lines(ws.scratch / "late.count")) == 1
+    assert len(lines(ws.scratch / "c.count")) == 1
+    events = lines(ws.scratch / "b.events")
+    assert overlapping_starts(events) == []
+    steps = ws.steps()
+    assert steps["a"]["carried_over"] is True
+    assert steps["late"]["carried_over"] is True
+    b_starts = [e for e in events if e.startswith("b-start")]
+    assert len(b_starts) == (1 if steps["b"]["carried_over"] else 2)
+    for name in ("a", "late", "b", "c"):
+        assert steps[name]["status"] == "succeeded", name
+    assert ws.run_dir == run_dir
+    assert run_dirs(ws) == [run_dir]
+    assert ws.record()["status"] == "succeeded"
+    assert "c-v1\n" in ws.log("c")
+
+    assert processes_of_run(run_dir) == []
+    for pid in left:
+        assert pid not in processes_of_run(run_dir)
+    assert processes_with_args("sleep 3.7") == []
+    assert processes_with_args("sleep 6.2") == []
+
+
+@pytest.mark.parametrize("replan", [False, True])
+def test_resume_after_kill_with_changed_file(ws, replan):
+    run_dir, _ = start_and_kill(ws, "2.3")
+    ws.write(KILLED_PIPELINE.replace("B_SECONDS", "2.3").replace("c-v1", "c-v2"))
+
+    result = ws.run("resume", *(["--replan"] if replan else []))
+    assert result.code == 0, result.out + result.err
+
+    assert len(lines(ws.scratch / "c.count")) == 1
+    assert overlapping_starts(lines(ws.scratch / "b.events")) == []
+    if replan:
+        assert "Resuming with the changed plan: c (command changed)" in result.lines
+        assert "c-v2\n" in ws.log("c")
+        assert "c-v1" not in ws.log("c")
+    else:
+        assert "pipeline.toml changed since run %s started: c (command changed)" % run_dir.name in result.lines
+        assert "Resuming with the plan the run started with; pass --replan to use the changed file" in result.lines
+        assert "c-v1\n" in ws.log("c")
+        assert "c-v2" not in ws.log("c")
+    assert processes_of_run(run_dir) == []
+    assert processes_with_args("sleep 2.3") == []
+    assert processes_with_args("sleep 3.7") == []
+
+
+def explanations(output: str) -> dict[str, str]:
+    """Map step name to its explanation in `seedrun plan --resume` output."""
+    found = {}
+    for line in output.splitlines():
+        if line.startswith("  "):
+            name, text = line.split(None, 1)
+            found[name] = text
+    return found
+
+
+def test_plan_resume_explains_each_step(ws):
+    pipeline = '''
+        [pipeline]
+        name = "explain"
+        jobs = 4
+
+        [defaults]
+        kill_grace = "1s"
+
+        [steps.ok]
+        command = 'echo ok >> "$T/runs"'
+
+        [steps.bad]
+        command = 'echo bad >> "$T/runs"; exit 3'
+
+        [steps.dep]
+        command = 'echo dep >> "$T/runs"'
+        needs = ["bad"]
+
+        [steps.slow]
+        command = 'echo slow >> "$T/runs"; sleep 393'
+        timeout = "1s"
+    '''
+    ws.write(pipeline)
+    assert ws.run("run").code == 1
+    run_id = ws.record()["run_id"]
+    runs_before = lines(ws.scratch / "runs")
+
+    result = ws.run("plan", "--resume")
+    assert result.code == 0, result.err
+    assert result.lines[0] == "Resume of run %s (logs/%s):" % (run_id, run_id)
+    assert explanations(result.out) == {
+        "ok": "kept: succeeded",
+        "bad": "runs again: failed (exit code 3)",
+        "dep": "runs again: skipped (needs bad, which failed)",
+        "slow": "runs again: timed out (timed out after 1s)",
+    }
+    assert lines(ws.scratch / "runs") == runs_before
+
+    ws.write(pipeline.replace("exit 3", "exit 0"))
+    result = ws.run("plan", "--resume", run_id)
+    assert result.code == 0, result.err
+    assert result.lines[-1] == ("pipeline.toml changed since the run started: bad (command changed); "
+                                "seedrun resume keeps the old plan, seedrun resume --replan takes the new one")
+    assert processes_with_args("sleep 393") == []

@@ -1,0 +1,75 @@
+"""keep_runs and seedrun clean: which run directories and reports go, and what the history keeps."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from contextlib import closing
+
+import pytest
+
+from recovery_support import run_dirs
+
+KEEP_TWO = '''
+    [pipeline]
+    name = "keep"
+    keep_runs = 2
+
+    [steps.a]
+    command = 'test ! -f "$T/fail"'
+'''
+
+
+def history_run_ids(ws) -> list[str]:
+    with closing(sqlite3.connect(ws.path / "logs" / "history.sqlite3")) as connection:
+        return sorted(row[0] for row in connection.execute("SELECT run_id FROM runs"))
+
+
+def report_of(ws, run_id: str):
+    return ws.path / "reports" / ("%s.html" % run_id)
+
+
+def dead_index_links(ws) -> list[str]:
+    """Links in reports/index.html to report files that do not exist."""
+    reports = ws.path / "reports"
+    links = re.findall(r'href="([^"]+\.html)"', (reports / "index.html").read_text())
+    return [link for link in links if not (reports / link).exists()]
+
+
+def test_keep_runs_keeps_newest_and_failed(ws):
+    ws.write(KEEP_TWO)
+    (ws.scratch / "fail").touch()
+    assert ws.run("run").code == 1
+    (ws.scratch / "fail").unlink()
+    for _ in range(3):
+        assert ws.run("run").code == 0
+    assert len(history_run_ids(ws)) == 4
+    ids = history_run_ids(ws)
+    failed, deleted, kept_1, kept_2 = ids
+
+    assert [d.name for d in run_dirs(ws)] == [failed, kept_1, kept_2]
+    for run_id in (failed, kept_1, kept_2):
+        assert (ws.path / "logs" / run_id / "run.json").exists(), run_id
+        assert report_of(ws, run_id).exists(), run_id
+    assert not report_of(ws, deleted).exists()
+    assert ws.record(ws.path / "logs" / failed)["status"] == "failed"
+
+    result = ws.run("clean", "--keep", "1")
+    assert result.code == 0, result.err
+    assert result.lines == ["Deleted 1 old run: %s" % kept_1]
+    assert [d.name for d in run_dirs(ws)] == [failed, kept_2]
+    assert not report_of(ws, kept_1).exists()
+    assert report_of(ws, kept_2).exists()
+    assert history_run_ids(ws) == ids
+
+
+@pytest.mark.parametrize("how", ["keep_runs", "clean"])
+def test_index_has_no_links_to_deleted_reports(ws, how):
+    ws.write(KEEP_TWO.replace("keep_runs = 2", "keep_runs = 1" if how == "keep_runs" else "keep_runs = 30"))
+    assert ws.run("run").code == 0
+    first = ws.record()["run_id"]
+    assert ws.run("run").code == 0
+    if how == "clean":
+        assert ws.run("clean", "--keep", "1").code == 0
+    assert not report_of(ws, first).exists()
+    assert dead_index_links(ws) == []

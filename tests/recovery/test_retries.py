@@ -1,0 +1,188 @@
+"""Retries: attempts in one log, the doubling delay, which failures retry, and interrupts."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+
+from support import parse_time, processes_with_args, wait_for
+from recovery_support import lines
+
+FLAKY = '''
+    [pipeline]
+    name = "retries"
+    jobs = 2
+
+    [defaults]
+    kill_grace = "3s"
+
+    [steps.flaky]
+    command = \'\'\'n=$(cat "$T/n" 2>/dev/null || echo 0); n=$((n + 1)); echo $n > "$T/n"; echo "attempt $n"; [ $n -ge 3 ]\'\'\'
+    retries = 2
+    retry_delay = "1s"
+'''
+
+
+def test_flaky_step_succeeds_on_third_attempt(ws):
+    ws.write(FLAKY)
+    result = ws.run("run", "flaky")
+    assert result.code == 0, result.out + result.err
+
+    step = ws.steps()["flaky"]
+    assert step["status"] == "succeeded"
+    assert step["attempts"] == 3
+    history = step["attempt_history"]
+    assert [a["attempt"] for a in history] == [1, 2, 3]
+    assert [a["exit_code"] for a in history] == [1, 1, 0]
+    assert [a["outcome"] for a in history] == ["failed", "failed", "succeeded"]
+
+    log = ws.log("flaky")
+    headers = re.findall(r"^\[seedrun\] step flaky, attempt (\d) of 3, started (\S+)$", log, re.M)
+    assert [number for number, _ in headers] == ["1", "2", "3"]
+    assert re.findall(r"^attempt (\d)$", log, re.M) == ["1", "2", "3"]
+    assert re.findall(r"^\[seedrun\] exit code (\d+) after ", log, re.M) == ["1", "1", "0"]
+    for number in (1, 2, 3):
+        header = log.index("[seedrun] step flaky, attempt %d of 3" % number)
+        output = log.index("attempt %d\n" % number, header)
+        assert output > header
+    times = [parse_time(started) for _, started in headers]
+    first_gap, second_gap = times[1] - times[0], times[2] - times[1]
+    assert 0.8 <= first_gap <= 1.8, first_gap
+    assert 1.7 <= second_gap <= 3.0, second_gap
+
+    retrying = [line for line in result.lines if line.startswith("Retrying: flaky in ")]
+    assert len(retrying) == 2
+    assert retrying[0].endswith(" (attempt 2 of 3, exit code 1)")
+    assert retrying[1].endswith(" (attempt 3 of 3, exit code 1)")
+
+
+def test_exit_code_outside_retry_list_fails_at_once(ws):
+    ws.write('''
+        [pipeline]
+        name = "retries"
+
+        [steps.permanent]
+        command = 'echo try >> "$T/permanent.tries"; exit 4'
+        retries = 3
+        retry_delay = "1s"
+        retry_on_exit_codes = [1, 75]
+    ''')
+    result = ws.run("run")
+    assert result.code == 1
+    step = ws.steps()["permanent"]
+    assert step["status"] == "failed"
+    assert step["exit_code"] == 4
+    assert step["attempts"] == 1
+    assert len(lines(ws.scratch / "permanent.tries")) == 1
+    assert not any(line.startswith("Retrying:") for line in result.lines)
+
+
+def test_timeout_is_retried(ws):
+    ws.write('''
+        [pipeline]
+        name = "retries"
+
+        [steps.hangs]
+        command = 'echo try >> "$T/hangs.tries"; sleep 394'
+        timeout = "1s"
+        kill_grace = "1s"
+        retries = 1
+        retry_delay = "0s"
+    ''')
+    result = ws.run("run")
+    assert result.code == 1
+    step = ws.steps()["hangs"]
+    assert step["status"] == "timed_out"
+    assert step["attempts"] == 2
+    assert [a["outcome"] for a in step["attempt_history"]] == ["timed_out", "timed_out"]
+    assert len(lines(ws.scratch / "hangs.tries")) == 2
+    assert ws.log("hangs").count("[seedrun] timed out after 1s; stopped with SIGTERM") == 2
+    assert processes_with_args("sleep 394") == []
+
+
+def test_timeout_not_retried_with_retry_list(ws):
+    ws.write('''
+        [pipeline]
+        name = "retries"
+
+        [steps.hangs]
+        command = 'echo try >> "$T/hangs.tries"; sleep 395'
+        timeout = "1s"
+        kill_grace = "1s"
+        retries = 2
+        retry_delay = "0s"
+        retry_on_exit_codes = [1]
+    ''')
+    result = ws.run("run")
+    assert result.code == 1
+    step = ws.steps()["hangs"]
+    assert step["status"] == "timed_out"
+    assert step["attempts"] == 1
+    assert len(lines(ws.scratch / "hangs.tries")) == 1
+    assert processes_with_args("sleep 395") == []
+
+
+def test_max_retry_delay_caps_the_delay(ws):
+    ws.write('''
+        [pipeline]
+        name = "retries"
+
+        [steps.capped]
+        command = 'echo try >> "$T/capped.tries"; exit 1'
+        retries = 2
+        retry_delay = "3s"
+        max_retry_delay = "1s"
+    ''')
+    result = ws.run("run")
+    assert result.code == 1
+    history = ws.steps()["capped"]["attempt_history"]
+    assert len(history) == 3
+    for before, after in zip(history, history[1:]):
+        gap = parse_time(after["started_at"]) - parse_time(before["finished_at"])
+        assert 0.8 <= gap <= 1.5, gap
+
+
+SLOW_FLAKY = '''
+    [pipeline]
+    name = "retries"
+    jobs = 2
+
+    [defaults]
+    kill_grace = "3s"
+
+    [steps.slow-flaky]
+    command = \'\'\'echo try >> "$T/slow.tries"; [ -f "$T/resumed" ] && exit 0; sleep 391; exit 1\'\'\'
+    retries = 3
+    retry_delay = "1s"
+'''
+
+
+def test_no_retry_after_interrupt(ws):
+    ws.write(SLOW_FLAKY)
+    process = ws.launch("run", "slow-flaky")
+    assert wait_for(lambda: (ws.scratch / "slow.tries").exists())
+    os.killpg(process.pid, signal.SIGINT)
+    out, _ = process.communicate(timeout=20)
+    assert process.returncode == 130, out
+    assert len(lines(ws.scratch / "slow.tries")) == 1
+    step = ws.steps()["slow-flaky"]
+    assert step["status"] == "interrupted"
+    assert step["attempts"] == 1
+    assert not any(line.startswith("Retrying:") for line in out.splitlines())
+    first_log = (ws.run_dir / "slow-flaky.log").read_bytes()
+    assert b"[seedrun] interrupted after " in first_log
+    assert processes_with_args("sleep 391") == []
+
+    (ws.scratch / "resumed").touch()
+    result = ws.run("resume")
+    assert result.code == 0, result.out + result.err
+    assert len(lines(ws.scratch / "slow.tries")) == 2
+    assert ws.steps()["slow-flaky"]["status"] == "succeeded"
+    log = (ws.run_dir / "slow-flaky.log").read_bytes()
+    assert log.startswith(b"[seedrun] step slow-flaky, attempt 1 of 4, started ")
+    assert log.startswith(first_log)
+    resumed = log[len(first_log):].decode()
+    assert resumed.startswith("[seedrun] step slow-flaky, attempt ")
+    assert re.findall(r"^\[seedrun\] exit code (\d+) after ", resumed, re.M) == ["0"]
+    assert processes_with_args("sleep 391") == []

@@ -1,0 +1,81 @@
+"""max_failures stops a failing run from starting more steps, and [notify] on_failure runs after a failed run."""
+
+from __future__ import annotations
+
+import pytest
+
+from recovery_support import lines
+
+
+def failing_pipeline(limit: str, count: int) -> str:
+    steps = "".join('[steps.f%d]\ncommand = \'echo "$SEEDRUN_STEP" >> "$T/started"; exit 1\'\n\n' % n
+                    for n in range(1, count + 1))
+    return '[pipeline]\nname = "threshold"\njobs = 1\nmax_failures = %s\n\n%s' % (limit, steps)
+
+
+@pytest.mark.parametrize("limit, count, failures", [("2", 6, 2), ('"30%"', 10, 3)])
+def test_max_failures_stops_new_steps(ws, limit, count, failures):
+    ws.write(failing_pipeline(limit, count))
+    result = ws.run("run")
+    assert result.code == 1, result.out + result.err
+
+    started = lines(ws.scratch / "started")
+    assert len(started) == failures
+    steps = ws.steps()
+    failed = sorted(name for name, step in steps.items() if step["status"] == "failed")
+    not_run = sorted(name for name, step in steps.items() if step["status"] == "not_run")
+    assert failed == sorted(started)
+    assert len(not_run) == count - failures
+    reason = "not started: %d steps failed, which reaches max_failures (%d)" % (failures, failures)
+    for name in not_run:
+        assert steps[name]["reason"] == reason, name
+        assert steps[name]["started_at"] is None, name
+        assert "Not run: %s (%s)" % (name, reason) in result.lines
+    assert ws.record()["status"] == "failed"
+
+
+NOTIFY = '''
+    [pipeline]
+    name = "notify"
+
+    [notify]
+    on_failure = 'COMMAND'
+
+    [steps.good]
+    command = "echo good"
+
+    [steps.bad]
+    command = "EXIT"
+'''
+
+
+def test_notify_gets_run_details(ws):
+    ws.write(NOTIFY.replace("COMMAND", 'env | grep ^SEEDRUN_ > "$T/notify.env"').replace("EXIT", "exit 3"))
+    result = ws.run("run")
+    assert result.code == 1, result.out + result.err
+    run_id = ws.record()["run_id"]
+    variables = dict(line.split("=", 1) for line in lines(ws.scratch / "notify.env"))
+    assert variables["SEEDRUN_RUN_ID"] == run_id
+    assert variables["SEEDRUN_STATUS"] == "failed"
+    assert variables["SEEDRUN_FAILED_STEPS"] == "bad"
+    assert variables["SEEDRUN_REPORT"] == str(ws.path / "reports" / ("%s.html" % run_id))
+    assert (ws.path / "reports" / ("%s.html" % run_id)).exists()
+    assert not any(line.startswith("Warning:") for line in result.lines)
+
+
+def test_failing_notify_keeps_exit_code(ws):
+    command = 'echo sent > "$T/notify.ran"; exit 7'
+    ws.write(NOTIFY.replace("COMMAND", command).replace("EXIT", "exit 3"))
+    result = ws.run("run")
+    assert result.code == 1, result.out + result.err
+    assert (ws.scratch / "notify.ran").exists()
+    assert ("Warning: the notification command failed with exit code 7 "
+            "(see notify.log in the run directory)") in result.lines
+    assert ws.record()["exit_code"] == 1
+
+
+def test_notify_skipped_when_run_succeeds(ws):
+    ws.write(NOTIFY.replace("COMMAND", 'echo sent > "$T/notify.ran"').replace("EXIT", "true"))
+    result = ws.run("run")
+    assert result.code == 0, result.out + result.err
+    assert not (ws.scratch / "notify.ran").exists()
