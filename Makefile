@@ -1,8 +1,9 @@
 # Entry points of seedrun; `make help` lists them.
 # The first use creates .venv (Python 3.11 or newer) and installs seedrun into it.
 
+ROOT := $(dir $(abspath $(lastword $(MAKEFILE_LIST))))
 PYTHON ?= python3
-VENV ?= .venv
+VENV ?= $(ROOT).venv
 BIN := $(abspath $(VENV))/bin
 SEEDRUN := $(BIN)/seedrun
 PIPELINE ?=
@@ -18,7 +19,7 @@ SEEDRUN_GOALS := $(RUN_GOALS)$(filter plan graph report clean,$(MAKECMDGOALS))
 
 BOOTSTRAP = $(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
 	|| { echo "seedrun needs Python 3.11 or newer: run make PYTHON=python3.11 ..." >&2; exit 2; }; \
-	$(PYTHON) -m venv '$(VENV)' && '$(BIN)/pip' install --quiet --disable-pip-version-check -e .
+	$(PYTHON) -m venv '$(VENV)' && '$(BIN)/pip' install --quiet --disable-pip-version-check -e '$(ROOT)'
 
 # A goal that runs seedrun creates the virtualenv while the Makefile is read,
 # so that the pipeline file can be validated before any recipe starts.
@@ -49,6 +50,12 @@ ifneq ($(RUN_GOALS),)
   MAKEFLAGS += -q
 endif
 
+# make exits 1 or 2 only, and 2 means an invalid pipeline: under make a run
+# refused by the lock exits 1 (seedrun itself exits 75). The variable is
+# exported by the rules, not put on the command line, so that the shell
+# execs seedrun and signals sent to make reach seedrun directly.
+seed-all resume $(SELECTION): export SEEDRUN_LOCKED_EXIT_CODE := 1
+
 .DEFAULT_GOAL := help
 .PHONY: $(COMMANDS)
 
@@ -68,11 +75,12 @@ help:
 	@echo '  make bench               run the benchmarks and write bench/results/'
 	@echo ''
 	@echo 'Variables: PIPELINE=FILE (default pipeline.toml), JOBS=N (steps at once), PYTHON=python3.11'
-	@echo 'Exit codes: 0 succeeded, 1 a step failed, 2 invalid pipeline or selection, 130 interrupted'
+	@echo 'Exit codes: 0 succeeded, 1 a step failed or another run holds the lock, 2 invalid pipeline or selection,'
+	@echo '130 interrupted (seedrun itself exits 75 when another run holds the lock)'
 
 venv: $(SEEDRUN)
 
-$(SEEDRUN): pyproject.toml
+$(SEEDRUN): $(ROOT)pyproject.toml
 	+@$(BOOTSTRAP)
 	+@touch '$(SEEDRUN)'
 
@@ -104,10 +112,10 @@ clean: $(SEEDRUN)
 	@'$(SEEDRUN)' $(GLOBAL_ARGS) clean --keep '$(KEEP)'
 
 test-deps: $(SEEDRUN)
-	@'$(BIN)/pip' install --quiet --disable-pip-version-check -e '.[test]'
+	@'$(BIN)/pip' install --quiet --disable-pip-version-check -e '$(ROOT)[test]'
 
 test: test-deps
-	'$(BIN)/python' -m pytest $(PYTEST_ARGS)
+	cd '$(ROOT)' && '$(BIN)/python' -m pytest $(PYTEST_ARGS)
 
 bench: test-deps
-	'$(BIN)/python' -m bench $(BENCH_ARGS)
+	cd '$(ROOT)' && '$(BIN)/python' -m bench $(BENCH_ARGS)

@@ -48,7 +48,8 @@ def parse_jobs(value: object, default: int) -> int:
     except ValueError:
         jobs = 0
     if jobs < 1:
-        raise UsageError("invalid jobs value %r: use a whole number of at least 1, such as JOBS=4" % (value,))
+        raise UsageError("invalid jobs value %r: use a whole number of at least 1, such as --jobs 4 or JOBS=4"
+                         % (value,))
     return jobs
 
 
@@ -158,7 +159,7 @@ def find_run(pipeline: Pipeline, run_id: str | None) -> Path:
         raise UsageError("run %r not found in %s%s; recent runs: %s" % (
             run_id, pipeline.logs_dir, closest(run_id, ids), ", ".join(ids[-5:]) or "none"))
     if not ids:
-        raise UsageError("no run of pipeline %r in %s to resume; start one with: seedrun run"
+        raise UsageError("no run of pipeline %r in %s yet; start one with: seedrun run"
                          % (pipeline.name, display_path(pipeline.logs_dir)))
     return pipeline.logs_dir / ids[-1]
 
@@ -171,6 +172,9 @@ def resume(path: str | os.PathLike | None, run_id: str | None = None, replan: bo
         take_over(lock.acquire())
         run_dir = find_run(pipeline, run_id)
         document = _load_plan(run_dir)
+        if _run_status(run_dir) == "succeeded" and not replan:
+            say("Run %s succeeded; nothing to resume" % document["run_id"])
+            return 0
         lock.describe(document["run_id"], run_dir)
         jobs = parse_jobs(jobs, document["jobs"])
         with signals_deferred():

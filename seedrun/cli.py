@@ -10,11 +10,16 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 
 from seedrun import __version__
-from seedrun.errors import EXIT_INTERRUPTED, EXIT_INVALID, SeedrunError
+from seedrun.errors import EXIT_INTERRUPTED, EXIT_INVALID, EXIT_LOCKED, SeedrunError
 from seedrun.graph import Plan, Selection
+
+# The Makefile sets this to 1: make can only exit 0, 1 or 2, and 2 means an
+# invalid pipeline, so under make a run refused by the lock exits 1.
+LOCKED_EXIT_VARIABLE = "SEEDRUN_LOCKED_EXIT_CODE"
 
 
 def _add_selection(parser: argparse.ArgumentParser) -> None:
@@ -35,7 +40,8 @@ def _selection(args: argparse.Namespace) -> Selection:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="seedrun", description=__doc__.split("\n")[0],
+    parser = argparse.ArgumentParser(prog="seedrun", description="Run a data-sync pipeline with make: dependency "
+                                     "order, a parallel pool, a log per step, a run record and an HTML report.",
                                      epilog="Exit codes: 0 succeeded, 1 a step failed, 2 invalid pipeline or "
                                             "command line, 75 another run holds the lock, 130 interrupted.")
     parser.add_argument("--pipeline", metavar="FILE",
@@ -95,6 +101,7 @@ def format_plan(plan: Plan) -> str:
         phase = "[%s]" % step.phase if step.phase else ""
         lines.append("%3d. %-*s %-12s %s" % (number, width, step.name, phase,
                                               "; ".join(waits) or "starts at once"))
+    lines += ["Note: " + note for note in plan.notes]
     return "\n".join(lines)
 
 
@@ -147,7 +154,9 @@ def dispatch(args: argparse.Namespace) -> int:
         return 0
     if args.command == "validate":
         pipeline = api.load_pipeline(api.pipeline_path(args.pipeline))
-        print("%s is valid: %d steps, %d phases" % (pipeline.path, len(pipeline.steps), len(pipeline.phases)))
+        steps, phases = len(pipeline.steps), len(pipeline.phases)
+        print("%s is valid: %d step%s, %d phase%s" % (pipeline.path, steps, "" if steps == 1 else "s",
+                                                      phases, "" if phases == 1 else "s"))
         return 0
     from seedrun import step
 
@@ -163,6 +172,8 @@ def main(argv: list[str] | None = None) -> int:
         return dispatch(args)
     except SeedrunError as error:
         print("seedrun: error: %s" % error, file=sys.stderr)
+        if error.exit_code == EXIT_LOCKED and os.environ.get(LOCKED_EXIT_VARIABLE, "").isdigit():
+            return int(os.environ[LOCKED_EXIT_VARIABLE])
         return error.exit_code
     except KeyboardInterrupt:
         print("seedrun: interrupted", file=sys.stderr)

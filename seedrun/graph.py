@@ -55,6 +55,7 @@ class Plan:
     selection: Selection
     steps: list[PlannedStep]
     barriers: dict[str, list[str]]
+    notes: list[str] = field(default_factory=list)
 
     @property
     def names(self) -> list[str]:
@@ -187,8 +188,9 @@ def resolve(pipeline: Pipeline, selection: Selection) -> Plan:
     if not chosen:
         raise UsageError("the selection %r of %s contains no enabled step; enable one with --enable NAME"
                          % (selection.label(), pipeline.path))
-    planned, barriers = _prerequisites(pipeline, chosen)
-    return Plan(pipeline, selection, _start_order(pipeline, planned, barriers), barriers)
+    notes: list[str] = []
+    planned, barriers = _prerequisites(pipeline, chosen, notes)
+    return Plan(pipeline, selection, _start_order(pipeline, planned, barriers), barriers, notes)
 
 
 def _check_enable(pipeline: Pipeline, selection: Selection) -> None:
@@ -234,12 +236,11 @@ def _by_name(pipeline: Pipeline, name: str) -> set[str]:
         return {name}
     if name in pipeline.targets:
         return set(pipeline.targets[name])
-    for prefix, table in (("pair-", pipeline.pairs), ("phase-", {p.name: p for p in pipeline.phases})):
-        if name.startswith(prefix) and name[len(prefix):] in table:
-            if prefix == "pair-":
-                pair = pipeline.pairs[name[len(prefix):]]
-                return {pair.main, pair.dependent}
-            return set(_phase(pipeline, name[len(prefix):]).steps)
+    if name.startswith("pair-"):
+        pair = _lookup(pipeline.pairs, name[len("pair-"):], "pair", pipeline)
+        return {pair.main, pair.dependent}
+    if name.startswith("phase-"):
+        return set(_phase(pipeline, name[len("phase-"):]).steps)
     choices = list(pipeline.steps) + list(pipeline.targets)
     choices += ["pair-" + p for p in pipeline.pairs] + ["phase-" + p.name for p in pipeline.phases]
     raise UsageError("unknown step or target %r in %s%s\nvalid steps: %s%s" % (
@@ -275,16 +276,53 @@ def _with_prerequisites(pipeline: Pipeline, chosen: set[str]) -> set[str]:
     return {name for name in seen if not name.startswith(BARRIER)}
 
 
-def _prerequisites(pipeline: Pipeline, chosen: set[str]) -> tuple[dict[str, PlannedStep], dict[str, list[str]]]:
+def _direct_waits(pipeline: Pipeline, name: str) -> list[tuple[str, bool]]:
+    """A step's own prerequisites as (name, must_succeed), its pair's main included."""
+    step = pipeline.steps[name]
+    waits = [(n, True) for n in step.needs] + [(n, False) for n in step.after]
+    waits += [(pair.main, True) for pair in pipeline.pairs.values() if pair.dependent == name]
+    return waits
+
+
+def _through_disabled(pipeline: Pipeline, start: str, chosen: set[str]) -> list[tuple[str, bool]]:
+    """The chosen steps a disabled step waits for, directly or through other disabled steps.
+
+    A step that needs a disabled step keeps the order that step had: it waits
+    for what the disabled step would have waited for. An edge stays "must
+    succeed" only if every hop on the way is a need.
+    """
+    found: list[tuple[str, bool]] = []
+    stack = [(start, True)]
+    seen: set[str] = set()
+    while stack:
+        node, strict = stack.pop()
+        if node in seen:
+            continue
+        seen.add(node)
+        for other, must_succeed in _direct_waits(pipeline, node):
+            if other in chosen:
+                found.append((other, strict and must_succeed))
+            elif not pipeline.steps[other].enabled:
+                stack.append((other, strict and must_succeed))
+    return found
+
+
+def _prerequisites(pipeline: Pipeline, chosen: set[str],
+                   notes: list[str]) -> tuple[dict[str, PlannedStep], dict[str, list[str]]]:
     planned = {}
-    for name in chosen:
-        step = pipeline.steps[name]
+    for name in sorted(chosen, key=lambda n: pipeline.steps[n].index):
         phase = pipeline.phase_of(name)
-        planned[name] = PlannedStep(name, phase.name if phase else None,
-                                    [n for n in step.needs if n in chosen], [n for n in step.after if n in chosen])
-    for pair in pipeline.pairs.values():
-        if pair.main in chosen and pair.dependent in chosen and pair.main not in planned[pair.dependent].needs:
-            planned[pair.dependent].needs.append(pair.main)
+        step = planned[name] = PlannedStep(name, phase.name if phase else None, [], [])
+        for other, must_succeed in _direct_waits(pipeline, name):
+            waits = [(other, must_succeed)]
+            if other not in chosen and not pipeline.steps[other].enabled:
+                notes.append("%s needs %s, which is disabled: %s runs without it, after what %s waits for"
+                             % (name, other, name, other))
+                waits = _through_disabled(pipeline, other, chosen)
+            for wait, strict in waits:
+                target = step.needs if strict else step.after
+                if wait in chosen and wait not in step.needs + step.after:
+                    target.append(wait)
     return planned, _phase_edges(pipeline, chosen, planned)
 
 

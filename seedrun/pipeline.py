@@ -185,11 +185,9 @@ def load_pipeline(path: Path | str) -> Pipeline:
     problems.unknown_keys("top level", data, TOP_KEYS)
     pipeline = _build(path, raw, data, problems)
     _check_references(pipeline, problems)
-    problems.raise_if_any()
     from seedrun.graph import find_cycles
 
-    cycles = find_cycles(pipeline)
-    for cycle in cycles:
+    for cycle in find_cycles(pipeline):
         problems.add("dependencies", "cycle: %s" % cycle)
     problems.raise_if_any()
     return pipeline
@@ -215,12 +213,16 @@ def _build(path: Path, raw: bytes, data: dict, problems: Problems) -> Pipeline:
     section = _table(data, "pipeline", problems)
     problems.unknown_keys("[pipeline]", section, PIPELINE_KEYS)
     base = path.resolve().parent
+    workdir = base / str(section.get("workdir", "."))
+    if not workdir.is_dir():
+        problems.add("[pipeline]", "workdir %r is not a directory (%s); create it or fix the path, which is "
+                                   "relative to the pipeline file" % (section.get("workdir", "."), workdir))
     pipeline = Pipeline(
         path=path.resolve(),
         sha256=hashlib.sha256(raw).hexdigest(),
         name=_name_value(section, "name", path.stem, "[pipeline]", problems),
         jobs=_int_value(section, "jobs", 4, 1, "[pipeline]", problems),
-        workdir=base / str(section.get("workdir", ".")),
+        workdir=workdir,
         logs_dir=base / str(section.get("logs_dir", "logs")),
         reports_dir=base / str(section.get("reports_dir", "reports")),
         max_failures=_max_failures(section.get("max_failures"), problems),
@@ -292,6 +294,13 @@ def _duration(value: Any, where: str, key: str, problems: Problems) -> float | N
         return None
 
 
+def _positive(seconds: float | None, where: str, key: str, problems: Problems) -> float | None:
+    if seconds is not None and seconds <= 0:
+        problems.add(where, "%s must be longer than 0s; leave it out for no %s" % (key, key))
+        return None
+    return seconds
+
+
 def _notify(data: dict, problems: Problems) -> str | None:
     notify = _table(data, "notify", problems)
     problems.unknown_keys("[notify]", notify, NOTIFY_KEYS)
@@ -355,7 +364,7 @@ def _step(name: str, index: int, values: dict, where: str, workdir: Path, proble
         needs=_name_list(values, "needs", where, problems),
         after=_name_list(values, "after", where, problems),
         on_failure=_choice(values, "on_failure", ON_FAILURE, where, problems),
-        timeout=_duration(values.get("timeout"), where, "timeout", problems),
+        timeout=_positive(_duration(values.get("timeout"), where, "timeout", problems), where, "timeout", problems),
         retries=_int_value(values, "retries", 0, 0, where, problems),
         retry_delay=_duration(values.get("retry_delay"), where, "retry_delay", problems) or 0.0,
         max_retry_delay=_duration(values.get("max_retry_delay"), where, "max_retry_delay", problems) or 0.0,
@@ -588,7 +597,9 @@ def _check_names_unique(pipeline: Pipeline, problems: Problems) -> None:
     names += [("pair", p) for p in pipeline.pairs]
     names += [("target", t) for t in pipeline.targets]
     for kind, name in names:
-        if name in owners:
+        if name in owners and owners[name] == kind:
+            problems.add("names", "duplicate %s name %r; give each %s a name of its own" % (kind, name, kind))
+        elif name in owners:
             problems.add("names", "%r is used by a %s and a %s; give each a name of its own" % (name, owners[name], kind))
         elif kind == "target" and name in pipeline.steps:
             problems.add("names", "target %r has the name of a step; rename the target" % name)

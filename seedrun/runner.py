@@ -131,7 +131,7 @@ def build_plan_document(pipeline: Pipeline, plan: Plan, run_id: str, run_dir: Pa
         "notify_on_failure": pipeline.notify_on_failure,
         "phases": [{"name": p.name, "mode": p.mode, "wait": p.wait, "steps": plan.barriers.get(p.name, [
             s for s in p.steps if s in set(plan.names)])} for p in pipeline.phases],
-        "barriers": plan.barriers, "steps": steps,
+        "barriers": plan.barriers, "steps": steps, "notes": plan.notes,
     }
     return document, specs
 
@@ -219,6 +219,7 @@ class Execution:
         self.resumed = resumed
         self.started_at = time.time()
         self.interrupted = False
+        self.killed = False
         self.make: subprocess.Popen | None = None
         self.last_report = 0.0
         self.last_write = 0.0
@@ -271,6 +272,8 @@ class Execution:
         verb = "Resuming" if self.resumed else "Run"
         self.console.say("%s %s: %d step%s, up to %d at once (logs: %s/)" % (
             verb, self.doc["run_id"], count, "" if count == 1 else "s", self.jobs, display_path(self.run_dir)))
+        for note in self.doc.get("notes", []):
+            self.console.say("Note: " + note)
 
     def _start_make(self) -> subprocess.Popen:
         command = ["make", "-f", "rules.mk", "-j", str(self.jobs), "-k", "-r", "-R", "-s",
@@ -293,6 +296,7 @@ class Execution:
                              "kill_grace); send it again to kill them at once" % name)
             self._signal_make(signal.SIGTERM)
             return
+        self.killed = True
         self.console.say("Killing the running steps now")
         self._signal_make(signal.SIGKILL)
         self._kill_running_steps()
@@ -420,9 +424,13 @@ class Execution:
                 self.records[name] = dict(record or {}, status="not_run", reason=reason)
             elif record.get("status") in ("running", "waiting"):
                 status = "interrupted" if self.interrupted else "failed"
-                self.records[name] = dict(record, status=status, finished_at=time.time(),
-                                          reason=record.get("reason") or "the step runner ended without a record "
-                                                                         "of the outcome (see make.log)")
+                if self.killed:
+                    reason = "killed at once with SIGKILL by a second interrupt"
+                else:
+                    reason = record.get("reason") or "the step runner ended without a record of the outcome " \
+                                                     "(see make.log)"
+                self.records[name] = dict(record, status=status, finished_at=time.time(), reason=reason,
+                                          signal="SIGKILL" if self.killed else record.get("signal"))
 
     def _add_warnings(self, run: dict) -> None:
         try:

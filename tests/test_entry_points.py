@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from support import INVOKE, REPO, Workspace, parse_time
+from support import INVOKE, REPO, Workspace, parse_time, wait_for
 
 FAILING = '''
     [pipeline]
@@ -168,3 +168,24 @@ def test_invoke_list_shows_every_task():
     assert result.returncode == 0
     for task in ("all", "phase", "pair", "seed", "target", "plan", "resume", "report", "clean"):
         assert "\n  %s " % task in result.stdout
+
+
+def test_make_locked_run_exits_1(ws):
+    ws.write('[pipeline]\nname = "lk"\n[steps.a]\ncommand = "sleep 3"\n')
+    first = ws.launch("run")
+    try:
+        assert wait_for(lambda: (ws.path / "logs" / "latest").exists())
+        code, out = make(ws, "seed-all")
+        assert code == 1, out
+        assert "another run of pipeline 'lk' holds the lock" in out
+        assert ws.run("run").code == 75
+    finally:
+        first.wait(timeout=30)
+
+
+def test_make_unknown_pair_lists_pairs(ws):
+    ws.write(FAILING)
+    code, out = make(ws, "pair-nope")
+    assert code == 2
+    assert "unknown pair 'nope'" in out
+    assert "valid pairs: quadratec" in out

@@ -240,3 +240,39 @@ def test_npm_options_and_quotes_are_understood(ws):
     ''')
     result = ws.run("validate")
     assert result.code == 0, result.err
+
+
+def test_cycle_listed_with_other_problems(ws):
+    ws.write('''
+        [pipeline]
+        name = "x"
+        [steps.c]
+        command = "true"
+        needs = ["d"]
+        [steps.d]
+        command = "true"
+        after = ["c"]
+        [steps.e]
+        command = "true"
+        needs = ["zz"]
+    ''')
+    assert_invalid(ws, "needs unknown step 'zz'", "cycle: c -> d -> c", args=("validate",))
+
+
+def test_missing_workdir_and_zero_timeout(ws):
+    ws.write('''
+        [pipeline]
+        name = "x"
+        workdir = "nonexistent-dir"
+        [steps.a]
+        command = "true"
+        timeout = "0s"
+        [[phases]]
+        name = "p"
+        steps = ["a"]
+        [[phases]]
+        name = "p"
+        steps = []
+    ''')
+    assert_invalid(ws, "workdir 'nonexistent-dir' is not a directory", "timeout must be longer than 0s",
+                   "duplicate phase name 'p'", args=("validate",))

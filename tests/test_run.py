@@ -392,3 +392,33 @@ def test_latest_link_and_unique_run_ids(ws):
     assert len(ids) == 3
     assert (ws.path / "logs" / "latest").is_symlink()
     assert ws.record()["run_id"] == sorted(ids)[-1]
+
+
+def test_disabled_step_keeps_the_order_it_had(ws):
+    ws.write('''
+        [pipeline]
+        name = "x"
+        [steps.a]
+        command = 'sleep 0.5; echo a >> "$T/order"'
+        [steps.b]
+        command = 'echo b >> "$T/order"'
+        enabled = false
+        needs = ["a"]
+        [steps.c]
+        command = 'echo c >> "$T/order"'
+        needs = ["b"]
+    ''')
+    result = ws.run("run")
+    assert result.code == 0, result.out
+    assert (ws.scratch / "order").read_text() == "a\nc\n"
+    assert "Note: c needs b, which is disabled: c runs without it, after what b waits for" in result.lines
+    assert ws.steps()["c"]["needs"] == ["a"]
+
+
+def test_resume_of_succeeded_run_runs_nothing(ws):
+    ws.write('[pipeline]\nname = "x"\n[steps.a]\ncommand = \'echo a >> "$T/a"\'\n')
+    assert ws.run("run").code == 0
+    result = ws.run("resume")
+    assert result.code == 0
+    assert "Run %s succeeded; nothing to resume" % ws.record()["run_id"] in result.lines
+    assert (ws.scratch / "a").read_text() == "a\n"
