@@ -59,7 +59,7 @@ def step_entry(planned: dict, record: dict | None, metrics: dict | None = None) 
                for item in record.get("attempt_history", [])]
     return {
         "name": planned["name"], "phase": planned["phase"], "command": planned["command"],
-        "status": record.get("status", "pending"),
+        "status": record.get("status", "pending"), "outcome": record.get("status", "pending"),
         "exit_code": record.get("exit_code"), "signal": record.get("signal"),
         "attempts": record.get("attempts", 0),
         "queued_at": iso_or_none(record.get("queued_at")),

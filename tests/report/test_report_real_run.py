@@ -43,6 +43,9 @@ def test_real_run_report_in_chromium(tmp_path: Path) -> None:
     assert result.code == 1, result.out + result.err
     run = ws.record()
     assert run["steps"][0]["warnings"], "the metric floor should warn"
+    assert run["steps"][0]["status"] == "succeeded"
+    assert run["steps"][0]["outcome"] == "succeeded with warnings"
+    assert "Warning: products succeeded with warnings: " in result.out
     report = ws.path / "reports" / ("%s.html" % run["run_id"])
     url = report.as_uri()
 
