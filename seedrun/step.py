@@ -208,6 +208,7 @@ class StepRunner:
         self.spec = load(self.files.spec(name))
         self.console = Console(self.files.flag("console.lock"))
         self.warned = set()
+        self.slot = None
         self.record = self._previous_record()
 
     def _previous_record(self):
@@ -302,17 +303,20 @@ class StepRunner:
         self.record["queued_at"] = time.time()
         if self.spec["pool"]:
             self.save(status="waiting")
-        slot = self._take_pool_slot(signals)
+        self.slot = self._take_pool_slot(signals)
         if signals.received:
-            if slot:
-                slot.release()
+            self._release_slot()
             return self._finish_interrupted_before_start()
         try:
-            outcome = self._run_attempts(signals, slot)
+            outcome = self._run_attempts(signals)
         finally:
-            if slot:
-                slot.release()
+            self._release_slot()
         return outcome
+
+    def _release_slot(self):
+        if self.slot:
+            self.slot.release()
+            self.slot = None
 
     def _take_pool_slot(self, signals):
         pool = self.spec["pool"]
@@ -341,7 +345,7 @@ class StepRunner:
         self.save(status="not_run", reason="not started: the run was interrupted", finished_at=time.time())
         return INTERRUPTED_EXIT
 
-    def _run_attempts(self, signals, slot):
+    def _run_attempts(self, signals):
         log_fd, log_error = self._open_log()
         env = self._environment()
         limit = 1 + self.spec["retries"]
@@ -359,7 +363,7 @@ class StepRunner:
             if result["outcome"] == "rate_limited" and rate_limited < MAX_RATE_LIMITED_RETRIES:
                 rate_limited += 1
                 counted -= 1
-                if not self._cool_down(slot, signals, result):
+                if not self._cool_down(signals, result):
                     result = dict(result, outcome="interrupted", stopped_with=None,
                                   summary="interrupted while the pool cooled down after %s" % result["summary"])
                     break
@@ -369,11 +373,19 @@ class StepRunner:
             delay = self._retry_delay(counted)
             self.console.say("Retrying: %s in %s (attempt %d of %d, %s)" % (
                 self.name, format_duration(delay), counted + 1, limit, result["summary"]))
-            if signals.sleep(delay):
+            # A step waiting to retry gives its pool slot to others, and takes
+            # one again (with the pool's min_interval) before the next attempt.
+            self._release_slot()
+            if signals.sleep(delay) or not self._retake_slot(signals):
                 result = dict(result, outcome="interrupted", stopped_with=None,
                               summary="interrupted while waiting to retry after %s" % result["summary"])
                 break
         return self._finish_started(result, first_start, log_fd, log_error)
+
+    def _retake_slot(self, signals):
+        if self.spec["pool"]:
+            self.slot = self._take_pool_slot(signals)
+        return not signals.received
 
     def _run_one(self, attempt, counted, limit):
         started = time.time()
@@ -435,7 +447,7 @@ class StepRunner:
         pool = self.spec["pool"]
         return pool.get("rate_limited_exit_code") if pool else None
 
-    def _cool_down(self, slot, signals, result):
+    def _cool_down(self, signals, result):
         from seedrun.pools import cool_down
 
         pause = cool_down(self.spec["pool"])

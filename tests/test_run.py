@@ -422,3 +422,33 @@ def test_resume_of_succeeded_run_runs_nothing(ws):
     assert result.code == 0
     assert "Run %s succeeded; nothing to resume" % ws.record()["run_id"] in result.lines
     assert (ws.scratch / "a").read_text() == "a\n"
+
+
+def test_step_waiting_to_retry_frees_its_pool_slot(ws):
+    ws.write('''
+        [pipeline]
+        name = "x"
+        jobs = 3
+        [pools]
+        api = 1
+        [steps.flaky]
+        command = '[ -f "$T/second" ] && exit 0; touch "$T/second"; exit 1'
+        pool = "api"
+        retries = 1
+        retry_delay = "2s"
+        [steps.gate]
+        command = 'while [ ! -f "$T/second" ]; do sleep 0.05; done'
+        timeout = "20s"
+        [steps.other]
+        command = 'sleep 0.2'
+        pool = "api"
+        needs = ["gate"]
+    ''')
+    result = ws.run("run")
+    assert result.code == 0, result.out
+    steps = ws.steps()
+    first, second = steps["flaky"]["attempt_history"]
+    other_start, other_end = interval(steps["other"])
+    assert first["outcome"] == "failed"
+    assert other_start >= parse_time(first["finished_at"])
+    assert other_end <= parse_time(second["started_at"]), "other should run during the retry delay"
