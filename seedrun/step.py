@@ -503,9 +503,12 @@ class StepRunner:
                 self.console.say("Warning: cannot write %s: %s" % (self.spec["log_display"], error.strerror))
 
     def _log_header(self, fd, counted, limit, started):
+        # Number attempts across resumes and rate-limited retries, as run.json
+        # does: attempts before this one, plus what this try may still use.
+        number = self.record["attempts"]
         self._log_write(fd, "[seedrun] step %s, attempt %d of %d, started %s\n"
                             "[seedrun] command: %s\n[seedrun] workdir: %s\n" % (
-                                self.name, counted, limit, iso(started),
+                                self.name, number, number - counted + limit, iso(started),
                                 self.spec["command"], self.spec["workdir"]))
 
     def _log_footer(self, fd, result, leftovers):
