@@ -35,7 +35,7 @@ def say(line: str) -> None:
 
 
 def pipeline_path(path: str | os.PathLike | None = None) -> Path:
-    """The pipeline file: the argument, else $SEEDRUN_PIPELINE, else ./pipeline.toml."""
+    """Return the pipeline file: the argument, else $SEEDRUN_PIPELINE, else ./pipeline.toml."""
     return Path(path or os.environ.get("SEEDRUN_PIPELINE") or DEFAULT_PIPELINE)
 
 
@@ -150,7 +150,7 @@ def _load_plan(run_dir: Path) -> dict:
 
 
 def find_run(pipeline: Pipeline, run_id: str | None) -> Path:
-    """The named run of the pipeline, or its newest one."""
+    """Return the directory of the named run of the pipeline, or of its newest one."""
     runs = list_runs(pipeline.logs_dir, pipeline.name)
     ids = [r for r, _ in runs]
     if run_id:

@@ -59,7 +59,7 @@ class PipelineLock:
         """Clear the holder's details and drop the lock.
 
         Only a holder that dies without releasing leaves its details behind,
-        which is how the next run tells that a run died.
+        which is how the next run detects that a run died.
         """
         if self.fd is not None:
             try:
@@ -76,7 +76,7 @@ class PipelineLock:
             return {}
 
     def _wait_for_description(self, fd: int) -> dict:
-        """The holder writes its run id right after it takes the lock; give it a moment."""
+        """Wait briefly for the holder's details, which it writes right after it takes the lock."""
         deadline = time.monotonic() + DESCRIBE_WAIT_SECONDS
         holder = self._read(fd)
         while not self._describes_live_run(holder) and time.monotonic() < deadline:
@@ -86,7 +86,7 @@ class PipelineLock:
 
     @staticmethod
     def _describes_live_run(holder: dict) -> bool:
-        """Whether the details name a run id and a PID that is still alive."""
+        """Tell whether the details name a run id and a PID that is still alive."""
         if not holder.get("run_id") or not isinstance(holder.get("pid"), int):
             return False
         try:

@@ -359,7 +359,7 @@ class Execution:
         """Identify the current version of a step's record files.
 
         The step runner replaces a record by renaming a new file over it, so
-        the inode changes with every write; file times alone are too coarse
+        the inode changes with every write. File times alone are too coarse
         on some file systems to tell two writes apart.
         """
         version = []
@@ -391,7 +391,7 @@ class Execution:
     # Finishing
 
     def reload_records(self) -> None:
-        """Read every step's record again, whatever the file times say."""
+        """Read every step's record again, regardless of file times."""
         for entry in self.doc["steps"]:
             self.records[entry["name"]] = read_step_record(self.files, entry["name"])
 
