@@ -1,7 +1,7 @@
 """The operations behind every entry point: the CLI, the Invoke tasks and the Makefile.
 
 Each function raises a SeedrunError subclass for anything the operator must
-fix and returns the exit code of a run; only the CLI turns errors into exit
+fix and returns the exit code of a run. Only the CLI turns errors into exit
 codes, so ``invoke`` and ``make`` behave exactly like ``seedrun``.
 """
 

@@ -32,7 +32,7 @@ class PipelineError(SeedrunError):
 
 
 class UsageError(SeedrunError):
-    """The command line asks for something that does not exist or cannot be done."""
+    """The command line requests something that does not exist or cannot be done."""
 
 
 class LockedError(SeedrunError):

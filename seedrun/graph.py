@@ -285,7 +285,7 @@ def _direct_waits(pipeline: Pipeline, name: str) -> list[tuple[str, bool]]:
 
 
 def _through_disabled(pipeline: Pipeline, start: str, chosen: set[str]) -> list[tuple[str, bool]]:
-    """The chosen steps a disabled step waits for, directly or through other disabled steps.
+    """Return the chosen steps a disabled step waits for, directly or through other disabled steps.
 
     A step that needs a disabled step keeps the order that step had: it waits
     for what the disabled step would have waited for. An edge stays "must

@@ -3,9 +3,9 @@
 The lock is an exclusive ``flock`` on ``<logs_dir>/.seedrun/<pipeline>.lock``
 held by the ``seedrun`` process for the whole run. The kernel releases it when
 that process dies, however it dies, so there is no stale lock to delete by
-hand; the file's contents (run id, PID, start time) only describe the holder.
-A run that finds the previous holder's run still marked running knows that
-run died, and takes over after its remaining step runners have stopped.
+hand. The file's contents (run id, PID, start time) only describe the holder.
+A run that finds the previous holder's run still marked running concludes
+that run died, and takes over after its remaining step runners have stopped.
 """
 
 from __future__ import annotations

@@ -27,7 +27,7 @@ def signal_name(number):
 def become_subreaper():
     """Make orphaned descendants of the step re-parent to this process.
 
-    A command can leave its process group or session (``setsid``); as a child
+    A command can leave its process group or session (``setsid``). As a child
     subreaper the runner still finds such processes among its own children
     after the command's shell exited, and kills them. The raw ``_ctypes`` call
     avoids importing ``ctypes``, which costs several milliseconds per step.
@@ -201,7 +201,7 @@ class Attempt:
         return os.waitpid(self.pid, 0)[1]
 
     def remaining_grace(self, grace):
-        """The grace left for leftovers: all of it after a normal exit, what stop() left otherwise."""
+        """Return the grace left for leftovers: all of it after a normal exit, what stop() left otherwise."""
         if self.deadline is None:
             return grace
         return max(0.0, self.deadline - time.monotonic())

@@ -143,7 +143,7 @@ class RunJsonWriter:
     """Write run.json, falling back to the temp directory when the run directory fails.
 
     A run whose logs directory fills up or turns read-only must still leave
-    a readable record somewhere, and say where.
+    a readable record somewhere, and print where it went.
     """
 
     def __init__(self, run_dir: Path, say: Callable[[str], None], mask: Callable[[dict], dict]):

@@ -1,15 +1,16 @@
 """Run a plan: create the run directory, start make on its rules, watch, finish.
 
 The ``seedrun`` process is the orchestrator. It writes the plan, one spec per
-step and the make rules into ``logs/<run-id>/``, starts ``make -j JOBS -k`` in
-a process group of its own, keeps ``run.json`` and the live report current
-from the step records while make runs, and turns the final records into the
-run's status, exit code, report, history, junit.xml and notification.
+step and the make rules into ``logs/<run-id>/``. It starts ``make -j JOBS -k``
+in a process group of its own and keeps ``run.json`` and the live report
+current from the step records while make runs. At the end it turns the final
+records into the run's status, exit code, report, history, junit.xml and
+notification.
 
-Signals: the first SIGINT, SIGTERM or SIGHUP sends SIGTERM to make's
-process group, so every step runner stops its command (SIGTERM, then SIGKILL
-after kill_grace) and records it interrupted; the second kills everything at
-once. Either way run.json and the report are written before the exit.
+Signals: the first SIGINT, SIGTERM or SIGHUP sends SIGTERM to make's process
+group, so every step runner stops its command (SIGTERM, then SIGKILL after
+kill_grace) and records it interrupted. The second kills everything at once.
+Either way run.json and the report are written before the exit.
 """
 
 from __future__ import annotations
@@ -38,7 +39,6 @@ log = logging.getLogger(__name__)
 REFRESH_SECONDS = 0.25
 RUN_JSON_SECONDS = 1.0
 LIVE_REPORT_SECONDS = 5.0
-NOTIFY_TIMEOUT_SECONDS = 120
 PR_SET_PDEATHSIG = 1
 
 
@@ -380,13 +380,9 @@ class Execution:
             "host": socket.gethostname(), "pid": os.getpid(), "jobs": self.jobs,
             "status": status, "started_at": self.run_started_at,
             "finished_at": steprunner.iso(finished) if finished else None, "exit_code": exit_code,
-            "resumed_at": self._resume_times(), "mask_env": self.doc["mask_env"],
+            "resumed_at": list(self.doc.get("resumed_at", [])), "mask_env": self.doc["mask_env"],
             "phases": self.doc["phases"], "counts": count_statuses(steps), "steps": steps,
         }
-
-    def _resume_times(self) -> list[str]:
-        times = list(self.doc.get("resumed_at", []))
-        return times
 
     # Finishing
 

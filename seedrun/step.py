@@ -2,19 +2,21 @@
 
 make calls ``main([RUN_DIR, STEP])`` for a step and ``main([RUN_DIR, "--phase",
 PHASE])`` for a phase barrier, through ``python -I -S -c`` (see rules.py).
-The runner reads the step's spec from the run directory, decides whether the
-step may start (its prerequisites, an aborted run, the failure threshold),
-takes a pool slot, runs the command in its own session with stdout and
-stderr going straight into the log file, enforces timeout and retries, kills
-whatever the command left behind, and writes the step's record and stamps.
+The runner reads the step's spec from the run directory and decides whether
+the step may start: its prerequisites, an aborted run, the failure threshold.
+It takes a pool slot and runs the command in its own session, with stdout and
+stderr going straight into the log file. It enforces timeout and retries,
+kills whatever the command left behind, and writes the step's record and
+stamps.
 
-This path runs once per step, so it imports builtin modules only: ``json``,
+This path runs once per step, so it imports builtin modules and seedrun's own
+builtin-only modules (process.py, pools.py) and nothing else. ``json``,
 ``re``, ``signal`` and ``subprocess`` would each cost more than the rest of
-the runner. Internal files are written with ``marshal``; the orchestrator
-turns them into ``run.json``.
+the runner. Internal files are written with ``marshal``, and the
+orchestrator turns them into ``run.json``.
 
 Every recipe exits 0 unless the run is being interrupted, so make's own
-failure handling never decides anything: a step whose prerequisite did not
+failure handling never decides anything. A step whose prerequisite did not
 succeed records itself as skipped and returns.
 """
 
@@ -34,7 +36,6 @@ MAKE_VARIABLES = ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES",
                   "MAKE_TERMOUT", "MAKE_TERMERR", "MAKE_RESTARTS")
 MAX_RATE_LIMITED_RETRIES = 50
 INTERRUPTED_EXIT = 130
-FINISHED = ("succeeded", "failed", "timed_out", "skipped", "interrupted", "not_run")
 
 
 def iso(t):

@@ -2,7 +2,7 @@
 
 Times come from the run record as offsets from the run's start. The critical
 path is traced back from the last step to finish through needs, after and
-the waited-for phase, using recorded durations; the dependency makespan is
+the waited-for phase, using recorded durations. The dependency makespan is
 what the run would have taken with only needs and after, unlimited slots and
 the same durations.
 """

@@ -168,7 +168,7 @@ def test_one_failed_vendor_stops_none_of_the_others(tmp_path):
             assert steps[name]["status"] == "succeeded", name
 
 
-def test_vendor_step_on_empty_catalog_says_run_products_first(tmp_path):
+def test_vendor_step_needs_products_first(tmp_path):
     ws = workspace(tmp_path / "p")
     result = ws.run("run", "seed-meyer", timeout=300)
     assert result.code == 1
