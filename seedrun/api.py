@@ -22,8 +22,8 @@ from seedrun.pipeline import Pipeline, closest, load_pipeline
 from seedrun.records import read_step_record, write_json_atomically
 from seedrun.retention import RUN_ID, list_runs, prune_runs
 from seedrun.rules import render_rules
-from seedrun.runner import (Execution, build_plan_document, display_path, new_run_id, point_latest,
-                            write_run_files)
+from seedrun.runner import (Execution, build_plan_document, display_path, max_kill_grace, new_run_id,
+                            point_latest, write_run_files)
 
 DEFAULT_PIPELINE = "pipeline.toml"
 STALE_STOP_SECONDS = 10.0
@@ -100,10 +100,11 @@ def take_over(previous: dict) -> None:
     if not wait_for_step_runners(run_dir, 0):
         say("Waiting for the steps of run %s to stop" % previous.get("run_id"))
         _stop_old_make(run_dir, signal.SIGTERM)
-        if not wait_for_step_runners(run_dir, STALE_STOP_SECONDS + _max_kill_grace(run_dir)):
+        if not wait_for_step_runners(run_dir, STALE_STOP_SECONDS + max_kill_grace(_load_plan(run_dir))):
             _stop_old_make(run_dir, signal.SIGKILL)
             _kill_old_steps(run_dir)
             wait_for_step_runners(run_dir, STALE_STOP_SECONDS)
+    _end_old_recipes(run_dir)
     document = _load_plan(run_dir)
     execution = Execution(run_dir, document, document["jobs"])
     execution.interrupted = True
@@ -121,17 +122,36 @@ def _run_status(run_dir: Path) -> str | None:
         return None
 
 
-def _max_kill_grace(run_dir: Path) -> float:
-    steps = _load_plan(run_dir).get("steps", [])
-    return max([s.get("kill_grace_s") or 0 for s in steps] + [0])
-
-
 def _stop_old_make(run_dir: Path, number: int) -> None:
     try:
         pid = int((run_dir / ".seedrun" / "make.pid").read_text())
         os.killpg(pid, number)
     except (OSError, ValueError):
         pass
+
+
+def _end_old_recipes(run_dir: Path) -> None:
+    """SIGKILL the recipe shells that still wait for the reply of a dead run's launcher.
+
+    When make and seedrun were both killed, nothing ends them: they sit in
+    the old make's process group, with the run directory as their working
+    directory, blocked on a FIFO that nobody writes anymore.
+    """
+    try:
+        group = int((run_dir / ".seedrun" / "make.pid").read_text())
+    except (OSError, ValueError):
+        return
+    directory = os.path.realpath(run_dir)
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % entry) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            if int(fields[2]) == group and os.readlink("/proc/%s/cwd" % entry) == directory:
+                os.kill(int(entry), signal.SIGKILL)
+        except (OSError, ValueError, IndexError):
+            continue
 
 
 def _kill_old_steps(run_dir: Path) -> None:

@@ -16,6 +16,7 @@ import shlex
 import sys
 from pathlib import Path
 
+from seedrun import launcher
 from seedrun.graph import Plan
 
 STEP_SCRIPT = Path(__file__).resolve().parent / "step.py"
@@ -30,13 +31,19 @@ def _make_quote(text: str) -> str:
 
 # Imported as a module, not run as a script, so that Python reuses the cached
 # bytecode of step.py instead of compiling it for every step.
-STEP_LAUNCHER = ("import sys; sys.path.insert(0, sys.argv[1]); "
+STEP_RUNNER_CODE = ("import sys; sys.path.insert(0, sys.argv[1]); "
                  "from seedrun.step import main; sys.exit(main(sys.argv[2:]))")
+
+
+# Shell builtins only: open the reply FIFO (read-write, so the open never
+# waits), send "PID REPLY ARGS" to the launcher, wait for the exit code.
+LAUNCHER_REQUEST = ("exec 3<>.seedrun/%s/$(1); echo \"$$$$ $(1) $(2)\" >.seedrun/%s; "
+                    "read -r code <&3; exit $${code:-1}" % (launcher.REPLIES, launcher.QUEUE))
 
 
 def step_command(run_dir: Path) -> str:
     """Return the recipe prefix: an absolute interpreter, no site import, isolated mode."""
-    return "%s -I -S -c %s %s %s" % (_make_quote(sys.executable), _make_quote(STEP_LAUNCHER),
+    return "%s -I -S -c %s %s %s" % (_make_quote(sys.executable), _make_quote(STEP_RUNNER_CODE),
                                      _make_quote(str(STEP_SCRIPT.parent.parent)), _make_quote(str(run_dir)))
 
 
@@ -48,6 +55,14 @@ def render_rules(plan: Plan, run_dir: Path) -> str:
         ".SUFFIXES:",
         "STEP := %s" % step_command(run_dir),
         "S := %s" % STAMPS,
+        "# RUN(REPLY,ARGS) starts the step runner with ARGS. seedrun sets SEEDRUN_LAUNCHER on",
+        "# make's command line and serves the request in its launcher (see launcher.py);",
+        "# a make started without it runs a fresh step runner per recipe instead.",
+        "ifdef SEEDRUN_LAUNCHER",
+        "RUN = %s" % LAUNCHER_REQUEST,
+        "else",
+        "RUN = $(STEP) $(2)",
+        "endif",
         "",
         ".PHONY: all",
         "all: | " + " ".join("$(S)/%s.done" % s.name for s in plan.steps),
@@ -59,7 +74,7 @@ def render_rules(plan: Plan, run_dir: Path) -> str:
             if phase:
                 waits.append("$(S)/phase.%s.done" % phase)
         lines.append("$(S)/%s.done: | %s" % (step.name, " ".join(waits)))
-        lines.append("\t@$(STEP) %s" % step.name)
+        lines.append("\t@$(call RUN,%s,%s)" % (step.name, step.name))
     for phase, members in plan.barriers.items():
         lines.append("$(S)/phase.%s.done: | %s" % (phase, " ".join("$(S)/%s.done" % m for m in members)))
         lines.append("\t@" + barrier_recipe(phase, members))
@@ -74,7 +89,7 @@ def barrier_recipe(phase: str, members: list[str]) -> str:
     at 128 KiB) uses the step runner's barrier mode instead.
     """
     if sum(len(m) + 1 for m in members) > SHELL_BARRIER_LIMIT:
-        return "$(STEP) --phase %s" % phase
+        return "$(call RUN,phase.%s,--phase %s)" % (phase, phase)
     return ("ok=1; for s in %s; do test -f $(S)/$$s.ok || ok=; done; "
             "if test -n \"$$ok\"; then : > $(S)/phase.%s.ok; fi; : > $(S)/phase.%s.done"
             % (" ".join(members), phase, phase))

@@ -1,15 +1,15 @@
 """Run a plan: create the run directory, start make on its rules, watch, finish.
 
 The ``seedrun`` process is the orchestrator. It writes the plan, one spec per
-step and the make rules into ``logs/<run-id>/``. It starts ``make -j JOBS -k``
-in a process group of its own and keeps ``run.json`` and the live report
-current from the step records while make runs. At the end it turns the final
-records into the run's status, exit code, report, history, junit.xml and
-notification.
+step and the make rules into ``logs/<run-id>/``. It starts the step launcher
+(see launcher.py) and ``make -j JOBS -k``, each in a process group of its
+own, and keeps ``run.json`` and the live report current from the step
+records while make runs. At the end it turns the final records into the
+run's status, exit code, report, history, junit.xml and notification.
 
 Signals: the first SIGINT, SIGTERM or SIGHUP sends SIGTERM to make's process
-group, so every step runner stops its command (SIGTERM, then SIGKILL after
-kill_grace) and records it interrupted. The second kills everything at once.
+group, which the launcher's step runners join, so every step runner stops its
+command (SIGTERM, then SIGKILL after kill_grace) and records it interrupted. The second kills everything at once.
 Either way run.json and the report are written before the exit.
 """
 
@@ -19,6 +19,7 @@ import hashlib
 import logging
 import marshal
 import os
+import select
 import signal
 import socket
 import subprocess
@@ -26,7 +27,9 @@ import sys
 import time
 from pathlib import Path
 
+from seedrun import launcher
 from seedrun import step as steprunner
+from seedrun.lock import wait_for_step_runners
 from seedrun.graph import Plan
 from seedrun.pipeline import Pipeline
 from seedrun.process import become_subreaper, list_children
@@ -40,6 +43,10 @@ REFRESH_SECONDS = 0.25
 RUN_JSON_SECONDS = 1.0
 LIVE_REPORT_SECONDS = 5.0
 PR_SET_PDEATHSIG = 1
+# Seconds a stopped step runner may take beyond its step's kill_grace to write its record.
+STEP_RUNNER_STOP_SECONDS = 5.0
+LAUNCHER_CODE = ("import sys; sys.path.insert(0, sys.argv[1]); "
+                 "from seedrun.launcher import main; sys.exit(main(sys.argv[2:]))")
 
 
 def display_path(path: Path) -> str:
@@ -167,14 +174,35 @@ def make_environment() -> dict[str, str]:
     return env
 
 
-def _set_parent_death_signal() -> None:
-    """In make's child process: get SIGTERM if seedrun dies, so no orphaned make runs on."""
+def _exit_description(returncode: int) -> str:
+    if returncode < 0:
+        return steprunner.signal_name(-returncode)
+    return "exit code %d" % returncode
+
+
+def max_kill_grace(document: dict) -> float:
+    """Return the longest kill_grace of the plan's steps, in seconds."""
+    return max([entry.get("kill_grace_s") or 0 for entry in document.get("steps", [])] + [0])
+
+
+def _set_parent_death_signal(number: int) -> None:
+    """In a child process before exec: get signal `number` if seedrun dies, so nothing orphaned runs on."""
     try:
         import ctypes
 
-        ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+        ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, number, 0, 0, 0)
     except (OSError, AttributeError):
         pass
+
+
+def _make_child_setup() -> None:
+    # make stops its recipes on SIGTERM and waits for them, then exits.
+    _set_parent_death_signal(signal.SIGTERM)
+
+
+def _launcher_child_setup() -> None:
+    # The launcher only forks step runners, which outlive it and finish their steps.
+    _set_parent_death_signal(signal.SIGKILL)
 
 
 class Interrupts:
@@ -186,8 +214,13 @@ class Interrupts:
         self.count = 0
         self.first: int | None = None
         self.saved: dict = {}
+        self.saved_wakeup_fd = -1
+        # A byte on this pipe wakes select() when a signal arrives; Python
+        # retries an interrupted select() after running the handler.
+        self.wakeup_fd, self._wakeup_write_fd = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
 
     def __enter__(self) -> "Interrupts":
+        self.saved_wakeup_fd = signal.set_wakeup_fd(self._wakeup_write_fd, warn_on_full_buffer=False)
         for number in self.SIGNALS:
             self.saved[number] = signal.signal(number, self._handle)
         # Deliver what arrived while the run directory was being prepared.
@@ -198,9 +231,19 @@ class Interrupts:
         self.count += 1
         self.first = self.first or number
 
+    def drain(self) -> None:
+        try:
+            while os.read(self.wakeup_fd, 512):
+                pass
+        except BlockingIOError:
+            pass
+
     def __exit__(self, *exc: object) -> None:
         for number, handler in self.saved.items():
             signal.signal(number, handler)
+        signal.set_wakeup_fd(self.saved_wakeup_fd)
+        os.close(self.wakeup_fd)
+        os.close(self._wakeup_write_fd)
 
 
 class Execution:
@@ -221,7 +264,9 @@ class Execution:
         self.interrupted = False
         self.killed = False
         self.make: subprocess.Popen | None = None
-        self.last_report = 0.0
+        self.launcher: subprocess.Popen | None = None
+        self.launcher_lost = False
+        self.last_report = time.monotonic()
         self.last_write = 0.0
         self.pending_write = False
         self._secrets: list[str] | None = None
@@ -251,21 +296,84 @@ class Execution:
             return self.finish()
 
     def _watch_make(self, interrupts: Interrupts) -> None:
+        self.launcher = self._start_launcher()
         self.make = self._start_make()
         self.refresh(force=True)
-        handled = 0
-        while True:
-            try:
-                self.make.wait(timeout=REFRESH_SECONDS)
-                break
-            except subprocess.TimeoutExpired:
-                pass
-            if interrupts.count > handled:
-                handled = interrupts.count
-                self._on_interrupt(handled, interrupts.first)
-            self.refresh()
+        handled = self._wait_for(self.make, interrupts, 0)
+        if self.launcher is not None:
+            self._stop_launcher()
+            handled = self._wait_for(self.launcher, interrupts, handled)
+        if self.launcher_lost:
+            # The step runners left from the launcher stop on make's SIGTERM.
+            wait_for_step_runners(self.run_dir, max_kill_grace(self.doc) + STEP_RUNNER_STOP_SECONDS)
         if interrupts.count > handled:
             self._on_interrupt(interrupts.count, interrupts.first)
+
+    def _wait_for(self, process: subprocess.Popen, interrupts: Interrupts, handled: int) -> int:
+        """Refresh the records until process exits, handling interrupts; return the interrupts handled."""
+        watched = [interrupts.wakeup_fd]
+        for child in (process, self.launcher):
+            if child is not None and child.poll() is None:
+                watched.append(os.pidfd_open(child.pid))
+        try:
+            while process.poll() is None:
+                select.select(watched, [], [], REFRESH_SECONDS)
+                interrupts.drain()
+                if interrupts.count > handled:
+                    handled = interrupts.count
+                    self._on_interrupt(handled, interrupts.first)
+                if process is self.make and self.launcher is not None and self.launcher.poll() is not None \
+                        and not self.launcher_lost:
+                    self._on_launcher_lost()
+                self.refresh()
+        finally:
+            for fd in watched[1:]:
+                os.close(fd)
+        return handled
+
+    def _start_launcher(self) -> subprocess.Popen | None:
+        """Start the process that forks a step runner per recipe, or return None where it cannot work."""
+        if not hasattr(os, "pidfd_open"):
+            return None
+        os.makedirs(os.path.join(self.files.state, launcher.REPLIES), exist_ok=True)
+        fifos = [os.path.join(self.files.state, launcher.QUEUE)]
+        fifos += [launcher.reply_path(self.files.state, entry["name"]) for entry in self.doc["steps"]]
+        fifos += [launcher.reply_path(self.files.state, "phase." + phase) for phase in self.doc["barriers"]]
+        for path in fifos:
+            try:
+                os.mkfifo(path, 0o600)
+            except FileExistsError:
+                pass
+        command = [sys.executable, "-I", "-S", "-c", LAUNCHER_CODE, str(Path(__file__).resolve().parent.parent),
+                   str(self.run_dir)]
+        make_log = open(self.run_dir / "make.log", "ab")
+        try:
+            return subprocess.Popen(command, cwd=self.run_dir, env=make_environment(), stdin=subprocess.DEVNULL,
+                                    stderr=make_log, process_group=0, preexec_fn=_launcher_child_setup)
+        finally:
+            make_log.close()
+
+    def _stop_launcher(self) -> None:
+        """Ask the launcher to exit once its step runners have; make has exited, so no request follows."""
+        try:
+            fd = os.open(os.path.join(self.files.state, launcher.QUEUE), os.O_WRONLY | os.O_NONBLOCK)
+        except OSError:
+            return
+        try:
+            os.write(fd, launcher.STOP_REQUEST + b"\n")
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+
+    def _on_launcher_lost(self) -> None:
+        self.launcher_lost = True
+        self.interrupted = True
+        steprunner.touch(self.files.flag("interrupted"))
+        self.console.say("Error: the step launcher (PID %d) exited unexpectedly with %s; stopping the run "
+                         "(see make.log in %s)" % (self.launcher.pid, _exit_description(self.launcher.returncode),
+                                                   display_path(self.run_dir)))
+        self._signal_make(signal.SIGTERM)
 
     def _announce(self) -> None:
         count = len(self.doc["steps"])
@@ -278,10 +386,12 @@ class Execution:
     def _start_make(self) -> subprocess.Popen:
         command = ["make", "-f", "rules.mk", "-j", str(self.jobs), "-k", "-r", "-R", "-s",
                    "--no-print-directory", "all"]
+        if self.launcher is not None:
+            command.append("SEEDRUN_LAUNCHER=1")
         make_log = open(self.run_dir / "make.log", "ab")
         try:
             process = subprocess.Popen(command, cwd=self.run_dir, env=make_environment(), stdin=subprocess.DEVNULL,
-                                       stderr=make_log, process_group=0, preexec_fn=_set_parent_death_signal)
+                                       stderr=make_log, process_group=0, preexec_fn=_make_child_setup)
         finally:
             make_log.close()
         steprunner.write_atomically(self.files.flag("make.pid"), str(process.pid).encode())
@@ -300,6 +410,8 @@ class Execution:
         self.console.say("Killing the running steps now")
         self._signal_make(signal.SIGKILL)
         self._kill_running_steps()
+        if self.launcher is not None and self.launcher.poll() is None:
+            self.launcher.kill()
 
     def _signal_make(self, number: int) -> None:
         if self.make is None:
@@ -351,7 +463,9 @@ class Execution:
             self.last_write = now
             run = self.assemble(status="running")
             self.writer.write(run)
-            if force or now - self.last_report >= LIVE_REPORT_SECONDS:
+            # The first live report waits LIVE_REPORT_SECONDS too: a short
+            # run gets its final report a moment later anyway.
+            if now - self.last_report >= LIVE_REPORT_SECONDS:
                 self.last_report = now
                 self._render_report(run, live=True)
 

@@ -1,7 +1,9 @@
 """The step runner: the recipe of every make rule, run once per step.
 
-make calls ``main([RUN_DIR, STEP])`` for a step and ``main([RUN_DIR, "--phase",
-PHASE])`` for a phase barrier, through ``python -I -S -c`` (see rules.py).
+Each recipe calls ``main([RUN_DIR, STEP])`` for a step and ``main([RUN_DIR,
+"--phase", PHASE])`` for a phase barrier. Under ``seedrun run`` the call
+happens in a process forked by the run's launcher (see launcher.py); a make
+started by hand runs ``python -I -S -c`` per recipe instead (see rules.py).
 The runner reads the step's spec from the run directory and decides whether
 the step may start: its prerequisites, an aborted run, the failure threshold.
 It takes a pool slot and runs the command in its own session, with stdout and

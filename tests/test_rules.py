@@ -33,7 +33,7 @@ def test_large_phase_uses_step_runner_barrier(tmp_path):
     names = ["step-with-a-rather-long-name-%05d" % i for i in range(SHELL_BARRIER_LIMIT // 30)]
     plan = resolve(load_pipeline(write_phased(tmp_path / "p.toml", names)), Selection())
     rules = render_rules(plan, tmp_path / "run")
-    assert "\t@$(STEP) --phase one\n" in rules
+    assert "\t@$(call RUN,phase.one,--phase one)\n" in rules
     assert "for s in" not in rules
 
 

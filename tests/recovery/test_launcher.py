@@ -1,0 +1,116 @@
+"""The step launcher: losing it mid-run, make run by hand without it, recipes left by a killed run."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+
+from support import processes_with_args, wait_for
+from recovery_support import kill_runner, lines, make_of_run, processes_of_run
+
+# `slow` traps SIGTERM so that the test can see it was stopped, not killed.
+PIPELINE = '''
+    [pipeline]
+    name = "launcher"
+    jobs = 2
+
+    [defaults]
+    kill_grace = "3s"
+
+    [steps.slow]
+    command = \'\'\'trap 'echo "end $$" >> "$T/slow.events"; exit 143' TERM; echo "start $$" >> "$T/slow.events"; sleep SECONDS & wait\'\'\'
+
+    [steps.after]
+    command = 'echo after >> "$T/after.count"'
+    needs = ["slow"]
+'''
+
+
+def launcher_of_run(run_dir, seedrun_pid: int) -> list[int]:
+    """PIDs of the launchers of a run: children of seedrun (the step runners it forks have its command line too)."""
+    found = []
+    for pid in processes_of_run(run_dir):
+        try:
+            with open("/proc/%d/cmdline" % pid, "rb") as f:
+                command = f.read()
+            with open("/proc/%d/stat" % pid) as f:
+                parent = int(f.read().rsplit(")", 1)[1].split()[1])
+        except OSError:
+            continue
+        if b"seedrun.launcher" in command and parent == seedrun_pid:
+            found.append(pid)
+    return found
+
+
+def test_lost_launcher_stops_run(ws):
+    ws.write(PIPELINE.replace("SECONDS", "30"))
+    process = ws.launch("run")
+    assert wait_for(lambda: lines(ws.scratch / "slow.events"))
+    run_dir = ws.run_dir
+    launchers = launcher_of_run(run_dir, process.pid)
+    assert len(launchers) == 1
+
+    os.kill(launchers[0], signal.SIGKILL)
+    output, _ = process.communicate(timeout=30)
+    assert process.returncode == 130, output
+    assert ("Error: the step launcher (PID %d) exited unexpectedly with SIGKILL; stopping the run "
+            "(see make.log in logs/%s)" % (launchers[0], run_dir.name)) in output.splitlines()
+
+    # The step runner outlived the launcher, stopped its step and recorded it.
+    assert [event.split()[0] for event in lines(ws.scratch / "slow.events")] == ["start", "end"]
+    steps = ws.steps(run_dir)
+    assert steps["slow"]["status"] == "interrupted"
+    assert steps["after"]["status"] == "not_run"
+    assert not (ws.scratch / "after.count").exists()
+    assert ws.record(run_dir)["status"] == "interrupted"
+    assert processes_of_run(run_dir) == []
+    assert processes_with_args("sleep 30") == []
+
+
+def test_make_without_launcher_runs_steps(ws):
+    ws.write(PIPELINE.replace("SECONDS", "0.1"))
+    result = ws.run("run")
+    assert result.code == 0, result.out + result.err
+    run_dir = ws.run_dir
+    stamps = run_dir / ".seedrun" / "stamps"
+    for name in ("after.done", "after.ok"):
+        (stamps / name).unlink()
+
+    # make on the run's rules, without SEEDRUN_LAUNCHER=1, starts a step runner per recipe.
+    done = subprocess.run(["make", "-f", "rules.mk", "-s"], cwd=run_dir, env=ws.env, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Starting: after" in done.stdout.splitlines()
+    assert (stamps / "after.ok").exists()
+    assert lines(ws.scratch / "after.count") == ["after", "after"]
+    assert "[seedrun] step after, attempt 2 of 2, started " in ws.log("after")
+    assert len(lines(ws.scratch / "slow.events")) == 1
+
+
+def test_resume_ends_recipes_of_killed_run(ws):
+    ws.write(PIPELINE.replace("SECONDS", "1.5"))
+    process = ws.launch("run")
+    assert wait_for(lambda: lines(ws.scratch / "slow.events"))
+    run_dir = ws.run_dir
+    # Kill make, then seedrun (stopped first, so that it cannot clean up):
+    # the launcher dies with seedrun, the step runner finishes its step, and
+    # the recipe shell of `slow` waits for a reply that never comes.
+    os.kill(process.pid, signal.SIGSTOP)
+    makes = make_of_run(run_dir)
+    assert len(makes) == 1
+    os.kill(makes[0], signal.SIGKILL)
+    kill_runner(process)
+    assert wait_for(lambda: (run_dir / ".seedrun" / "stamps" / "slow.ok").exists(), timeout=15)
+    time.sleep(0.2)
+    assert processes_of_run(run_dir), "the recipe shell of slow should still wait for its reply"
+
+    result = ws.run("resume")
+    assert result.code == 0, result.out + result.err
+    assert processes_of_run(run_dir) == []
+    steps = ws.steps()
+    assert steps["slow"]["status"] == "succeeded"
+    assert steps["slow"]["carried_over"] is True
+    assert steps["after"]["status"] == "succeeded"
+    assert lines(ws.scratch / "after.count") == ["after"]
