@@ -106,7 +106,7 @@ def judge(results: list[ScenarioResult], quick: bool) -> list[Verdict]:
         elif workload == "W3":
             verdicts += _critical_path(result)
         elif workload == "W4":
-            verdicts.append(_output_capture(result))
+            verdicts += _output_capture(result)
         elif workload == "W5":
             verdicts += _report_render(result)
         elif workload == "W6":
@@ -182,16 +182,40 @@ def _critical_path(result: ScenarioResult) -> list[Verdict]:
     return verdicts
 
 
-def _output_capture(result: ScenarioResult) -> Verdict:
+def _output_capture(result: ScenarioResult) -> list[Verdict]:
+    """Judge log capture by the step's recorded duration, and show the whole run against the same floor.
+
+    The step's duration in run.json runs from just before the command starts
+    until it has exited and its log is complete, so it is the capture cost.
+    The whole `seedrun run` adds the run's fixed cost (Python start, plan,
+    make, report), which W0 measures on its own.
+    """
     target = "W4: seedrun's log capture at most %.2f x the floor `sh -c 'cmd > file'`" % OUTPUT_CAPTURE_TARGET
+    verdicts = []
+    ratios = paired(result.row("seedrun"), result.row("sh"),
+                    lambda s, f: s.figures["step_s"] / f.wall if "step_s" in s.figures else None)
+    ratios = [ratio for ratio in ratios if ratio is not None]
+    if not ratios:
+        verdicts.append(_not_measured(target, "seedrun or sh has no sample"))
+    else:
+        middle, _, worst = spread(ratios)
+        measured = "step duration in run.json: %.3f x (worst round %.3f x)" % (middle, worst)
+        if middle <= OUTPUT_CAPTURE_TARGET:
+            verdicts.append(Verdict(target, measured, "met", True))
+        else:
+            verdicts.append(Verdict(target, measured, "not met: %.3f x over the target" % (
+                middle - OUTPUT_CAPTURE_TARGET), False))
+    target = "W4: the whole `seedrun run` at most %.2f x the floor (fixed cost included)" % OUTPUT_CAPTURE_TARGET
     ratios = paired(result.row("seedrun"), result.row("sh"), lambda s, f: s.wall / f.wall)
     if not ratios:
-        return _not_measured(target, "seedrun or sh has no sample")
-    middle, _, worst = spread(ratios)
-    measured = "%.3f x (worst round %.3f x)" % (middle, worst)
-    if middle <= OUTPUT_CAPTURE_TARGET:
-        return Verdict(target, measured, "met", True)
-    return Verdict(target, measured, "not met: %.3f x over the target" % (middle - OUTPUT_CAPTURE_TARGET), False)
+        verdicts.append(_not_measured(target, "seedrun or sh has no sample"))
+    else:
+        middle, _, worst = spread(ratios)
+        measured = "%.3f x (worst round %.3f x)" % (middle, worst)
+        met = middle <= OUTPUT_CAPTURE_TARGET
+        verdicts.append(Verdict(target, measured, "met" if met else "not met: %.3f x over the target" % (
+            middle - OUTPUT_CAPTURE_TARGET), met))
+    return verdicts
 
 
 def _report_render(result: ScenarioResult) -> list[Verdict]:
@@ -352,6 +376,12 @@ def _notes(result: ScenarioResult) -> list[str]:
             if differences:
                 notes.append("- seedrun minus %s, paired by round: median %+.3f s, range %+.3f to %+.3f s" % (
                     RUNNERS[peer].label, *spread(differences)))
+    if scenario.workload == "W4":
+        seedrun = result.row("seedrun")
+        steps = seedrun.figure("step_s") if seedrun else []
+        if steps:
+            notes.append("- seedrun's step duration in run.json (the log capture alone): median %.3f s, "
+                         "range %.3f to %.3f s" % spread(steps))
     if scenario.workload in ("W1", "W2"):
         extra = paired(result.row("seedrun"), result.row("make"),
                        lambda s, m: (s.wall - m.wall) / scenario.step_count * 1000)

@@ -518,6 +518,15 @@ class Seedrun(Runner):
         tail = output_tail(workdir / "logs" / "latest" / "make.log")
         return "make.log: " + tail if tail else ""
 
+    def figures(self, workdir: Path) -> dict[str, float]:
+        """Return the run's longest step duration as run.json records it (W4's log capture, without the run's fixed cost)."""
+        try:
+            record = json.loads((workdir / "logs" / "latest" / "run.json").read_text())
+        except (OSError, ValueError):
+            return {}
+        durations = [step["duration_s"] for step in record.get("steps", []) if step.get("duration_s") is not None]
+        return {"step_s": max(durations)} if durations else {}
+
 
 def seedrun_pipeline(scenario: Scenario) -> str:
     """Return the scenario as a seedrun pipeline file.

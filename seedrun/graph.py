@@ -280,7 +280,7 @@ def _direct_waits(pipeline: Pipeline, name: str) -> list[tuple[str, bool]]:
     """A step's own prerequisites as (name, must_succeed), its pair's main included."""
     step = pipeline.steps[name]
     waits = [(n, True) for n in step.needs] + [(n, False) for n in step.after]
-    waits += [(pair.main, True) for pair in pipeline.pairs.values() if pair.dependent == name]
+    waits += [(main, True) for main in pipeline.pair_mains(name)]
     return waits
 
 

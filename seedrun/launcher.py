@@ -17,9 +17,9 @@ open never blocks, and only then sends one request line: its PID, its reply
 FIFO and the step runner's arguments. A line is much shorter than PIPE_BUF,
 so requests that arrive together never mix. The launcher forks the step
 runner into the recipe's process group, which is make's, so a signal to
-make's group reaches the step runner as it would reach a recipe. When the
-step runner exits, the launcher writes its exit code to the reply FIFO, and
-the recipe exits with that code.
+make's group reaches the step runner as it would reach a recipe. The step
+runner writes its exit code to the reply FIFO, and the recipe exits with
+that code.
 
 The launcher keeps no state of its own: records, stamps and logs stay the
 step runner's. If the launcher dies, the orchestrator stops make's process
@@ -31,17 +31,25 @@ steps and write their records, as they did when each was a recipe.
 Like the step runner, this module imports builtin modules only.
 """
 
-import fcntl  # noqa: F401 - imported once here, used by every forked step runner
+import _signal
 import os
 import select
 import sys
 
-from seedrun import pools, step  # noqa: F401 - pools, like fcntl, is imported here for the children
+# Imported here once for every forked step runner, which would otherwise
+# import them itself: fcntl for its locks, _ctypes for prctl(2), pools for
+# steps that take a pool slot.
+import _ctypes  # noqa: F401
+import fcntl  # noqa: F401
+
+from seedrun import pools, step  # noqa: F401
+from seedrun.process import SIGKILL, prctl_function
 
 QUEUE = "launcher.fifo"
 REPLIES = "reply"
 STOP_REQUEST = b"stop"
 INTERNAL_ERROR_EXIT = 70
+PR_SET_PDEATHSIG = 1
 
 
 def reply_path(state_dir, reply):
@@ -97,12 +105,19 @@ class Launcher:
             return
         pid = os.fork()
         if pid == 0:
-            self._run_child(group, arguments)
+            self._run_child(group, arguments, reply)
         pidfd = os.pidfd_open(pid)
         self.children[pidfd] = (pid, reply)
         self.poller.register(pidfd, select.POLLIN)
 
-    def _run_child(self, group, arguments):
+    def _run_child(self, group, arguments, reply):
+        """Run the step runner in the forked child, reply to the recipe and exit; never returns.
+
+        The child replies itself, which spares the recipe waiting for the
+        launcher to wake up and reap it. The launcher replies again after
+        reaping, for a child that was killed before it could; the recipe
+        reads only the first line.
+        """
         code = INTERNAL_ERROR_EXIT
         try:
             os.close(self.queue)
@@ -119,6 +134,7 @@ class Launcher:
         finally:
             try:
                 sys.stderr.flush()
+                send_reply(reply_path(self.state, reply), code)
             finally:
                 os._exit(code)
 
@@ -146,8 +162,19 @@ def send_reply(path, code):
 
 
 def main(argv):
-    if len(argv) != 1:
-        sys.stderr.write("usage: launcher.py RUN_DIR\n")
+    if len(argv) != 2 or not argv[1].isdigit():
+        sys.stderr.write("usage: launcher.py RUN_DIR SEEDRUN_PID\n")
         return 2
+    # Die with seedrun. Checking the parent after prctl() covers a seedrun
+    # that died before the call.
+    prctl = prctl_function()
+    if prctl is not None:
+        prctl(PR_SET_PDEATHSIG, SIGKILL)
+    if os.getppid() != int(argv[1]):
+        return 1
+    # seedrun starts the launcher while it holds SIGINT, SIGTERM and SIGHUP
+    # back, and a blocked signal stays blocked across exec and fork: without
+    # this, no step runner would see make's SIGTERM.
+    _signal.pthread_sigmask(_signal.SIG_SETMASK, [])
     step.ensure_standard_fds()
     return Launcher(argv[0]).serve()

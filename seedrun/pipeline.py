@@ -114,6 +114,7 @@ class Pipeline:
     pairs: dict[str, Pair] = field(default_factory=dict)
     targets: dict[str, list[str]] = field(default_factory=dict)
     _phase_index: dict[str, Phase] | None = field(default=None, repr=False)
+    _pair_mains: dict[str, list[str]] | None = field(default=None, repr=False)
 
     def phase_of(self, step: str) -> Phase | None:
         return self.phase_index().get(step)
@@ -123,6 +124,14 @@ class Pipeline:
         if self._phase_index is None:
             self._phase_index = {name: phase for phase in reversed(self.phases) for name in phase.steps}
         return self._phase_index
+
+    def pair_mains(self, step: str) -> list[str]:
+        """Return the main steps of the pairs whose dependent is `step`; the map is built once."""
+        if self._pair_mains is None:
+            self._pair_mains = {}
+            for pair in self.pairs.values():
+                self._pair_mains.setdefault(pair.dependent, []).append(pair.main)
+        return self._pair_mains.get(step, [])
 
     def failure_limit(self, step_count: int) -> int | None:
         """Translate max_failures into a count of failed steps for a run of step_count steps."""

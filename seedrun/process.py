@@ -24,25 +24,36 @@ def signal_name(number):
     return SIGNAL_NAMES.get(number, "signal %d" % number)
 
 
+def prctl_function():
+    """Resolve Linux prctl(2) now and return a function calling prctl(option, value), or None off Linux.
+
+    The raw ``_ctypes`` call avoids importing ``ctypes``, which costs several
+    milliseconds per step. Resolving it before a fork keeps the child's call
+    cheap, too.
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        import _ctypes
+
+        address = _ctypes.dlsym(_ctypes.dlopen(None), "prctl")
+        return lambda option, value: _ctypes.call_function(address, (option, value, 0, 0, 0)) == 0
+    except (ImportError, AttributeError, OSError):
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        return lambda option, value: libc.prctl(option, value, 0, 0, 0) == 0
+
+
 def become_subreaper():
     """Make orphaned descendants of the step re-parent to this process.
 
     A command can leave its process group or session (``setsid``). As a child
     subreaper the runner still finds such processes among its own children
-    after the command's shell exited, and kills them. The raw ``_ctypes`` call
-    avoids importing ``ctypes``, which costs several milliseconds per step.
+    after the command's shell exited, and kills them.
     """
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        import _ctypes
-
-        prctl = _ctypes.dlsym(_ctypes.dlopen(None), "prctl")
-        return _ctypes.call_function(prctl, (PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)) == 0
-    except (ImportError, AttributeError, OSError):
-        import ctypes
-
-        return ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
+    prctl = prctl_function()
+    return prctl is not None and prctl(PR_SET_CHILD_SUBREAPER, 1)
 
 
 def list_children():

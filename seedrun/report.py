@@ -245,6 +245,12 @@ def _environment(templates_dir: Path | None) -> jinja2.Environment:
     )
 
 
+def load_templates(templates_dir: Path | None = None) -> None:
+    """Load and compile the report templates now, so that a later render does not wait for them."""
+    for name in ("report.html.j2", "index.html.j2"):
+        _environment(templates_dir).get_template(name)
+
+
 def _checked_run_id(run: Mapping[str, Any]) -> str:
     """Return the run id, or raise ValueError when it cannot be used as a file name."""
     run_id = str(run.get("run_id", ""))

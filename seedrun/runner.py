@@ -24,6 +24,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -32,7 +33,7 @@ from seedrun import step as steprunner
 from seedrun.lock import wait_for_step_runners
 from seedrun.graph import Plan
 from seedrun.pipeline import Pipeline
-from seedrun.process import become_subreaper, list_children
+from seedrun.process import become_subreaper, list_children, prctl_function
 from seedrun.records import (RunJsonWriter, count_statuses, extract_metrics, read_step_record, run_status,
                              step_entry, write_json_atomically)
 from seedrun.secrets import mask_env, mask_tree, secret_values
@@ -45,6 +46,8 @@ LIVE_REPORT_SECONDS = 5.0
 PR_SET_PDEATHSIG = 1
 # Seconds a stopped step runner may take beyond its step's kill_grace to write its record.
 STEP_RUNNER_STOP_SECONDS = 5.0
+# An import that takes longer than this is left to finish(), which imports again.
+PRELOAD_WAIT_SECONDS = 30.0
 LAUNCHER_CODE = ("import sys; sys.path.insert(0, sys.argv[1]); "
                  "from seedrun.launcher import main; sys.exit(main(sys.argv[2:]))")
 
@@ -149,11 +152,22 @@ def write_run_files(run_dir: Path, document: dict, specs: dict, rules: str) -> N
     for sub in ("spec", "records", "stamps", "failed"):
         os.makedirs(os.path.join(files.state, sub), exist_ok=True)
     for name, spec in specs.items():
-        steprunner.write_atomically(files.spec(name), marshal.dumps(spec))
+        _write_spec(files.spec(name), marshal.dumps(spec))
     for phase, members in document["barriers"].items():
         steprunner.write_atomically(files.phase_spec(phase), marshal.dumps(list(members)))
     steprunner.write_atomically(str(run_dir / "rules.mk"), rules.encode())
     write_json_atomically(run_dir / "plan.json", document)
+
+
+def _write_spec(path: str, data: bytes) -> None:
+    """Write a step's spec: directly when the file is new, since no step runner starts before make does."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+    except FileExistsError:
+        steprunner.write_atomically(path, data)
+        return
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
 
 
 def make_environment() -> dict[str, str]:
@@ -180,29 +194,60 @@ def _exit_description(returncode: int) -> str:
     return "exit code %d" % returncode
 
 
+def _load_finishing_modules() -> None:
+    """Import what finishing a run needs (Jinja2 and the templates, SQLite) while make runs, off the critical path.
+
+    finish() imports the same modules again, so an error here surfaces there,
+    where it is reported.
+    """
+    try:
+        from seedrun import history, junit, report, retention  # noqa: F401
+
+        report.load_templates()
+    except Exception as error:  # noqa: BLE001 - see the docstring
+        log.debug("cannot load the modules that finish a run: %s", error, exc_info=True)
+
+
+def start_launcher(run_dir: Path) -> subprocess.Popen | None:
+    """Start the step launcher of a run (see launcher.py), or return None where it cannot work.
+
+    It may start before the run's files are written, so that its own start
+    overlaps with writing them: it needs only the FIFO it reads requests from.
+    """
+    if not hasattr(os, "pidfd_open"):
+        return None
+    state = run_dir / ".seedrun"
+    state.mkdir(exist_ok=True)
+    try:
+        os.mkfifo(state / launcher.QUEUE, 0o600)
+    except FileExistsError:
+        pass
+    command = [sys.executable, "-I", "-S", "-c", LAUNCHER_CODE, str(Path(__file__).resolve().parent.parent),
+               str(run_dir), str(os.getpid())]
+    with open(run_dir / "make.log", "ab") as make_log:
+        # No preexec_fn, so that subprocess can use vfork: the launcher sets
+        # its own parent-death signal.
+        return subprocess.Popen(command, cwd=run_dir, env=make_environment(), stdin=subprocess.DEVNULL,
+                                stderr=make_log, process_group=0)
+
+
 def max_kill_grace(document: dict) -> float:
     """Return the longest kill_grace of the plan's steps, in seconds."""
     return max([entry.get("kill_grace_s") or 0 for entry in document.get("steps", [])] + [0])
 
 
-def _set_parent_death_signal(number: int) -> None:
-    """In a child process before exec: get signal `number` if seedrun dies, so nothing orphaned runs on."""
-    try:
-        import ctypes
+def parent_death_setup(number: int):
+    """Return a preexec_fn that makes the child get signal `number` if seedrun dies, so nothing orphaned runs on.
 
-        ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, number, 0, 0, 0)
-    except (OSError, AttributeError):
-        pass
+    make gets SIGTERM: it stops its recipes, waits for them and exits.
+    """
+    prctl = prctl_function()
 
+    def setup() -> None:
+        if prctl is not None:
+            prctl(PR_SET_PDEATHSIG, number)
 
-def _make_child_setup() -> None:
-    # make stops its recipes on SIGTERM and waits for them, then exits.
-    _set_parent_death_signal(signal.SIGTERM)
-
-
-def _launcher_child_setup() -> None:
-    # The launcher only forks step runners, which outlive it and finish their steps.
-    _set_parent_death_signal(signal.SIGKILL)
+    return setup
 
 
 class Interrupts:
@@ -249,7 +294,8 @@ class Interrupts:
 class Execution:
     """One invocation of make on a run directory, from start to the final record."""
 
-    def __init__(self, run_dir: Path, document: dict, jobs: int, *, resumed: bool = False):
+    def __init__(self, run_dir: Path, document: dict, jobs: int, *, resumed: bool = False,
+                 launcher: subprocess.Popen | None = None):
         self.run_dir = run_dir
         self.doc = document
         self.jobs = jobs
@@ -264,8 +310,10 @@ class Execution:
         self.interrupted = False
         self.killed = False
         self.make: subprocess.Popen | None = None
-        self.launcher: subprocess.Popen | None = None
+        self.launcher = launcher
+        self.fallback_used = False
         self.launcher_lost = False
+        self.preloader: threading.Thread | None = None
         self.last_report = time.monotonic()
         self.last_write = 0.0
         self.pending_write = False
@@ -296,8 +344,14 @@ class Execution:
             return self.finish()
 
     def _watch_make(self, interrupts: Interrupts) -> None:
-        self.launcher = self._start_launcher()
+        if self.launcher is None:
+            self.launcher = start_launcher(self.run_dir)
+        if self.launcher is not None:
+            self._make_reply_fifos()
         self.make = self._start_make()
+        # Started after the forks above, so that no fork copies a thread in the middle of an import.
+        self.preloader = threading.Thread(target=_load_finishing_modules, name="seedrun-preload", daemon=True)
+        self.preloader.start()
         self.refresh(force=True)
         handled = self._wait_for(self.make, interrupts, 0)
         if self.launcher is not None:
@@ -331,27 +385,15 @@ class Execution:
                 os.close(fd)
         return handled
 
-    def _start_launcher(self) -> subprocess.Popen | None:
-        """Start the process that forks a step runner per recipe, or return None where it cannot work."""
-        if not hasattr(os, "pidfd_open"):
-            return None
+    def _make_reply_fifos(self) -> None:
         os.makedirs(os.path.join(self.files.state, launcher.REPLIES), exist_ok=True)
-        fifos = [os.path.join(self.files.state, launcher.QUEUE)]
-        fifos += [launcher.reply_path(self.files.state, entry["name"]) for entry in self.doc["steps"]]
-        fifos += [launcher.reply_path(self.files.state, "phase." + phase) for phase in self.doc["barriers"]]
-        for path in fifos:
+        names = [entry["name"] for entry in self.doc["steps"]]
+        names += ["phase." + phase for phase in self.doc["barriers"]]
+        for name in names:
             try:
-                os.mkfifo(path, 0o600)
+                os.mkfifo(launcher.reply_path(self.files.state, name), 0o600)
             except FileExistsError:
                 pass
-        command = [sys.executable, "-I", "-S", "-c", LAUNCHER_CODE, str(Path(__file__).resolve().parent.parent),
-                   str(self.run_dir)]
-        make_log = open(self.run_dir / "make.log", "ab")
-        try:
-            return subprocess.Popen(command, cwd=self.run_dir, env=make_environment(), stdin=subprocess.DEVNULL,
-                                    stderr=make_log, process_group=0, preexec_fn=_launcher_child_setup)
-        finally:
-            make_log.close()
 
     def _stop_launcher(self) -> None:
         """Ask the launcher to exit once its step runners have; make has exited, so no request follows."""
@@ -391,7 +433,7 @@ class Execution:
         make_log = open(self.run_dir / "make.log", "ab")
         try:
             process = subprocess.Popen(command, cwd=self.run_dir, env=make_environment(), stdin=subprocess.DEVNULL,
-                                       stderr=make_log, process_group=0, preexec_fn=_make_child_setup)
+                                       stderr=make_log, process_group=0, preexec_fn=parent_death_setup(signal.SIGTERM))
         finally:
             make_log.close()
         steprunner.write_atomically(self.files.flag("make.pid"), str(process.pid).encode())
@@ -449,6 +491,8 @@ class Execution:
         spends its CPU on the steps.
         """
         changed = force
+        # A step runner writes there only when the run directory cannot be written.
+        self.fallback_used = self.fallback_used or os.path.isdir(self.files.fallback_record(""))
         for entry in self.doc["steps"]:
             name = entry["name"]
             version = self._record_version(name)
@@ -477,7 +521,10 @@ class Execution:
         on some file systems to tell two writes apart.
         """
         version = []
-        for path in (self.files.record(name), self.files.fallback_record(name)):
+        paths = [self.files.record(name)]
+        if self.fallback_used:
+            paths.append(self.files.fallback_record(name))
+        for path in paths:
             try:
                 info = os.stat(path)
                 version.append((info.st_ino, info.st_mtime_ns, info.st_size))
@@ -506,6 +553,8 @@ class Execution:
             self.records[entry["name"]] = read_step_record(self.files, entry["name"])
 
     def finish(self) -> int:
+        if self.preloader is not None:
+            self.preloader.join(PRELOAD_WAIT_SECONDS)
         self.reload_records()
         self.settle_records()
         for entry in self.doc["steps"]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import time
 
 from support import processes_with_args, wait_for
 from recovery_support import kill_runner, lines, make_of_run, processes_of_run
@@ -26,6 +25,14 @@ PIPELINE = '''
     command = 'echo after >> "$T/after.count"'
     needs = ["slow"]
 '''
+
+
+def command_line(pid: int) -> bytes:
+    try:
+        with open("/proc/%d/cmdline" % pid, "rb") as f:
+            return f.read()
+    except OSError:
+        return b""
 
 
 def launcher_of_run(run_dir, seedrun_pid: int) -> list[int]:
@@ -89,28 +96,33 @@ def test_make_without_launcher_runs_steps(ws):
     assert len(lines(ws.scratch / "slow.events")) == 1
 
 
-def test_resume_ends_recipes_of_killed_run(ws):
+def test_take_over_ends_recipes_of_killed_run(ws):
     ws.write(PIPELINE.replace("SECONDS", "1.5"))
     process = ws.launch("run")
     assert wait_for(lambda: lines(ws.scratch / "slow.events"))
     run_dir = ws.run_dir
-    # Kill make, then seedrun (stopped first, so that it cannot clean up):
-    # the launcher dies with seedrun, the step runner finishes its step, and
-    # the recipe shell of `slow` waits for a reply that never comes.
+    # Kill make, the launcher and the step runner it forked (both have the
+    # launcher's command line), then seedrun, stopped first so that it cannot
+    # clean up. Nothing is left to reply to the recipe shell of `slow`.
     os.kill(process.pid, signal.SIGSTOP)
     makes = make_of_run(run_dir)
     assert len(makes) == 1
     os.kill(makes[0], signal.SIGKILL)
+    forked = [pid for pid in processes_of_run(run_dir) if b"seedrun.launcher" in command_line(pid)]
+    assert len(forked) == 2
+    for pid in forked:
+        os.kill(pid, signal.SIGKILL)
     kill_runner(process)
-    assert wait_for(lambda: (run_dir / ".seedrun" / "stamps" / "slow.ok").exists(), timeout=15)
-    time.sleep(0.2)
+    # The step's command runs in a session of its own and ends by itself.
+    assert wait_for(lambda: processes_with_args("sleep 1.5") == [], timeout=15)
     assert processes_of_run(run_dir), "the recipe shell of slow should still wait for its reply"
 
-    result = ws.run("resume")
+    # A new run takes over the lock and ends the old recipe; it runs in a
+    # directory of its own, so its launcher never writes to the old FIFOs.
+    result = ws.run("run")
     assert result.code == 0, result.out + result.err
     assert processes_of_run(run_dir) == []
-    steps = ws.steps()
-    assert steps["slow"]["status"] == "succeeded"
-    assert steps["slow"]["carried_over"] is True
-    assert steps["after"]["status"] == "succeeded"
+    assert ws.run_dir != run_dir
+    assert ws.steps(run_dir)["slow"]["status"] == "interrupted"
+    assert ws.steps()["after"]["status"] == "succeeded"
     assert lines(ws.scratch / "after.count") == ["after"]
