@@ -21,7 +21,10 @@ from typing import Any
 
 from seedrun.errors import PipelineError
 
-NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*\Z")
+# Names become file names (NAME.log, NAME.done, NAME.12345.tmp), so they are
+# capped well below NAME_MAX (255 bytes on Linux file systems).
+MAX_NAME_LENGTH = 200
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,%d}\Z" % (MAX_NAME_LENGTH - 1))
 DURATION_PATTERN = re.compile(r"(?:(\d+(?:\.\d+)?)(h|m|s))+\Z")
 DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(h|m|s)")
 UNIT_SECONDS = {"h": 3600.0, "m": 60.0, "s": 1.0}
@@ -350,8 +353,9 @@ def _steps(data: dict, workdir: Path, problems: Problems) -> dict[str, Step]:
     for index, (name, table) in enumerate(_table(data, "steps", problems).items()):
         where = "[steps.%s]" % name
         if not NAME_PATTERN.match(name):
-            problems.add(where, "invalid step name %r: use letters, digits, '.', '_' and '-', starting with a "
-                                "letter or digit (no spaces, '/', '$' or leading '.' or '-')" % name)
+            problems.add(where, "invalid step name %r: use at most %d letters, digits, '.', '_' and '-', starting "
+                                "with a letter or digit (no spaces, '/', '$' or leading '.' or '-')"
+                         % (name, MAX_NAME_LENGTH))
         if not isinstance(table, dict):
             problems.add(where, "must be a table with at least a command")
             continue

@@ -115,6 +115,20 @@ def test_invalid_names_durations_and_jobs(ws):
         assert "invalid step name %r" % name in err
 
 
+def test_step_name_length_limit(ws):
+    longest, too_long = "a" * 200, "b" * 201
+    ws.write('''
+        [pipeline]
+        name = "x"
+        [steps.%s]
+        command = "true"
+        [steps.%s]
+        command = "true"
+    ''' % (longest, too_long))
+    err = assert_invalid(ws, "invalid step name %r: use at most 200 letters, digits" % too_long)
+    assert repr(longest) not in err
+
+
 def test_duplicate_names_across_phases_pairs_targets(ws):
     ws.write('''
         [pipeline]
