@@ -111,6 +111,8 @@ def kill_leftovers(pgid, grace):
     Return how many distinct processes were found and signalled.
     """
     seen = {pid for pid in list_children() if not is_zombie(pid)}
+    if not seen and not _group_exists(pgid):
+        return 0
     deadline = time.monotonic() + grace
     number = SIGTERM if grace > 0 else SIGKILL
     while True:
@@ -126,6 +128,16 @@ def kill_leftovers(pgid, grace):
         time.sleep(0.02 if number == SIGKILL else 0.05)
         if number == SIGKILL and time.monotonic() > deadline + 5:
             return len(seen)
+
+
+def _group_exists(pgid):
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    return True
 
 
 def is_zombie(pid):
