@@ -14,7 +14,6 @@ import fcntl
 import json
 import logging
 import os
-import socket
 import time
 from pathlib import Path
 
@@ -50,7 +49,7 @@ class PipelineLock:
     def describe(self, run_id: str | None, run_dir: Path | None) -> None:
         """Record who holds the lock, for the message another run prints."""
         details = {"run_id": run_id, "run_dir": str(run_dir) if run_dir else None, "pid": os.getpid(),
-                   "host": socket.gethostname(), "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+                   "host": os.uname().nodename, "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
         data = json.dumps(details).encode()
         os.ftruncate(self.fd, 0)
         os.pwrite(self.fd, data, 0)

@@ -21,7 +21,6 @@ import marshal
 import os
 import select
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -538,7 +537,7 @@ class Execution:
         return {
             "run_id": self.doc["run_id"], "pipeline": self.doc["pipeline"], "selection": self.doc["selection"],
             "pipeline_file": self.doc["pipeline_file"], "pipeline_sha256": self.doc["pipeline_sha256"],
-            "host": socket.gethostname(), "pid": os.getpid(), "jobs": self.jobs,
+            "host": os.uname().nodename, "pid": os.getpid(), "jobs": self.jobs,
             "status": status, "started_at": self.run_started_at,
             "finished_at": steprunner.iso(finished) if finished else None, "exit_code": exit_code,
             "resumed_at": list(self.doc.get("resumed_at", [])), "mask_env": self.doc["mask_env"],
