@@ -22,8 +22,8 @@ from seedrun.pipeline import Pipeline, closest, load_pipeline
 from seedrun.records import read_step_record, write_json_atomically
 from seedrun.retention import RUN_ID, list_runs, prune_runs
 from seedrun.rules import render_rules
-from seedrun.runner import (Execution, build_plan_document, display_path, max_kill_grace, new_run_id,
-                            point_latest, start_launcher, write_run_files)
+from seedrun.runner import (Execution, build_plan_document, display_path, find_make, max_kill_grace,
+                            new_run_id, point_latest, start_launcher, write_run_files)
 
 DEFAULT_PIPELINE = "pipeline.toml"
 STALE_STOP_SECONDS = 10.0
@@ -62,6 +62,7 @@ def run(path: str | os.PathLike | None, selection: Selection, jobs: object = Non
     pipeline = load_pipeline(pipeline_path(path))
     the_plan = resolve(pipeline, selection)
     jobs = parse_jobs(jobs, pipeline.jobs)
+    find_make()
     with PipelineLock(pipeline.logs_dir, pipeline.name) as lock:
         take_over(lock.acquire())
         with signals_deferred():
@@ -189,6 +190,7 @@ def resume(path: str | os.PathLike | None, run_id: str | None = None, replan: bo
            jobs: object = None) -> int:
     """Rerun, in its own run directory, every step of a run that did not succeed."""
     pipeline = load_pipeline(pipeline_path(path))
+    find_make()
     with PipelineLock(pipeline.logs_dir, pipeline.name) as lock:
         take_over(lock.acquire())
         run_dir = find_run(pipeline, run_id)

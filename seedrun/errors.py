@@ -35,6 +35,10 @@ class UsageError(SeedrunError):
     """The command line requests something that does not exist or cannot be done."""
 
 
+class SetupError(SeedrunError):
+    """A program seedrun needs, such as GNU make, is missing on this machine."""
+
+
 class LockedError(SeedrunError):
     """Another run of the same pipeline holds the lock of the logs directory."""
 

@@ -31,6 +31,7 @@ from seedrun import launcher
 from seedrun import step as steprunner
 from seedrun.lock import wait_for_step_runners
 from seedrun.graph import Plan
+from seedrun.errors import SetupError
 from seedrun.pipeline import Pipeline
 from seedrun.process import become_subreaper, list_children, prctl_function
 from seedrun.records import (RunJsonWriter, count_statuses, extract_metrics, read_step_record, run_status,
@@ -158,6 +159,17 @@ def write_run_files(run_dir: Path, document: dict, specs: dict, rules: str) -> N
     write_json_atomically(run_dir / "plan.json", document)
 
 
+def find_make() -> str:
+    """Return the absolute path of the make that runs the steps, or raise SetupError before anything starts."""
+    import shutil
+
+    found = shutil.which("make", path=make_environment().get("PATH"))
+    if found is None:
+        raise SetupError("GNU make was not found on PATH; install it (Debian and Ubuntu: apt install make) "
+                         "and run again. Nothing was run.")
+    return found
+
+
 def _write_spec(path: str, data: bytes) -> None:
     """Write a step's spec: directly when the file is new, since no step runner starts before make does."""
     try:
@@ -213,7 +225,11 @@ def start_launcher(run_dir: Path) -> subprocess.Popen | None:
     It may start before the run's files are written, so that its own start
     overlaps with writing them: it needs only the FIFO it reads requests from.
     """
-    if not hasattr(os, "pidfd_open"):
+    try:
+        # The launcher and the orchestrator wait on pidfds (Linux 5.3 and later).
+        os.close(os.pidfd_open(os.getpid()))
+    except (AttributeError, OSError) as error:
+        log.info("no step launcher, each recipe starts its own step runner: pidfd_open: %s", error)
         return None
     state = run_dir / ".seedrun"
     state.mkdir(exist_ok=True)
@@ -221,6 +237,10 @@ def start_launcher(run_dir: Path) -> subprocess.Popen | None:
         os.mkfifo(state / launcher.QUEUE, 0o600)
     except FileExistsError:
         pass
+    except OSError as error:
+        log.info("no step launcher, each recipe starts its own step runner: cannot create a FIFO in %s: %s",
+                 state, error.strerror)
+        return None
     command = [sys.executable, "-I", "-S", "-c", LAUNCHER_CODE, str(Path(__file__).resolve().parent.parent),
                str(run_dir), str(os.getpid())]
     with open(run_dir / "make.log", "ab") as make_log:
@@ -346,7 +366,14 @@ class Execution:
         if self.launcher is None:
             self.launcher = start_launcher(self.run_dir)
         if self.launcher is not None:
-            self._make_reply_fifos()
+            try:
+                self._make_reply_fifos()
+            except OSError as error:
+                log.info("no step launcher, each recipe starts its own step runner: cannot create the reply "
+                         "FIFOs: %s", error)
+                self.launcher.kill()
+                self.launcher.wait()
+                self.launcher = None
         self.make = self._start_make()
         # Started after the forks above, so that no fork copies a thread in the middle of an import.
         self.preloader = threading.Thread(target=_load_finishing_modules, name="seedrun-preload", daemon=True)
@@ -425,7 +452,7 @@ class Execution:
             self.console.say("Note: " + note)
 
     def _start_make(self) -> subprocess.Popen:
-        command = ["make", "-f", "rules.mk", "-j", str(self.jobs), "-k", "-r", "-R", "-s",
+        command = [find_make(), "-f", "rules.mk", "-j", str(self.jobs), "-k", "-r", "-R", "-s",
                    "--no-print-directory", "all"]
         if self.launcher is not None:
             command.append("SEEDRUN_LAUNCHER=1")

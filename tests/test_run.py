@@ -452,3 +452,25 @@ def test_step_waiting_to_retry_frees_its_pool_slot(ws):
     assert first["outcome"] == "failed"
     assert other_start >= parse_time(first["finished_at"])
     assert other_end <= parse_time(second["started_at"]), "other should run during the retry delay"
+
+
+def test_missing_make_runs_nothing(ws, tmp_path):
+    ws.write('''
+        [pipeline]
+        name = "nomake"
+        [steps.a]
+        command = 'echo a >> "$T/a.count"'
+    ''')
+    # A PATH with the usual tools but no make.
+    bin_dir = tmp_path / "bin-without-make"
+    bin_dir.mkdir()
+    for tool in ("sh", "env", "true"):
+        (bin_dir / tool).symlink_to("/bin/" + tool if tool != "env" else "/usr/bin/env")
+    for command in ("run", "resume"):
+        result = ws.run(command, env=dict(ws.env, PATH=str(bin_dir)))
+        assert result.code == 2, result.out + result.err
+        assert result.err == ("seedrun: error: GNU make was not found on PATH; install it (Debian and Ubuntu: "
+                              "apt install make) and run again. Nothing was run.\n")
+        assert "Traceback" not in result.out + result.err
+    assert not (ws.path / "logs").exists()
+    assert not (ws.scratch / "a.count").exists()

@@ -1,4 +1,4 @@
-"""The step launcher: losing it mid-run, make run by hand without it, recipes left by a killed run."""
+"""The step launcher: losing it mid-run, running without it, and recipes left by a killed run."""
 
 from __future__ import annotations
 
@@ -117,8 +117,8 @@ def test_take_over_ends_recipes_of_killed_run(ws):
     assert wait_for(lambda: processes_with_args("sleep 1.5") == [], timeout=15)
     assert processes_of_run(run_dir), "the recipe shell of slow should still wait for its reply"
 
-    # A new run takes over the lock and ends the old recipe; it runs in a
-    # directory of its own, so its launcher never writes to the old FIFOs.
+    # A new run takes over the lock and ends the old recipe. The new run has
+    # a directory of its own, so its launcher never writes to the old FIFOs.
     result = ws.run("run")
     assert result.code == 0, result.out + result.err
     assert processes_of_run(run_dir) == []
@@ -126,3 +126,27 @@ def test_take_over_ends_recipes_of_killed_run(ws):
     assert ws.steps(run_dir)["slow"]["status"] == "interrupted"
     assert ws.steps()["after"]["status"] == "succeeded"
     assert lines(ws.scratch / "after.count") == ["after"]
+
+
+def test_resume_without_reply_fifos_falls_back(ws):
+    ws.write(PIPELINE.replace("SECONDS", "0.1").replace("echo after >>", "test -f \"$T/fixed\" && echo after >>"))
+    result = ws.run("run")
+    assert result.code == 1, result.out + result.err
+    run_dir = ws.run_dir
+    # A reply folder that cannot hold FIFOs: the resumed run must start a
+    # step runner per recipe instead of failing.
+    replies = run_dir / ".seedrun" / "reply"
+    for fifo in replies.iterdir():
+        fifo.unlink()
+    replies.rmdir()
+    replies.write_text("not a folder\n")
+    (ws.scratch / "fixed").touch()
+
+    result = ws.run("resume")
+    assert result.code == 0, result.out + result.err
+    assert "Traceback" not in result.out + result.err
+    steps = ws.steps()
+    assert steps["slow"]["carried_over"] is True
+    assert steps["after"]["status"] == "succeeded"
+    assert lines(ws.scratch / "after.count") == ["after"]
+    assert processes_of_run(run_dir) == []
