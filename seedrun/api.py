@@ -96,6 +96,9 @@ def take_over(previous: dict) -> None:
     if run_dir is None or not (run_dir / "plan.json").exists():
         return
     if _run_status(run_dir) != "running" and wait_for_step_runners(run_dir, 0):
+        # The run has its final record, but a crash while it was resumed can
+        # leave recipe shells that would hand a new launcher stale requests.
+        _end_old_recipes(run_dir)
         return
     say("Warning: run %s (PID %s) ended without finishing; taking over its lock"
         % (previous.get("run_id"), previous.get("pid")))
@@ -137,7 +140,7 @@ def _end_old_recipes(run_dir: Path) -> None:
 
     When make and seedrun were both killed, nothing ends them: they sit in
     the old make's process group, with the run directory as their working
-    directory, blocked on a FIFO that nobody writes anymore.
+    directory, blocked on a FIFO that no process writes to anymore.
     """
     try:
         group = int((run_dir / ".seedrun" / "make.pid").read_text())

@@ -24,6 +24,9 @@ from seedrun.errors import PipelineError
 # Names become file names (NAME.log, NAME.done, NAME.12345.tmp), so they are
 # capped well below NAME_MAX (255 bytes on Linux file systems).
 MAX_NAME_LENGTH = 200
+# A phase barrier's spec, stamps and reply FIFO are named "phase.NAME", next
+# to the steps' own, so no step name may start with it.
+RESERVED_PREFIX = "phase."
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,%d}\Z" % (MAX_NAME_LENGTH - 1))
 DURATION_PATTERN = re.compile(r"(?:(\d+(?:\.\d+)?)(h|m|s))+\Z")
 DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(h|m|s)")
@@ -356,6 +359,9 @@ def _steps(data: dict, workdir: Path, problems: Problems) -> dict[str, Step]:
             problems.add(where, "invalid step name %r: use at most %d letters, digits, '.', '_' and '-', starting "
                                 "with a letter or digit (no spaces, '/', '$' or leading '.' or '-')"
                          % (name, MAX_NAME_LENGTH))
+        elif name.startswith(RESERVED_PREFIX):
+            problems.add(where, "invalid step name %r: names starting with %r are reserved for the stamps of "
+                                "phase barriers; rename the step" % (name, RESERVED_PREFIX))
         if not isinstance(table, dict):
             problems.add(where, "must be a table with at least a command")
             continue

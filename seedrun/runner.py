@@ -46,6 +46,8 @@ LIVE_REPORT_SECONDS = 5.0
 PR_SET_PDEATHSIG = 1
 # Seconds a stopped step runner may take beyond its step's kill_grace to write its record.
 STEP_RUNNER_STOP_SECONDS = 5.0
+# Seconds spent killing the processes orphaned to seedrun when a run ends.
+STRAGGLER_SECONDS = 5.0
 # An import that takes longer than this is left to finish(), which imports again.
 PRELOAD_WAIT_SECONDS = 30.0
 LAUNCHER_CODE = ("import sys; sys.path.insert(0, sys.argv[1]); "
@@ -241,13 +243,19 @@ def start_launcher(run_dir: Path) -> subprocess.Popen | None:
         log.info("no step launcher, each recipe starts its own step runner: cannot create a FIFO in %s: %s",
                  state, error.strerror)
         return None
+    # seedrun keeps the request FIFO open for the whole run, so a request
+    # written before the launcher opened it (the stop request, when make has
+    # nothing to do) waits in the FIFO instead of being lost.
+    queue_fd = os.open(state / launcher.QUEUE, os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC)
     command = [sys.executable, "-I", "-S", "-c", LAUNCHER_CODE, str(Path(__file__).resolve().parent.parent),
                str(run_dir), str(os.getpid())]
     with open(run_dir / "make.log", "ab") as make_log:
         # No preexec_fn, so that subprocess can use vfork: the launcher sets
         # its own parent-death signal.
-        return subprocess.Popen(command, cwd=run_dir, env=make_environment(), stdin=subprocess.DEVNULL,
-                                stderr=make_log, process_group=0)
+        process = subprocess.Popen(command, cwd=run_dir, env=make_environment(), stdin=subprocess.DEVNULL,
+                                   stderr=make_log, process_group=0)
+    process.queue_fd = queue_fd
+    return process
 
 
 def max_kill_grace(document: dict) -> float:
@@ -358,9 +366,34 @@ class Execution:
                 # Interrupted while the run directory was prepared: start nothing.
                 self._on_interrupt(interrupts.count, interrupts.first)
             else:
-                self._watch_make(interrupts)
+                try:
+                    self._watch_make(interrupts)
+                except OSError as error:
+                    # The run directory exists, so the run must still end with its record.
+                    self._stop_after_error(error)
             self._kill_stragglers()
             return self.finish()
+
+    def _stop_after_error(self, error: OSError) -> None:
+        """Stop a run that cannot go on (make or the launcher could not start) and record it interrupted."""
+        log.debug("the run stopped on an error", exc_info=True)
+        self.console.say("Error: cannot run the steps: %s; stopping the run" % error)
+        self.interrupted = True
+        try:
+            steprunner.touch(self.files.flag("interrupted"))
+        except OSError:
+            pass
+        self._signal_make(signal.SIGTERM)
+        for process in (self.make, self.launcher):
+            if process is not None and process.poll() is None:
+                if process is self.launcher:
+                    self._stop_launcher()
+                try:
+                    process.wait(max_kill_grace(self.doc) + STEP_RUNNER_STOP_SECONDS)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
+        self._close_queue()
 
     def _watch_make(self, interrupts: Interrupts) -> None:
         if self.launcher is None:
@@ -373,6 +406,7 @@ class Execution:
                          "FIFOs: %s", error)
                 self.launcher.kill()
                 self.launcher.wait()
+                self._close_queue()
                 self.launcher = None
         self.make = self._start_make()
         # Started after the forks above, so that no fork copies a thread in the middle of an import.
@@ -383,11 +417,23 @@ class Execution:
         if self.launcher is not None:
             self._stop_launcher()
             handled = self._wait_for(self.launcher, interrupts, handled)
-        if self.launcher_lost:
-            # The step runners left from the launcher stop on make's SIGTERM.
-            wait_for_step_runners(self.run_dir, max_kill_grace(self.doc) + STEP_RUNNER_STOP_SECONDS)
+            self._close_queue()
+            # The launcher normally exits after its step runners. One that died
+            # left them orphaned here, still stopping their steps.
+            handled = self._wait_for_step_runners(interrupts, handled)
         if interrupts.count > handled:
             self._on_interrupt(interrupts.count, interrupts.first)
+
+    def _wait_for_step_runners(self, interrupts: Interrupts, handled: int) -> int:
+        """Wait until no step runner of the run is left, handling interrupts; return the interrupts handled."""
+        deadline = time.monotonic() + max_kill_grace(self.doc) + STEP_RUNNER_STOP_SECONDS
+        while not wait_for_step_runners(self.run_dir, 0) and time.monotonic() < deadline:
+            select.select([interrupts.wakeup_fd], [], [], 0.05)
+            interrupts.drain()
+            if interrupts.count > handled:
+                handled = interrupts.count
+                self._on_interrupt(handled, interrupts.first)
+        return handled
 
     def _wait_for(self, process: subprocess.Popen, interrupts: Interrupts, handled: int) -> int:
         """Refresh the records until process exits, handling interrupts; return the interrupts handled."""
@@ -421,18 +467,17 @@ class Execution:
             except FileExistsError:
                 pass
 
+    def _close_queue(self) -> None:
+        if self.launcher is not None and self.launcher.queue_fd is not None:
+            os.close(self.launcher.queue_fd)
+            self.launcher.queue_fd = None
+
     def _stop_launcher(self) -> None:
         """Ask the launcher to exit once its step runners have; make has exited, so no request follows."""
         try:
-            fd = os.open(os.path.join(self.files.state, launcher.QUEUE), os.O_WRONLY | os.O_NONBLOCK)
-        except OSError:
-            return
-        try:
-            os.write(fd, launcher.STOP_REQUEST + b"\n")
-        except OSError:
-            pass
-        finally:
-            os.close(fd)
+            os.write(self.launcher.queue_fd, launcher.STOP_REQUEST + b"\n")
+        except OSError as error:
+            log.warning("cannot ask the step launcher (PID %d) to stop: %s", self.launcher.pid, error)
 
     def _on_launcher_lost(self) -> None:
         self.launcher_lost = True
@@ -499,13 +544,29 @@ class Execution:
                     pass
 
     def _kill_stragglers(self) -> None:
-        """Kill and reap processes that were orphaned to this process (a subreaper)."""
-        for pid in list_children():
-            try:
-                os.kill(pid, signal.SIGKILL)
-                os.waitpid(pid, 0)
-            except (ProcessLookupError, ChildProcessError, PermissionError):
-                pass
+        """Kill and reap the processes orphaned to this process (a subreaper), with their process groups.
+
+        Killing one orphan can orphan its own children, which then re-parent
+        here, so the search repeats until none is left (or STRAGGLER_SECONDS
+        have passed).
+        """
+        deadline = time.monotonic() + STRAGGLER_SECONDS
+        while time.monotonic() < deadline:
+            children = list_children()
+            if not children:
+                return
+            for pid in children:
+                try:
+                    if os.getpgid(pid) == pid:
+                        os.killpg(pid, signal.SIGKILL)
+                    os.kill(pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
+            for pid in children:
+                try:
+                    os.waitpid(pid, 0)
+                except ChildProcessError:
+                    pass
 
     # Records
 

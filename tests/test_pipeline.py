@@ -129,6 +129,22 @@ def test_step_name_length_limit(ws):
     assert repr(longest) not in err
 
 
+def test_step_name_with_phase_prefix_rejected(ws):
+    ws.write('''
+        [pipeline]
+        name = "x"
+        [steps."phase.g"]
+        command = "true"
+        [steps.a]
+        command = "true"
+        [[phases]]
+        name = "g"
+        steps = ["a"]
+    ''')
+    assert_invalid(ws, "invalid step name 'phase.g': names starting with 'phase.' are reserved for the stamps "
+                       "of phase barriers; rename the step")
+
+
 def test_duplicate_names_across_phases_pairs_targets(ws):
     ws.write('''
         [pipeline]

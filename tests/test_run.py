@@ -474,3 +474,28 @@ def test_missing_make_runs_nothing(ws, tmp_path):
         assert "Traceback" not in result.out + result.err
     assert not (ws.path / "logs").exists()
     assert not (ws.scratch / "a.count").exists()
+
+
+def test_make_that_cannot_start_still_records_run(ws, tmp_path):
+    ws.write('''
+        [pipeline]
+        name = "badmake"
+        [steps.a]
+        command = 'echo a >> "$T/a.count"'
+    ''')
+    # Found on PATH and executable, but its interpreter does not exist, so exec fails.
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    make = bin_dir / "make"
+    make.write_text("#!/nonexistent/interpreter\n")
+    make.chmod(0o755)
+    result = ws.run("run", env=dict(ws.env, PATH="%s:%s" % (bin_dir, ws.env["PATH"])))
+    assert result.code == 130, result.out + result.err
+    assert "Traceback" not in result.out + result.err
+    assert any(line.startswith("Error: cannot run the steps: ") and line.endswith("; stopping the run")
+               for line in result.lines), result.out
+    record = ws.record()
+    assert record["status"] == "interrupted"
+    assert record["finished_at"] is not None
+    assert ws.steps()["a"]["status"] == "not_run"
+    assert not (ws.scratch / "a.count").exists()

@@ -209,3 +209,62 @@ def test_escaped_deaf_child_killed_within_grace(reaped):
     assert lived <= 2 + 3 + 1, "the escaped child lived %.1fs; timeout 2s, kill_grace 3s" % lived
     assert processes_with_args("sleep 366") == []
     assert run_processes(ws.scratch) == []
+
+
+def test_second_interrupt_kills_escaped_grandchildren(reaped):
+    ws = reaped
+    ws.write("""
+        [pipeline]
+        name = "escaped"
+        jobs = 4
+
+        [defaults]
+        kill_grace = "30s"
+
+        [steps.one]
+        command = 'setsid sh -c "trap \\"\\" TERM; sleep 341" & echo started >> "$T/started"; sleep 342'
+
+        [steps.two]
+        command = 'setsid sh -c "trap \\"\\" TERM; sleep 341" & echo started >> "$T/started"; sleep 342'
+    """)
+    process = ws.launch("run")
+    assert wait_for(lambda: (ws.scratch / "started").exists() and
+                    len((ws.scratch / "started").read_text().split()) == 2, timeout=30)
+    assert wait_for(lambda: len(processes_with_args("sleep 341")) == 2)
+    os.killpg(process.pid, signal.SIGINT)
+    time.sleep(0.5)
+    os.killpg(process.pid, signal.SIGINT)
+    output, _ = process.communicate(timeout=60)
+
+    assert process.returncode == 130, output
+    assert "Killing the running steps now" in output.splitlines()
+    # The setsid'd sleeps ignore SIGTERM and left the step's session. They
+    # re-parent to seedrun only once their shells die, and must die too.
+    assert wait_for(lambda: processes_with_args("sleep 341") == [], timeout=2)
+    assert processes_with_args("sleep 342") == []
+    assert run_processes(ws.scratch) == []
+
+
+def test_killed_step_runner_leaves_no_command(reaped):
+    ws = reaped
+    ws.write("""
+        [pipeline]
+        name = "runner-killed"
+        jobs = 2
+
+        [steps.a]
+        command = 'echo $$ > "$T/a.pid"; sleep 343; echo a-done'
+    """)
+    process = ws.launch("run")
+    assert wait_for(lambda: read_pid(ws.scratch / "a.pid"), timeout=30)
+    command = read_pid(ws.scratch / "a.pid")
+    with open("/proc/%d/stat" % command) as f:
+        step_runner = int(f.read().rsplit(")", 1)[1].split()[1])
+    os.kill(step_runner, signal.SIGKILL)
+    output, _ = process.communicate(timeout=60)
+
+    assert process.returncode == 1, output
+    assert ws.steps()["a"]["status"] == "failed"
+    assert processes_with_args("sleep 343") == []
+    assert not pid_alive(command)
+    assert run_processes(ws.scratch) == []

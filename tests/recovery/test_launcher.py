@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
+import time
 
 from support import processes_with_args, wait_for
 from recovery_support import kill_runner, lines, make_of_run, processes_of_run
@@ -149,4 +151,75 @@ def test_resume_without_reply_fifos_falls_back(ws):
     assert steps["slow"]["carried_over"] is True
     assert steps["after"]["status"] == "succeeded"
     assert lines(ws.scratch / "after.count") == ["after"]
+    assert processes_of_run(run_dir) == []
+
+
+def test_stop_reaches_launcher_that_starts_late(ws):
+    ws.write(PIPELINE.replace("SECONDS", "0.1"))
+    result = ws.run("run")
+    assert result.code == 0, result.out + result.err
+    # Every stamp exists, so make exits at once, usually before the launcher
+    # has opened its FIFO: the stop request must still reach it.
+    for _ in range(3):
+        result = ws.run("resume", "--replan", timeout=60)
+        assert result.code == 0, result.out + result.err
+        assert processes_of_run(ws.run_dir) == []
+    assert lines(ws.scratch / "after.count") == ["after"]
+
+
+def test_second_interrupt_after_lost_launcher_kills_at_once(ws):
+    ws.write('''
+        [pipeline]
+        name = "deaf"
+        jobs = 2
+
+        [defaults]
+        kill_grace = "40s"
+
+        [steps.slow]
+        command = \'\'\'trap "" TERM; echo "start $$" >> "$T/slow.events"; sleep 60\'\'\'
+    ''')
+    process = ws.launch("run")
+    assert wait_for(lambda: lines(ws.scratch / "slow.events"))
+    launchers = launcher_of_run(ws.run_dir, process.pid)
+    assert len(launchers) == 1
+    os.kill(launchers[0], signal.SIGKILL)
+    # The step ignores SIGTERM, so seedrun waits for its kill_grace of 40 s
+    # unless a second interrupt kills it at once.
+    time.sleep(0.5)
+    started = time.monotonic()
+    os.killpg(process.pid, signal.SIGINT)
+    time.sleep(0.3)
+    os.killpg(process.pid, signal.SIGINT)
+    output, _ = process.communicate(timeout=60)
+    assert time.monotonic() - started < 20, output
+    assert process.returncode == 130, output
+    assert "Killing the running steps now" in output.splitlines()
+    assert processes_of_run(ws.run_dir) == []
+    assert processes_with_args("sleep 60") == []
+
+
+def test_take_over_ends_stale_recipe_of_finished_run(ws):
+    ws.write(PIPELINE.replace("SECONDS", "0.1").replace("echo after >>", "test -f \"$T/fixed\" && echo after >>"))
+    result = ws.run("run")
+    assert result.code == 1, result.out + result.err
+    run_dir = ws.run_dir
+    # What a resume killed before its first record leaves: a recipe shell of
+    # the old make, still trying to hand its request to a launcher, and the
+    # lock details of a seedrun that is gone.
+    stale = subprocess.Popen(["/bin/sh", "-c", 'exec 3<>.seedrun/reply/after; echo "$$ after after" '
+                              '>.seedrun/launcher.fifo; read -r code <&3'], cwd=run_dir, start_new_session=True)
+    (run_dir / ".seedrun" / "make.pid").write_text(str(stale.pid))
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    lock = ws.path / "logs" / ".seedrun" / "launcher.lock"
+    lock.write_text(json.dumps({"run_id": run_dir.name, "run_dir": str(run_dir), "pid": gone.pid,
+                                "host": os.uname().nodename, "started_at": "2026-12-04T00:00:00Z"}))
+    (ws.scratch / "fixed").touch()
+
+    result = ws.run("resume")
+    assert result.code == 0, result.out + result.err
+    assert stale.wait(timeout=10) == -signal.SIGKILL
+    assert lines(ws.scratch / "after.count") == ["after"]
+    assert result.out.count("Starting: after") == 1
     assert processes_of_run(run_dir) == []
