@@ -12,8 +12,8 @@ than the shell make starts anyway::
 
     exec 3<>.seedrun/reply/NAME; echo "$$ NAME NAME" >.seedrun/launcher.fifo; read -r code <&3; exit $code
 
-The recipe opens its reply FIFO first, for reading and writing so that the
-open never blocks, and only then sends one request line: its PID, its reply
+The recipe opens its reply FIFO first, for reading and writing, which on
+Linux never blocks, and only then sends one request line: its PID, its reply
 FIFO and the step runner's arguments. A line is much shorter than PIPE_BUF,
 so requests that arrive together never mix. The launcher forks the step
 runner into the recipe's process group, which is make's, so a signal to

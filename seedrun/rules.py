@@ -35,7 +35,7 @@ STEP_RUNNER_CODE = ("import sys; sys.path.insert(0, sys.argv[1]); "
                  "from seedrun.step import main; sys.exit(main(sys.argv[2:]))")
 
 
-# Shell builtins only: open the reply FIFO (read-write, so the open never
+# Shell builtins only: open the reply FIFO (read-write, which on Linux never
 # waits), send "PID REPLY ARGS" to the launcher, wait for the exit code.
 LAUNCHER_REQUEST = ("exec 3<>.seedrun/%s/$(1); echo \"$$$$ $(1) $(2)\" >.seedrun/%s; "
                     "read -r code <&3; exit $${code:-1}" % (launcher.REPLIES, launcher.QUEUE))

@@ -9,8 +9,9 @@ run's status, exit code, report, history, junit.xml and notification.
 
 Signals: the first SIGINT, SIGTERM or SIGHUP sends SIGTERM to make's process
 group, which the launcher's step runners join, so every step runner stops its
-command (SIGTERM, then SIGKILL after kill_grace) and records it interrupted. The second kills everything at once.
-Either way run.json and the report are written before the exit.
+command (SIGTERM, then SIGKILL after kill_grace) and records it interrupted.
+The second kills everything at once. Either way run.json and the report are
+written before the exit.
 """
 
 from __future__ import annotations
@@ -221,7 +222,13 @@ def _load_finishing_modules() -> None:
         log.debug("cannot load the modules that finish a run: %s", error, exc_info=True)
 
 
-def start_launcher(run_dir: Path) -> subprocess.Popen | None:
+class LauncherProcess(subprocess.Popen):
+    """The launcher's process, with the request FIFO that seedrun keeps open while it runs."""
+
+    queue_fd: int | None = None
+
+
+def start_launcher(run_dir: Path) -> LauncherProcess | None:
     """Start the step launcher of a run (see launcher.py), or return None where it cannot work.
 
     It may start before the run's files are written, so that its own start
@@ -252,8 +259,8 @@ def start_launcher(run_dir: Path) -> subprocess.Popen | None:
     with open(run_dir / "make.log", "ab") as make_log:
         # No preexec_fn, so that subprocess can use vfork: the launcher sets
         # its own parent-death signal.
-        process = subprocess.Popen(command, cwd=run_dir, env=make_environment(), stdin=subprocess.DEVNULL,
-                                   stderr=make_log, process_group=0)
+        process = LauncherProcess(command, cwd=run_dir, env=make_environment(), stdin=subprocess.DEVNULL,
+                                  stderr=make_log, process_group=0)
     process.queue_fd = queue_fd
     return process
 
@@ -322,7 +329,7 @@ class Execution:
     """One invocation of make on a run directory, from start to the final record."""
 
     def __init__(self, run_dir: Path, document: dict, jobs: int, *, resumed: bool = False,
-                 launcher: subprocess.Popen | None = None):
+                 launcher: LauncherProcess | None = None):
         self.run_dir = run_dir
         self.doc = document
         self.jobs = jobs
@@ -384,10 +391,10 @@ class Execution:
         except OSError:
             pass
         self._signal_make(signal.SIGTERM)
+        if self.launcher is not None and self.launcher.poll() is None:
+            self._stop_launcher()
         for process in (self.make, self.launcher):
             if process is not None and process.poll() is None:
-                if process is self.launcher:
-                    self._stop_launcher()
                 try:
                     process.wait(max_kill_grace(self.doc) + STEP_RUNNER_STOP_SECONDS)
                 except subprocess.TimeoutExpired:
@@ -421,18 +428,22 @@ class Execution:
             # The launcher normally exits after its step runners. One that died
             # left them orphaned here, still stopping their steps.
             handled = self._wait_for_step_runners(interrupts, handled)
+        self._handle_interrupts(interrupts, handled)
+
+    def _handle_interrupts(self, interrupts: Interrupts, handled: int) -> int:
+        """Act on the interrupts that arrived since `handled` of them were; return the count handled now."""
+        interrupts.drain()
         if interrupts.count > handled:
-            self._on_interrupt(interrupts.count, interrupts.first)
+            handled = interrupts.count
+            self._on_interrupt(handled, interrupts.first)
+        return handled
 
     def _wait_for_step_runners(self, interrupts: Interrupts, handled: int) -> int:
         """Wait until no step runner of the run is left, handling interrupts; return the interrupts handled."""
         deadline = time.monotonic() + max_kill_grace(self.doc) + STEP_RUNNER_STOP_SECONDS
         while not wait_for_step_runners(self.run_dir, 0) and time.monotonic() < deadline:
             select.select([interrupts.wakeup_fd], [], [], 0.05)
-            interrupts.drain()
-            if interrupts.count > handled:
-                handled = interrupts.count
-                self._on_interrupt(handled, interrupts.first)
+            handled = self._handle_interrupts(interrupts, handled)
         return handled
 
     def _wait_for(self, process: subprocess.Popen, interrupts: Interrupts, handled: int) -> int:
@@ -444,10 +455,7 @@ class Execution:
         try:
             while process.poll() is None:
                 select.select(watched, [], [], REFRESH_SECONDS)
-                interrupts.drain()
-                if interrupts.count > handled:
-                    handled = interrupts.count
-                    self._on_interrupt(handled, interrupts.first)
+                handled = self._handle_interrupts(interrupts, handled)
                 if process is self.make and self.launcher is not None and self.launcher.poll() is not None \
                         and not self.launcher_lost:
                     self._on_launcher_lost()
