@@ -1,11 +1,14 @@
-"""The step launcher: one resident process per run that forks a step runner for each recipe.
+"""The step launcher: one resident process per run that hands each recipe's step to a step runner.
 
 Starting CPython costs 10 to 20 ms, more than all the rest of a step
 runner's work, and a recipe that starts ``python`` pays it once per step.
 The launcher pays it once per run: it starts with the step runner imported,
-reads requests from a FIFO and forks a step runner for each. The child
-starts from the launcher's untouched state, so it behaves exactly like a
-freshly started ``python -c 'from seedrun.step import main'``.
+reads requests from a FIFO and passes each to a worker, a process forked
+from the launcher that runs the step runner. A worker serves one step at a
+time and then waits for the next, so a run forks about as many workers as
+it runs steps at once, not one per step. Forking costs little, but the
+hundreds of copy-on-write page faults that follow it in the child cost more
+than the rest of a short step.
 
 A step's recipe (see rules.py) uses shell builtins only, so it costs no more
 than the shell make starts anyway::
@@ -15,18 +18,20 @@ than the shell make starts anyway::
 The recipe opens its reply FIFO first, for reading and writing, which on
 Linux never blocks, and only then sends one request line: its PID, its reply
 FIFO and the step runner's arguments. A line is much shorter than PIPE_BUF,
-so requests that arrive together never mix. The launcher forks the step
-runner into the recipe's process group, which is make's, so a signal to
-make's group reaches the step runner as it would reach a recipe. The step
-runner writes its exit code to the reply FIFO, and the recipe exits with
-that code.
+so requests that arrive together never mix. The worker joins the recipe's
+process group, which is make's, for the time of the step, so a signal to
+make's group reaches the step runner as it would reach a recipe, and idle
+workers wait in the launcher's group, out of its reach. The worker writes
+the exit code to the reply FIFO, and the recipe exits with that code.
 
 The launcher keeps no state of its own: records, stamps and logs stay the
-step runner's. If the launcher dies, the orchestrator stops make's process
-group, which ends the recipes that wait for a reply. If the orchestrator
-dies, make gets SIGTERM (its parent-death signal) and stops its recipes,
-and the launcher gets SIGKILL. Step runners already forked finish their
-steps and write their records, as they did when each was a recipe.
+step runner's. If a worker dies, the launcher replies for it with the
+worker's exit status. If the launcher dies, the orchestrator stops make's
+process group, which ends the recipes that wait for a reply. If the
+orchestrator dies, make gets SIGTERM (its parent-death signal) and stops its
+recipes, and the launcher gets SIGKILL. Either way the workers read
+end-of-file on their request pipes: a busy worker finishes its step and
+writes its record, as a recipe would, and then exits with the idle ones.
 
 Like the step runner, this module imports builtin modules only.
 """
@@ -36,28 +41,48 @@ import os
 import select
 import sys
 
-# Imported here once for every forked step runner, which would otherwise
-# import them itself: fcntl for its locks, _ctypes for prctl(2), pools for
-# steps that take a pool slot.
+# Imported here once for every worker, which would otherwise import them
+# itself: fcntl for its locks, _ctypes for prctl(2), pools for steps that
+# take a pool slot.
 import _ctypes  # noqa: F401
 import fcntl  # noqa: F401
 
 from seedrun import pools, step  # noqa: F401
-from seedrun.process import SIGKILL, prctl_function
+from seedrun.process import SIGKILL, prctl_function, reap_children, list_children
 
 QUEUE = "launcher.fifo"
 REPLIES = "reply"
 STOP_REQUEST = b"stop"
 INTERNAL_ERROR_EXIT = 70
 PR_SET_PDEATHSIG = 1
+# A worker exits after this many steps, so that whatever a step runner
+# leaves in the process (imported modules, a grown heap) cannot pile up.
+STEPS_PER_WORKER = 500
+STEP_SIGNALS = (1, 2, 15)
+IDLE = b"idle"
+EXITING = b"exiting"
 
 
 def reply_path(state_dir, reply):
     return os.path.join(state_dir, REPLIES, reply)
 
 
+class Worker:
+    """The launcher's view of one worker: its pipes and the request it serves, if any."""
+
+    def __init__(self, pid, pidfd, requests, reports):
+        self.pid = pid
+        self.pidfd = pidfd
+        self.requests = requests
+        self.reports = reports
+        self.reply = None
+
+    def fds(self):
+        return (self.pidfd, self.requests, self.reports)
+
+
 class Launcher:
-    """Serve the requests of one run's recipes until asked to stop and every step runner has exited."""
+    """Serve the requests of one run's recipes until asked to stop and every step has replied."""
 
     def __init__(self, run_dir):
         self.run_dir = os.path.abspath(run_dir)
@@ -67,17 +92,26 @@ class Launcher:
         self.queue = os.open(os.path.join(self.state, QUEUE), os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC)
         self.poller = select.poll()
         self.poller.register(self.queue, select.POLLIN)
-        self.children = {}
+        self.group = os.getpgrp()
+        self.by_fd = {}
+        self.idle = []
+        self.busy = 0
         self.buffer = b""
         self.stopping = False
 
     def serve(self):
-        while not (self.stopping and not self.children):
+        while not (self.stopping and not self.busy):
             for fd, _ in self.poller.poll():
+                worker = self.by_fd.get(fd)
                 if fd == self.queue:
                     self._read_requests()
+                elif worker is None:
+                    continue
+                elif fd == worker.reports:
+                    self._read_reports(worker)
                 else:
-                    self._reap(fd)
+                    self._reap(worker)
+        self._dismiss_workers()
         return 0
 
     def _read_requests(self):
@@ -93,40 +127,157 @@ class Launcher:
                 self._start(line.decode("utf-8", "replace").split())
 
     def _start(self, words):
-        """Fork a step runner for a request "PID REPLY ARG..." from a recipe."""
+        """Hand a request "PID REPLY ARG..." from a recipe to an idle worker, forking one if none is idle."""
         if len(words) < 3 or not words[0].isdigit():
             sys.stderr.write("seedrun launcher: ignored a malformed request: %r\n" % " ".join(words))
             return
-        client, reply, arguments = int(words[0]), words[1], words[2:]
+        client, reply = int(words[0]), words[1]
         try:
             group = os.getpgid(client)
         except ProcessLookupError:
             # make stopped the recipe before its request was read, so no recipe waits for this step.
             return
+        request = ("%d %s\n" % (group, " ".join(words[1:]))).encode()
+        while True:
+            worker = self.idle.pop() if self.idle else self._fork_worker()
+            try:
+                os.write(worker.requests, request)
+                break
+            except OSError:
+                # The worker died while idle, and its pidfd event removes it.
+                continue
+        worker.reply = reply
+        self.busy += 1
+
+    def _fork_worker(self):
+        requests_read, requests_write = os.pipe2(os.O_CLOEXEC)
+        reports_read, reports_write = os.pipe2(os.O_CLOEXEC)
         pid = os.fork()
         if pid == 0:
-            self._run_child(group, arguments, reply)
-        pidfd = os.pidfd_open(pid)
-        self.children[pidfd] = (pid, reply)
-        self.poller.register(pidfd, select.POLLIN)
+            os.close(requests_write)
+            os.close(reports_read)
+            WorkerLoop(self.run_dir, self.state, self.group, requests_read, reports_write).run()
+        os.close(requests_read)
+        os.close(reports_write)
+        worker = Worker(pid, os.pidfd_open(pid), requests_write, reports_read)
+        for fd in (worker.pidfd, worker.reports):
+            self.by_fd[fd] = worker
+            self.poller.register(fd, select.POLLIN)
+        return worker
 
-    def _run_child(self, group, arguments, reply):
-        """Run the step runner in the forked child, reply to the recipe and exit; never returns.
+    def _read_reports(self, worker):
+        """Take the lines a worker writes after each step: IDLE when it can serve another, EXITING when not.
 
-        The child replies itself, which spares the recipe waiting for the
-        launcher to wake up and reap it. The launcher replies again after
-        reaping, for a child that was killed before it could; the recipe
-        reads only the first line.
+        An empty read means the worker exited, which its pidfd reports.
+        """
+        try:
+            data = os.read(worker.reports, 4096)
+        except OSError:
+            data = b""
+        if not data:
+            self._unwatch(worker.reports)
+            return
+        for line in data.split(b"\n"):
+            if line in (IDLE, EXITING) and worker.reply is not None:
+                worker.reply = None
+                self.busy -= 1
+                if line == IDLE:
+                    self.idle.append(worker)
+
+    def _reap(self, worker):
+        """Remove a worker that exited, and reply for the step it was serving, if any."""
+        self._read_reports(worker)
+        for fd in worker.fds():
+            self._unwatch(fd)
+            self.by_fd.pop(fd, None)
+            os.close(fd)
+        if worker in self.idle:
+            self.idle.remove(worker)
+        _, status = os.waitpid(worker.pid, 0)
+        if worker.reply is not None:
+            code = os.waitstatus_to_exitcode(status)
+            send_reply(reply_path(self.state, worker.reply), code if code >= 0 else 128 - code)
+            worker.reply = None
+            self.busy -= 1
+
+    def _unwatch(self, fd):
+        try:
+            self.poller.unregister(fd)
+        except KeyError:
+            pass
+
+    def _dismiss_workers(self):
+        """Close every worker's request pipe, which makes it exit, and reap it."""
+        workers = {id(worker): worker for worker in self.by_fd.values()}.values()
+        for worker in workers:
+            os.close(worker.requests)
+        for worker in workers:
+            os.waitpid(worker.pid, 0)
+
+
+class WorkerLoop:
+    """The forked side of a worker: run one step per request, reply to its recipe, report to the launcher."""
+
+    def __init__(self, run_dir, state, idle_group, requests, reports):
+        self.run_dir = run_dir
+        self.state = state
+        self.idle_group = idle_group
+        self.requests = requests
+        self.reports = reports
+        # A handler installed outside Python reads as None, which signal() does not take.
+        self.handlers = {number: _signal.getsignal(number) or _signal.SIG_DFL for number in STEP_SIGNALS}
+
+    def run(self):
+        """Serve requests until end-of-file or STEPS_PER_WORKER, then exit the process."""
+        code = 0
+        try:
+            self._close_other_fds()
+            buffer = b""
+            for served in range(1, STEPS_PER_WORKER + 1):
+                while b"\n" not in buffer:
+                    data = os.read(self.requests, 4096)
+                    if not data:
+                        return
+                    buffer += data
+                line, buffer = buffer.split(b"\n", 1)
+                words = line.decode("utf-8", "replace").split()
+                clean = self._serve(int(words[0]), words[1], words[2:]) and self._reset()
+                going_on = clean and served < STEPS_PER_WORKER
+                # The launcher must not hand a request to a worker that is
+                # about to exit: the request would be lost with it.
+                try:
+                    os.write(self.reports, (IDLE if going_on else EXITING) + b"\n")
+                except OSError:
+                    # The launcher is gone, so no request will follow.
+                    return
+                if not going_on:
+                    return
+        except BaseException:
+            import traceback
+
+            traceback.print_exc()
+            code = INTERNAL_ERROR_EXIT
+        finally:
+            try:
+                sys.stderr.flush()
+            finally:
+                os._exit(code)
+
+    def _serve(self, group, reply, arguments):
+        """Run the step runner in make's process group and reply to the recipe.
+
+        Return False if the step runner raised, which may leave the process
+        in a state no later step should inherit.
         """
         code = INTERNAL_ERROR_EXIT
+        clean = False
         try:
-            os.close(self.queue)
-            for fd in self.children:
-                os.close(fd)
             os.setpgid(0, group)
             code = step.main([self.run_dir] + arguments)
+            clean = True
         except SystemExit as exit:
             code = exit.code if isinstance(exit.code, int) else 1
+            clean = True
         except BaseException:
             import traceback
 
@@ -134,17 +285,41 @@ class Launcher:
         finally:
             try:
                 sys.stderr.flush()
-                send_reply(reply_path(self.state, reply), code)
-            finally:
-                os._exit(code)
+            except (OSError, ValueError):
+                pass
+            send_reply(reply_path(self.state, reply), code)
+        return clean
 
-    def _reap(self, pidfd):
-        pid, reply = self.children.pop(pidfd)
-        self.poller.unregister(pidfd)
-        os.close(pidfd)
-        _, status = os.waitpid(pid, 0)
-        code = os.waitstatus_to_exitcode(status)
-        send_reply(reply_path(self.state, reply), code if code >= 0 else 128 - code)
+    def _reset(self):
+        """Put the process back as it was before the step; return False if it cannot serve another."""
+        try:
+            # Leave make's group first, so that no signal meant for the
+            # recipes arrives once the step's handlers are gone.
+            os.setpgid(0, self.idle_group)
+            _signal.set_wakeup_fd(-1)
+            for number, handler in self.handlers.items():
+                _signal.signal(number, handler)
+            os.chdir(self.run_dir)
+        except OSError:
+            # The launcher's group is gone with the launcher, or the run directory with the run.
+            return False
+        self._close_other_fds()
+        reap_children()
+        # A step runner kills and reaps everything its step started; a
+        # process still here means it stopped early, and only a new worker
+        # is sure to start clean.
+        return not list_children()
+
+    def _close_other_fds(self):
+        """Close the fds a step runner left open (its log, locks and pipes) and those inherited from the launcher."""
+        keep = {0, 1, 2, self.requests, self.reports}
+        for name in os.listdir("/proc/self/fd"):
+            fd = int(name)
+            if fd not in keep:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
 
 
 def send_reply(path, code):

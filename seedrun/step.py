@@ -2,7 +2,9 @@
 
 Each recipe calls ``main([RUN_DIR, STEP])`` for a step and ``main([RUN_DIR,
 "--phase", PHASE])`` for a phase barrier. Under ``seedrun run`` the call
-happens in a process forked by the run's launcher (see launcher.py); a make
+happens in a worker of the run's launcher (see launcher.py), which calls
+``main`` for one step after another and then closes the fds, restores the
+signal handlers and the working directory that a step changed; a make
 started by hand runs ``python -I -S -c`` per recipe instead (see rules.py).
 The runner reads the step's spec from the run directory and decides whether
 the step may start: its prerequisites, an aborted run, the failure threshold.

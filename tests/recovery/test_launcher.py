@@ -38,7 +38,7 @@ def command_line(pid: int) -> bytes:
 
 
 def launcher_of_run(run_dir, seedrun_pid: int) -> list[int]:
-    """PIDs of the launchers of a run: children of seedrun (the step runners it forks have its command line too)."""
+    """PIDs of the launchers of a run: children of seedrun (its workers have its command line too)."""
     found = []
     for pid in processes_of_run(run_dir):
         try:
@@ -103,7 +103,7 @@ def test_take_over_ends_recipes_of_killed_run(ws):
     process = ws.launch("run")
     assert wait_for(lambda: lines(ws.scratch / "slow.events"))
     run_dir = ws.run_dir
-    # Kill make, the launcher and the step runner it forked (both have the
+    # Kill make, the launcher and its worker (both have the
     # launcher's command line), then seedrun, stopped first so that it cannot
     # clean up. Nothing is left to reply to the recipe shell of `slow`.
     os.kill(process.pid, signal.SIGSTOP)

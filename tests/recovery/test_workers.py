@@ -1,0 +1,115 @@
+"""The launcher's workers: one process serves step after step, and each step still starts clean."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+from support import wait_for
+from recovery_support import lines, processes_of_run
+
+CHAIN_LENGTH = 20
+
+
+def chain_pipeline(length: int) -> str:
+    steps = []
+    for number in range(length):
+        name = "s%02d" % number
+        # Every third step sets FOO; no other step may see it.
+        env = '\nenv = { FOO = "from-%s" }' % name if number % 3 == 0 else ""
+        needs = '\nneeds = ["s%02d"]' % (number - 1) if number else ""
+        steps.append('[steps.%s]\ncommand = \'echo "$PPID $SEEDRUN_STEP ${FOO:-none}" >> "$T/runners"\'%s%s\n'
+                     % (name, needs, env))
+    return '[pipeline]\nname = "chain"\njobs = 2\n\n' + "\n".join(steps)
+
+
+def test_chain_reuses_workers(ws):
+    ws.write(chain_pipeline(CHAIN_LENGTH))
+    result = ws.run("run")
+    assert result.code == 0, result.out + result.err
+
+    rows = [line.split() for line in lines(ws.scratch / "runners")]
+    assert [row[1] for row in rows] == ["s%02d" % number for number in range(CHAIN_LENGTH)]
+    expected_foo = ["from-s%02d" % number if number % 3 == 0 else "none" for number in range(CHAIN_LENGTH)]
+    assert [row[2] for row in rows] == expected_foo
+    # $PPID of a step's shell is the step runner: fewer runners than steps means workers were reused.
+    assert len({row[0] for row in rows}) < CHAIN_LENGTH
+    assert processes_of_run(ws.run_dir) == []
+
+
+def test_interrupt_reaches_reused_worker(ws):
+    # x and y run at once, so two workers exist; gap runs on one of them,
+    # and slow starts 0.3 s later, when at least one of the three has been
+    # idle for that long, so slow runs in a worker that served a step before.
+    ws.write('''
+        [pipeline]
+        name = "reused"
+        jobs = 2
+
+        [defaults]
+        kill_grace = "5s"
+
+        [steps.x]
+        command = 'echo $PPID >> "$T/earlier"; sleep 0.3'
+
+        [steps.y]
+        command = 'echo $PPID >> "$T/earlier"; sleep 0.3'
+
+        [steps.gap]
+        command = 'echo $PPID >> "$T/earlier"; sleep 0.3'
+        needs = ["x", "y"]
+
+        [steps.slow]
+        command = \'\'\'trap 'echo end >> "$T/slow.events"; exit 143' TERM; echo $PPID > "$T/slow.runner"; sleep 60 & wait\'\'\'
+        needs = ["gap"]
+    ''')
+    process = ws.launch("run")
+    assert wait_for(lambda: lines(ws.scratch / "slow.runner"), timeout=30)
+    assert lines(ws.scratch / "slow.runner")[0] in lines(ws.scratch / "earlier")
+
+    os.killpg(process.pid, signal.SIGINT)
+    output, _ = process.communicate(timeout=60)
+    assert process.returncode == 130, output
+    assert lines(ws.scratch / "slow.events") == ["end"]
+    steps = ws.steps()
+    assert steps["slow"]["status"] == "interrupted"
+    assert [steps[name]["status"] for name in ("x", "y", "gap")] == ["succeeded"] * 3
+    assert processes_of_run(ws.run_dir) == []
+
+
+def test_idle_worker_killed_is_replaced(ws):
+    # x and gate both wait for a file, so each runs in a worker of its own.
+    ws.write('''
+        [pipeline]
+        name = "replaced"
+        jobs = 2
+
+        [steps.x]
+        command = 'echo $PPID > "$T/x.runner"; while ! test -f "$T/x.go"; do sleep 0.05; done'
+
+        [steps.gate]
+        command = 'echo $PPID > "$T/gate.runner"; while ! test -f "$T/gate.go"; do sleep 0.05; done'
+
+        [steps.last]
+        command = 'echo last >> "$T/last"'
+        needs = ["gate"]
+    ''')
+    process = ws.launch("run")
+    assert wait_for(lambda: lines(ws.scratch / "x.runner") and lines(ws.scratch / "gate.runner"), timeout=30)
+    x_runner = int(lines(ws.scratch / "x.runner")[0])
+    assert x_runner != int(lines(ws.scratch / "gate.runner")[0])
+
+    (ws.scratch / "x.go").touch()
+    # Once x finished, its worker waits idle for the next request; kill it there.
+    assert wait_for(lambda: (ws.run_dir / ".seedrun" / "stamps" / "x.done").exists(), timeout=30)
+    time.sleep(0.3)
+    os.kill(x_runner, signal.SIGKILL)
+    (ws.scratch / "gate.go").touch()
+
+    output, _ = process.communicate(timeout=60)
+    assert process.returncode == 0, output
+    assert lines(ws.scratch / "last") == ["last"]
+    assert {name: step["status"] for name, step in ws.steps().items()} == {
+        "x": "succeeded", "gate": "succeeded", "last": "succeeded"}
+    assert processes_of_run(ws.run_dir) == []
