@@ -7,7 +7,7 @@ not succeed and run make again on the same rules: a step that succeeded is
 never run again because something it waited for ran later.
 
 Recipes name steps only through validated names and read commands from the
-step's spec file, so no command text ever reaches make or a shell here.
+run's spec file, so no command text ever reaches make or a shell here.
 """
 
 from __future__ import annotations

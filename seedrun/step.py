@@ -66,11 +66,9 @@ class RunFiles:
         self.run_dir = run_dir
         self.state = os.path.join(run_dir, ".seedrun")
 
-    def spec(self, name):
-        return os.path.join(self.state, "spec", name)
-
-    def phase_spec(self, name):
-        return os.path.join(self.state, "spec", "phase." + name)
+    def specs(self):
+        """Return the path of the file that contains every step's spec and every phase barrier's members."""
+        return os.path.join(self.state, "specs")
 
     def record(self, name):
         return os.path.join(self.state, "records", name)
@@ -111,6 +109,26 @@ def load(path):
         return marshal.load(f)
 
 
+# The last spec file loaded, as ((path, inode, mtime, size), mapping). A
+# launcher worker serves many steps and loads the file once for all of them.
+_loaded_specs = [None, None]
+
+
+def load_spec(files, name):
+    """Return the spec of a step, or the member list of "phase.NAME", from the run's spec file.
+
+    One file contains them all, because creating a file per step costs more
+    than loading them together (see runner.write_run_files). The file is
+    loaded again when it was replaced, as ``seedrun resume --replan`` does.
+    """
+    path = files.specs()
+    info = os.stat(path)
+    key = (path, info.st_ino, info.st_mtime_ns, info.st_size)
+    if _loaded_specs[0] != key:
+        _loaded_specs[:] = [key, load(path)]
+    return _loaded_specs[1][name]
+
+
 def load_record(files, name):
     """Load a step's record from the run directory or, if newer there, from the fallback place; None if neither."""
     found = []
@@ -137,6 +155,22 @@ def succeeded(files, name):
 
 def touch(path):
     os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o644))
+
+
+def stamp(path, record_path):
+    """Create a stamp as a hard link to the step's record file, or as an empty file where no link can be made.
+
+    Only a stamp's existence counts, never its content. A link gives a new
+    name to an inode that already exists, and on ext4 that costs a fraction
+    of allocating one, which a file system full of recently deleted files
+    makes slower still.
+    """
+    try:
+        os.link(record_path, path)
+    except FileExistsError:
+        pass
+    except OSError:
+        touch(path)
 
 
 class Console:
@@ -210,7 +244,7 @@ class StepRunner:
     def __init__(self, run_dir, name):
         self.files = RunFiles(run_dir)
         self.name = name
-        self.spec = load(self.files.spec(name))
+        self.spec = load_spec(self.files, name)
         self.console = Console(self.files.flag("console.lock"))
         self.warned = set()
         self.slot = None
@@ -337,7 +371,7 @@ class StepRunner:
     def _finish_unstarted(self, status, reason, blocked_by):
         self.save(status=status, reason=reason, blocked_by=blocked_by, finished_at=time.time())
         try:
-            touch(self.files.stamp(self.name, "done"))
+            stamp(self.files.stamp(self.name, "done"), self.files.record(self.name))
         except OSError as error:
             self._warn_once("Warning: cannot write the stamps of %s: %s" % (self.name, error.strerror))
         if status == "skipped":
@@ -578,7 +612,7 @@ class StepRunner:
         paths.append(self.files.stamp(self.name, "done"))
         try:
             for path in paths:
-                touch(path)
+                stamp(path, self.files.record(self.name))
             if outcome in ("failed", "timed_out") and not allowed and self.spec["on_failure"] == "abort":
                 write_atomically(self.files.flag("abort"), self.name.encode())
         except OSError as error:
@@ -607,7 +641,7 @@ def _ends_with_newline(fd):
 
 def phase_blocker(files, phase):
     """Return (status, reason, blocked_by) for the first member of a phase that did not succeed, else None."""
-    for name in load(files.phase_spec(phase)):
+    for name in load_spec(files, "phase." + phase):
         if succeeded(files, name):
             continue
         record = load_record(files, name) or {"status": "not_run"}

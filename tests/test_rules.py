@@ -39,9 +39,9 @@ def test_large_phase_uses_step_runner_barrier(tmp_path):
 
 def test_step_runner_barrier_stamps_phase(tmp_path):
     files = RunFiles(str(tmp_path))
-    for sub in ("spec", "records", "stamps"):
+    for sub in ("records", "stamps"):
         (tmp_path / ".seedrun" / sub).mkdir(parents=True)
-    Path(files.phase_spec("one")).write_bytes(marshal.dumps(["a", "b"]))
+    Path(files.specs()).write_bytes(marshal.dumps({"phase.one": ["a", "b"]}))
     touch(files.stamp("a", "ok"))
     assert run_phase_barrier(str(tmp_path), "one") == 0
     assert Path(files.phase_stamp("one", "done")).exists()
