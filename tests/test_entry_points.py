@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from support import INVOKE, REPO, Workspace, parse_time, wait_for
+from support import INVOKE, REPO, SEEDRUN, Workspace, parse_time, wait_for
 
 FAILING = '''
     [pipeline]
@@ -73,6 +73,28 @@ def test_python_module_entry_point(ws):
     result = ws.call([sys.executable, "-m", "seedrun", "run", "meyer"])
     assert result.code == 0, result.err
     assert (ws.scratch / "order").read_text() == "meyer\n"
+
+
+def test_console_script_output_reaches_file(ws):
+    # The console script ends with os._exit, so it must flush what a file
+    # or a pipe buffered, and keep the command's exit code.
+    ws.write(FAILING)
+    env = dict(ws.env)
+    env.pop("PYTHONUNBUFFERED", None)
+    plan_file = ws.path / "plan.txt"
+    with open(plan_file, "w") as out:
+        done = subprocess.run([SEEDRUN, "plan"], cwd=ws.path, env=env, stdout=out, stderr=subprocess.PIPE,
+                              stdin=subprocess.DEVNULL, timeout=60)
+    assert done.returncode == 0, done.stderr
+    text = plan_file.read_text()
+    assert text.startswith("Plan of c07 (")
+    assert "  2. load  [vendors]    needs fetch\n" in text
+    run_file = ws.path / "run.txt"
+    with open(run_file, "w") as out:
+        done = subprocess.run([SEEDRUN, "run"], cwd=ws.path, env=env, stdout=out, stderr=subprocess.STDOUT,
+                              stdin=subprocess.DEVNULL, timeout=60)
+    assert done.returncode == 1
+    assert "Report: reports/" in run_file.read_text().splitlines()[-1]
 
 
 def test_make_pair_runs_main_then_dependent(ws):
