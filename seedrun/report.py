@@ -35,7 +35,7 @@ from seedrun.timeline import Clock, build_timeline, format_duration, full_time, 
 
 logger = logging.getLogger(__name__)
 
-TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
+TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 REFRESH_SECONDS = 5
 REFRESH_MARKER = "<!-- seedrun:refresh -->"
 LIVE_NOTE_MARKER = "<!-- seedrun:live-note -->"
