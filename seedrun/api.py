@@ -273,9 +273,10 @@ def explain_resume(path: str | os.PathLike | None, run_id: str | None = None) ->
     run_dir = find_run(pipeline, run_id)
     document = _load_plan(run_dir)
     files = steprunner.RunFiles(str(run_dir))
+    settled = _settled_steps(run_dir)
     lines = ["Resume of run %s (%s):" % (document["run_id"], display_path(run_dir))]
     for entry in document["steps"]:
-        record = read_step_record(files, entry["name"]) or {}
+        record = settled.get(entry["name"]) or read_step_record(files, entry["name"]) or {}
         lines.append("  %-32s %s" % (entry["name"], _resume_reason(record)))
     new_document, _ = build_plan_document(pipeline, resolve(pipeline, Selection(**document["selection_args"])),
                                           document["run_id"], run_dir, document["jobs"])
@@ -284,6 +285,21 @@ def explain_resume(path: str | os.PathLike | None, run_id: str | None = None) ->
         lines.append("%s changed since the run started: %s; seedrun resume keeps the old plan, "
                      "seedrun resume --replan takes the new one" % (pipeline.path.name, "; ".join(changes)))
     return "\n".join(lines)
+
+
+def _settled_steps(run_dir: Path) -> dict[str, dict]:
+    """Return the steps of a finished run as run.json settled them, by name; empty while the run is live.
+
+    A step whose step runner was killed keeps a "running" record, and only
+    run.json records what became of it (failed or interrupted).
+    """
+    try:
+        run = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if run.get("status") in (None, "running"):
+        return {}
+    return {step["name"]: step for step in run.get("steps", []) if "name" in step}
 
 
 def _resume_reason(record: dict) -> str:

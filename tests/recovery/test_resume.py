@@ -274,3 +274,27 @@ def test_plan_resume_explains_each_step(ws):
     assert result.lines[-1] == ("pipeline.toml changed since the run started: bad (command changed); "
                                 "seedrun resume keeps the old plan, seedrun resume --replan takes the new one")
     assert processes_with_args("sleep 393") == []
+
+
+def test_plan_resume_explains_killed_step_runner(ws):
+    ws.write('''
+        [pipeline]
+        name = "killed-runner"
+        jobs = 2
+
+        [steps.a]
+        command = 'echo $PPID > "$T/a.runner"; sleep 395'
+    ''')
+    process = ws.launch("run")
+    assert wait_for(lambda: (ws.scratch / "a.runner").exists() and lines(ws.scratch / "a.runner"), timeout=30)
+    os.kill(int(lines(ws.scratch / "a.runner")[0]), signal.SIGKILL)
+    output, _ = process.communicate(timeout=60)
+    assert process.returncode == 1, output
+
+    result = ws.run("plan", "--resume")
+    assert result.code == 0, result.err
+    # The step's own record still reads "running", and the plan must show what run.json settled.
+    assert explanations(result.out) == {
+        "a": "runs again: failed (the step runner ended without a record of the outcome (see make.log))",
+    }
+    assert processes_with_args("sleep 395") == []
