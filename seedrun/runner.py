@@ -266,14 +266,43 @@ REPLY_DIR_PREFIX = "seedrun-reply-"
 
 
 def _private_tmpfs_dir() -> str | None:
-    """Create a directory only this user can enter under /dev/shm, or return None where that fails."""
+    """Create a directory only this user can enter under /dev/shm, or return None where that fails.
+
+    Its name carries this process's PID, so that a later run can remove
+    the directories that runs killed before their cleanup left behind.
+    """
     import tempfile
 
+    _remove_orphaned_reply_dirs()
     try:
-        return tempfile.mkdtemp(prefix=REPLY_DIR_PREFIX, dir=TMPFS_DIR)
+        return tempfile.mkdtemp(prefix="%s%d-" % (REPLY_DIR_PREFIX, os.getpid()), dir=TMPFS_DIR)
     except OSError as error:
         log.debug("no tmpfs directory for the reply FIFOs, they go in the run directory: %s", error)
         return None
+
+
+def _remove_orphaned_reply_dirs() -> None:
+    """Remove this user's reply directories under /dev/shm whose seedrun process is gone."""
+    import shutil
+
+    try:
+        entries = os.listdir(TMPFS_DIR)
+    except OSError:
+        return
+    for entry in entries:
+        if not entry.startswith(REPLY_DIR_PREFIX):
+            continue
+        pid = entry[len(REPLY_DIR_PREFIX):].split("-", 1)[0]
+        path = os.path.join(TMPFS_DIR, entry)
+        try:
+            if not pid.isdigit() or os.lstat(path).st_uid != os.getuid():
+                continue
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            log.info("removing %s, left by seedrun process %s, which is gone", path, pid)
+            shutil.rmtree(path, ignore_errors=True)
+        except OSError:
+            continue
 
 
 def remove_reply_fifos(replies: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import os
 import signal
 import stat
@@ -262,3 +263,22 @@ def test_resume_removes_reply_fifos_of_killed_run(ws):
     assert not old_target.exists()
     assert not (run_dir / ".seedrun" / "reply").is_symlink()
     assert lines(ws.scratch / "after.count") == ["after"]
+
+
+def test_run_removes_reply_dirs_of_dead_runs(ws):
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    orphaned = Path("/dev/shm/seedrun-reply-%d-test" % gone.pid)
+    alive = Path("/dev/shm/seedrun-reply-%d-test" % os.getpid())
+    for folder in (orphaned, alive):
+        folder.mkdir()
+        os.mkfifo(folder / "slow")
+    try:
+        ws.write(PIPELINE.replace("SECONDS", "0.1"))
+        result = ws.run("run")
+        assert result.code == 0, result.out + result.err
+        assert not orphaned.exists()
+        assert (alive / "slow").exists()
+    finally:
+        for folder in (orphaned, alive):
+            shutil.rmtree(folder, ignore_errors=True)
