@@ -283,6 +283,8 @@ def _private_tmpfs_dir() -> str | None:
 
 def _remove_orphaned_reply_dirs() -> None:
     """Remove this user's reply directories under /dev/shm whose seedrun process is gone."""
+    # NOTE: this trusts PIDs, so it assumes that no seedrun in another PID
+    # namespace (another container) shares this /dev/shm.
     import shutil
 
     try:
