@@ -261,68 +261,6 @@ def start_launcher(run_dir: Path) -> LauncherProcess | None:
     return process
 
 
-TMPFS_DIR = "/dev/shm"
-REPLY_DIR_PREFIX = "seedrun-reply-"
-
-
-def _private_tmpfs_dir() -> str | None:
-    """Create a directory only this user can enter under /dev/shm, or return None where that fails.
-
-    Its name carries this process's PID, so that a later run can remove
-    the directories that runs killed before their cleanup left behind.
-    """
-    import tempfile
-
-    _remove_orphaned_reply_dirs()
-    try:
-        return tempfile.mkdtemp(prefix="%s%d-" % (REPLY_DIR_PREFIX, os.getpid()), dir=TMPFS_DIR)
-    except OSError as error:
-        log.debug("no tmpfs directory for the reply FIFOs, they go in the run directory: %s", error)
-        return None
-
-
-def _remove_orphaned_reply_dirs() -> None:
-    """Remove this user's reply directories under /dev/shm whose seedrun process is gone."""
-    # NOTE: this trusts PIDs, so it assumes that no seedrun in another PID
-    # namespace (another container) shares this /dev/shm.
-    import shutil
-
-    try:
-        entries = os.listdir(TMPFS_DIR)
-    except OSError:
-        return
-    for entry in entries:
-        if not entry.startswith(REPLY_DIR_PREFIX):
-            continue
-        pid = entry[len(REPLY_DIR_PREFIX):].split("-", 1)[0]
-        path = os.path.join(TMPFS_DIR, entry)
-        try:
-            if not pid.isdigit() or os.lstat(path).st_uid != os.getuid():
-                continue
-            os.kill(int(pid), 0)
-        except ProcessLookupError:
-            log.info("removing %s, left by seedrun process %s, which is gone", path, pid)
-            shutil.rmtree(path, ignore_errors=True)
-        except OSError:
-            continue
-
-
-def remove_reply_fifos(replies: str) -> None:
-    """Remove the tmpfs directory of a run's reply FIFOs and the link to it, if the link is there.
-
-    A reply directory inside the run directory stays: it costs nothing,
-    and a resume creates only the FIFOs it lacks.
-    """
-    if not os.path.islink(replies):
-        return
-    target = os.readlink(replies)
-    if os.path.dirname(target) == TMPFS_DIR and os.path.basename(target).startswith(REPLY_DIR_PREFIX):
-        import shutil
-
-        shutil.rmtree(target, ignore_errors=True)
-    os.unlink(replies)
-
-
 def max_kill_grace(document: dict) -> float:
     """Return the longest kill_grace of the plan's steps, in seconds."""
     return max([entry.get("kill_grace_s") or 0 for entry in document.get("steps", [])] + [0])
@@ -437,7 +375,6 @@ class Execution:
                     # The run directory exists, so the run must still end with its record.
                     self._stop_after_error(error)
             self._kill_stragglers()
-            remove_reply_fifos(os.path.join(self.files.state, launcher.REPLIES))
             return self.finish()
 
     def _stop_after_error(self, error: OSError) -> None:
@@ -525,24 +462,7 @@ class Execution:
         return handled
 
     def _make_reply_fifos(self) -> None:
-        """Create a reply FIFO for every recipe, in a tmpfs directory when the machine has one.
-
-        A FIFO keeps no data on disk, yet on ext4 creating one allocates an
-        inode (see write_run_files for the cost). On tmpfs it costs about
-        10 µs, so ``.seedrun/reply`` becomes a symbolic link to a private
-        directory under /dev/shm.
-        """
-        replies = os.path.join(self.files.state, launcher.REPLIES)
-        remove_reply_fifos(replies)
-        target = _private_tmpfs_dir()
-        if target is None:
-            os.makedirs(replies, exist_ok=True)
-        else:
-            try:
-                os.symlink(target, replies)
-            except OSError:
-                os.rmdir(target)
-                raise
+        os.makedirs(os.path.join(self.files.state, launcher.REPLIES), exist_ok=True)
         names = [entry["name"] for entry in self.doc["steps"]]
         names += ["phase." + phase for phase in self.doc["barriers"]]
         for name in names:
