@@ -22,8 +22,8 @@ from seedrun.pipeline import Pipeline, closest, load_pipeline
 from seedrun.records import read_step_record, write_json_atomically
 from seedrun.retention import RUN_ID, list_runs, prune_runs
 from seedrun.rules import render_rules
-from seedrun.runner import (Execution, build_plan_document, display_path, find_make, max_kill_grace,
-                            new_run_id, point_latest, start_launcher, write_run_files)
+from seedrun.runner import (Execution, build_plan_document, convert_spec_folder, display_path, find_make,
+                            max_kill_grace, new_run_id, point_latest, start_launcher, write_run_files)
 
 DEFAULT_PIPELINE = "pipeline.toml"
 STALE_STOP_SECONDS = 10.0
@@ -204,6 +204,7 @@ def resume(path: str | os.PathLike | None, run_id: str | None = None, replan: bo
         lock.describe(document["run_id"], run_dir)
         jobs = parse_jobs(jobs, document["jobs"])
         with signals_deferred():
+            convert_spec_folder(run_dir)
             document = _resume_plan(pipeline, run_dir, document, replan, jobs)
             reset_unfinished(run_dir, document)
             document.setdefault("resumed_at", []).append(steprunner.iso(time.time()))

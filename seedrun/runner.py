@@ -169,6 +169,20 @@ def write_run_files(run_dir: Path, document: dict, specs: dict, rules: str) -> N
     write_json_atomically(run_dir / "plan.json", document)
 
 
+def convert_spec_folder(run_dir: Path) -> None:
+    """Write the spec file of a run started by an earlier seedrun, which kept a file per spec in .seedrun/spec/.
+
+    Without it, resuming such a run after an upgrade would fail every step.
+    """
+    files = steprunner.RunFiles(str(run_dir))
+    folder = os.path.join(files.state, "spec")
+    if os.path.exists(files.specs()) or not os.path.isdir(folder):
+        return
+    everything = {name: steprunner.load(os.path.join(folder, name))
+                  for name in os.listdir(folder) if not name.endswith(".tmp")}
+    steprunner.write_atomically(files.specs(), marshal.dumps(everything))
+
+
 def find_make() -> str:
     """Return the absolute path of the make that runs the steps, or raise SetupError before anything starts."""
     import shutil

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import marshal
 import os
 import re
 import signal
@@ -298,3 +299,33 @@ def test_plan_resume_explains_killed_step_runner(ws):
         "a": "runs again: failed (the step runner ended without a record of the outcome (see make.log))",
     }
     assert processes_with_args("sleep 395") == []
+
+
+def test_resume_converts_spec_folder_of_earlier_version(ws):
+    ws.write('''
+        [pipeline]
+        name = "upgraded"
+        jobs = 2
+
+        [steps.a]
+        command = 'echo a >> "$T/runs"'
+
+        [steps.b]
+        command = 'test -f "$T/fixed" && echo b >> "$T/runs"'
+        needs = ["a"]
+    ''')
+    assert ws.run("run").code == 1
+    # Lay the run out as an earlier seedrun did: a spec file per step and per phase in .seedrun/spec/.
+    state = ws.run_dir / ".seedrun"
+    specs = marshal.loads((state / "specs").read_bytes())
+    (state / "spec").mkdir()
+    for name, spec in specs.items():
+        (state / "spec" / name).write_bytes(marshal.dumps(spec))
+    (state / "specs").unlink()
+    (ws.scratch / "fixed").touch()
+
+    result = ws.run("resume")
+    assert result.code == 0, result.out + result.err
+    assert "Starting: b" in result.out
+    assert lines(ws.scratch / "runs") == ["a", "b"]
+    assert ws.steps()["b"]["status"] == "succeeded"
