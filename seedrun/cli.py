@@ -16,6 +16,7 @@ import sys
 from seedrun import __version__
 from seedrun.errors import EXIT_INTERRUPTED, EXIT_INVALID, EXIT_LOCKED, SeedrunError
 from seedrun.graph import Plan, Selection
+from seedrun.step import ensure_standard_fds
 
 # The Makefile sets this to 1: make can only exit 0, 1 or 2, and 2 means an
 # invalid pipeline, so under make a run refused by the lock exits 1.
@@ -164,6 +165,9 @@ def dispatch(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # A closed stdout would otherwise be reused by the first file seedrun
+    # opens, and the console lines would go into it.
+    ensure_standard_fds()
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
@@ -193,7 +197,9 @@ def entry_point() -> None:
     code = main()
     for stream in (sys.stdout, sys.stderr):
         try:
-            stream.flush()
+            # None when the process started with that fd closed.
+            if stream is not None:
+                stream.flush()
         except (OSError, ValueError):
             pass
     logging.shutdown()

@@ -97,6 +97,18 @@ def test_console_script_output_reaches_file(ws):
     assert "Report: reports/" in run_file.read_text().splitlines()[-1]
 
 
+def test_console_script_with_stdout_closed(ws):
+    ws.write(FAILING)
+    result = ws.call(["/bin/sh", "-c", 'exec "$0" run meyer >&-', SEEDRUN])
+    assert result.code == 0, result.err
+    assert "Traceback" not in result.err
+    assert (ws.scratch / "order").read_text() == "meyer\n"
+    # No console line may land in a file that seedrun opened on the free fd 1.
+    for lock in (ws.path / "logs" / ".seedrun").iterdir():
+        if lock.is_file():
+            assert "Starting:" not in lock.read_text(errors="replace")
+
+
 def test_make_pair_runs_main_then_dependent(ws):
     ws.write(FAILING)
     code, out = make(ws, "pair-quadratec")
