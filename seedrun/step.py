@@ -381,7 +381,9 @@ class StepRunner:
         return 0
 
     def _finish_interrupted_before_start(self):
-        self.save(status="not_run", reason="not started: the run was interrupted", finished_at=time.time())
+        reason = "not started: the run was interrupted"
+        self.save(status="not_run", reason=reason, finished_at=time.time())
+        self.console.say("Not run: %s (%s)" % (self.name, reason))
         return INTERRUPTED_EXIT
 
     def _run_attempts(self, signals):

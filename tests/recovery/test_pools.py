@@ -176,3 +176,40 @@ def test_repeated_rate_limits_double_cooldown(ws):
     for (before, after), pause in zip(zip(history, history[1:]), (0.5, 1.0, 2.0)):
         gap = parse_time(after["started_at"]) - parse_time(before["finished_at"])
         assert pause - 0.1 <= gap <= pause + 1.0, (pause, gap)
+
+
+def test_interrupt_during_pool_wait_says_not_run(ws):
+    ws.write('''
+        [pipeline]
+        name = "waiting"
+        jobs = 3
+
+        [pools]
+        api = 1
+
+        [steps.holder]
+        pool = "api"
+        command = 'echo held > "$T/held"; sleep 30'
+
+        # The gate makes the waiter ask for the pool only once the holder has it.
+        [steps.gate]
+        command = 'while ! test -f "$T/held"; do sleep 0.05; done'
+
+        [steps.waiter]
+        pool = "api"
+        needs = ["gate"]
+        command = 'echo ran > "$T/waiter.ran"'
+    ''')
+    process = ws.launch("run")
+    assert wait_for(lambda: (ws.scratch / "held").exists(), timeout=30)
+    time.sleep(0.5)
+    os.killpg(process.pid, signal.SIGINT)
+    out, _ = process.communicate(timeout=30)
+    assert process.returncode == 130, out
+    assert "Not run: waiter (not started: the run was interrupted)" in out.splitlines()
+    steps = ws.steps()
+    assert steps["waiter"]["status"] == "not_run"
+    assert steps["holder"]["status"] == "interrupted"
+    assert steps["gate"]["status"] == "succeeded"
+    assert not (ws.scratch / "waiter.ran").exists()
+    assert processes_with_args("sleep 30") == []
