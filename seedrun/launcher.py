@@ -40,6 +40,7 @@ import _signal
 import os
 import select
 import sys
+import time
 
 # Imported here once for every worker, which would otherwise import them
 # itself: fcntl for its locks, _ctypes for prctl(2), pools for steps that
@@ -48,7 +49,7 @@ import _ctypes  # noqa: F401
 import fcntl  # noqa: F401
 
 from seedrun import pools, step  # noqa: F401
-from seedrun.process import SIGKILL, prctl_function, reap_children, list_children
+from seedrun.process import SIGKILL, SIGTERM, prctl_function, reap_children, list_children
 
 QUEUE = "launcher.fifo"
 REPLIES = "reply"
@@ -76,6 +77,7 @@ class Worker:
         self.requests = requests
         self.reports = reports
         self.reply = None
+        self.requested_at = 0.0
 
     def fds(self):
         return (self.pidfd, self.requests, self.reports)
@@ -147,6 +149,7 @@ class Launcher:
                 # The worker died while idle, and its pidfd event removes it.
                 continue
         worker.reply = reply
+        worker.requested_at = time.time()
         self.busy += 1
 
     def _fork_worker(self):
@@ -196,9 +199,30 @@ class Launcher:
         _, status = os.waitpid(worker.pid, 0)
         if worker.reply is not None:
             code = os.waitstatus_to_exitcode(status)
+            self._stop_orphaned_command(worker, code)
             send_reply(reply_path(self.state, worker.reply), code if code >= 0 else 128 - code)
             worker.reply = None
             self.busy -= 1
+
+    def _stop_orphaned_command(self, worker, code):
+        """Send SIGTERM to the command of a step whose worker died, which nothing supervises any more.
+
+        The step's "running" record names the command's process group. A
+        record older than the request is an earlier run's, whose PID may be
+        another process's by now. What ignores SIGTERM or left the group is
+        killed when the run ends.
+        """
+        record = step.load_record(step.RunFiles(self.run_dir), worker.reply) or {}
+        pid = record.get("pid")
+        if record.get("status") != "running" or not pid or (record.get("started_at") or 0) < worker.requested_at:
+            return
+        try:
+            os.killpg(pid, SIGTERM)
+        except OSError:
+            return
+        sys.stderr.write("seedrun launcher: the step runner of %s ended with %s; sent SIGTERM to its command "
+                         "(process group %d)\n" % (worker.reply, step.signal_name(-code) if code < 0
+                                                    else "exit code %d" % code, pid))
 
     def _unwatch(self, fd):
         try:

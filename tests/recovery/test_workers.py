@@ -6,7 +6,7 @@ import os
 import signal
 import time
 
-from support import wait_for
+from support import pid_alive, processes_with_args, wait_for
 from recovery_support import lines, processes_of_run
 
 CHAIN_LENGTH = 20
@@ -113,3 +113,32 @@ def test_idle_worker_killed_is_replaced(ws):
     assert {name: step["status"] for name, step in ws.steps().items()} == {
         "x": "succeeded", "gate": "succeeded", "last": "succeeded"}
     assert processes_of_run(ws.run_dir) == []
+
+
+def test_dead_worker_command_stopped_at_once(ws):
+    ws.write('''
+        [pipeline]
+        name = "orphan"
+        jobs = 2
+
+        [steps.a]
+        command = 'echo $$ > "$T/a.pid"; echo $PPID > "$T/a.runner"; sleep 347'
+
+        [steps.b]
+        command = 'echo started > "$T/b.started"; sleep 6'
+    ''')
+    process = ws.launch("run")
+    assert wait_for(lambda: lines(ws.scratch / "a.runner") and (ws.scratch / "b.started").exists(), timeout=30)
+    command = int(lines(ws.scratch / "a.pid")[0])
+    os.kill(int(lines(ws.scratch / "a.runner")[0]), signal.SIGKILL)
+    # The run goes on with b, but a's command must not run on unsupervised until the run ends.
+    assert wait_for(lambda: not pid_alive(command), timeout=3)
+    assert process.poll() is None
+
+    output, _ = process.communicate(timeout=60)
+    assert process.returncode == 1, output
+    steps = ws.steps()
+    assert steps["a"]["status"] == "failed"
+    assert steps["b"]["status"] == "succeeded"
+    assert "sent SIGTERM to its command" in (ws.run_dir / "make.log").read_text()
+    assert processes_with_args("sleep 347") == []
