@@ -25,8 +25,9 @@ workers wait in the launcher's group, out of its reach. The worker writes
 the exit code to the reply FIFO, and the recipe exits with that code.
 
 The launcher keeps no state of its own: records, stamps and logs stay the
-step runner's. If a worker dies, the launcher replies for it with the
-worker's exit status. If the launcher dies, the orchestrator stops make's
+step runner's. If a worker dies mid-step, the launcher replies for it with
+the worker's exit status and sends SIGTERM to the step's command, which
+nothing supervises any more. If the launcher dies, the orchestrator stops make's
 process group, which ends the recipes that wait for a reply. If the
 orchestrator dies, make gets SIGTERM (its parent-death signal) and stops its
 recipes, and the launcher gets SIGKILL. Either way the workers read
@@ -329,7 +330,7 @@ class WorkerLoop:
             return False
         self._close_other_fds()
         reap_children()
-        # A step runner kills and reaps everything its step started; a
+        # A step runner kills and reaps everything its step started. A
         # process still here means it stopped early, and only a new worker
         # is sure to start clean.
         return not list_children()
