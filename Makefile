@@ -14,7 +14,10 @@ JOB_ARGS := $(if $(JOBS),--jobs '$(JOBS)')
 
 COMMANDS := help venv seed-all resume plan graph report clean test test-deps bench
 SELECTION := $(filter-out $(COMMANDS),$(MAKECMDGOALS))
-RUN_GOALS := $(filter seed-all resume,$(MAKECMDGOALS))$(SELECTION)
+# `make plan pair-omix` and `make graph seed-tdot` preview a selection: with
+# plan or graph among the goals, nothing runs.
+PREVIEW_GOALS := $(filter plan graph,$(MAKECMDGOALS))
+RUN_GOALS := $(if $(PREVIEW_GOALS),,$(filter seed-all resume,$(MAKECMDGOALS))$(SELECTION))
 SEEDRUN_GOALS := $(RUN_GOALS)$(filter plan graph report clean,$(MAKECMDGOALS))
 
 BOOTSTRAP = $(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
@@ -84,6 +87,7 @@ $(SEEDRUN): $(ROOT)pyproject.toml
 	+@$(BOOTSTRAP)
 	+@touch '$(SEEDRUN)'
 
+ifeq ($(PREVIEW_GOALS),)
 seed-all: $(SEEDRUN)
 	+@'$(SEEDRUN)' $(GLOBAL_ARGS) run $(JOB_ARGS)
 
@@ -97,12 +101,18 @@ endif
 
 resume: $(SEEDRUN)
 	+@'$(SEEDRUN)' $(GLOBAL_ARGS) resume $(JOB_ARGS)
+else
+# The names are arguments of plan and graph; `make plan resume` explains a resume.
+.PHONY: $(SELECTION)
+seed-all resume $(SELECTION): $(SEEDRUN)
+	@:
+endif
 
 plan: $(SEEDRUN)
-	@'$(SEEDRUN)' $(GLOBAL_ARGS) plan $(JOB_ARGS)
+	@'$(SEEDRUN)' $(GLOBAL_ARGS) plan $(JOB_ARGS) $(if $(filter resume,$(MAKECMDGOALS)),--resume,$(SELECTION))
 
 graph: $(SEEDRUN)
-	@'$(SEEDRUN)' $(GLOBAL_ARGS) graph
+	@'$(SEEDRUN)' $(GLOBAL_ARGS) graph $(SELECTION)
 
 report: $(SEEDRUN)
 	@'$(SEEDRUN)' $(GLOBAL_ARGS) report

@@ -109,6 +109,19 @@ def test_console_script_with_stdout_closed(ws):
             assert "Starting:" not in lock.read_text(errors="replace")
 
 
+@pytest.mark.parametrize("goals", [("plan", "pair-quadratec"), ("graph", "meyer"), ("plan", "seed-all")])
+def test_make_preview_with_selection_runs_nothing(ws, goals):
+    ws.write(FAILING)
+    code, out = make(ws, *goals)
+    assert code == 0, out
+    assert not (ws.scratch / "order").exists()
+    assert not (ws.path / "logs").exists()
+    if goals == ("plan", "pair-quadratec"):
+        assert "  2. quad-inventory              needs quadratec\n" in out
+    if goals[0] == "graph":
+        assert '"meyer"' in out
+
+
 def test_make_pair_runs_main_then_dependent(ws):
     ws.write(FAILING)
     code, out = make(ws, "pair-quadratec")
