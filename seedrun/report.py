@@ -152,7 +152,8 @@ def render_run(
     """Write reports/<run_id>.html and return its path.
 
     Also rewrites latest.html when this run has the newest run id among the
-    reports in reports_dir, and rewrites index.html. With live=True, latest.html
+    reports in reports_dir, or when logs/latest points to it (a resumed older
+    run), and rewrites index.html. With live=True, latest.html
     reloads itself every REFRESH_SECONDS while the run status is "running". The
     per-run report never reloads. Files are written atomically (temp + rename).
     """
@@ -164,7 +165,7 @@ def render_run(
     page = _environment(templates_dir).get_template("report.html.j2").render(context)
     report_path = reports_dir / f"{run_id}.html"
     write_atomic(report_path, _without_markers(page))
-    if _is_newest_report(run_id, reports_dir):
+    if _is_newest_report(run_id, reports_dir) or _is_latest_run(run_dir):
         refreshing = live and run.get("status") == "running"
         write_atomic(reports_dir / "latest.html", _with_refresh(page) if refreshing else _without_markers(page))
     # The unmasked run id keeps the index link pointing at the file name written above.
@@ -287,6 +288,14 @@ def _report_ids(reports_dir: Path) -> list[str]:
 def _is_newest_report(run_id: str, reports_dir: Path) -> bool:
     """Return True when no report in reports_dir has a run id that sorts after run_id."""
     return all(other <= run_id for other in _report_ids(reports_dir))
+
+
+def _is_latest_run(run_dir: Path) -> bool:
+    """Return True when the logs directory's latest link points to run_dir, as after a resume of an older run."""
+    try:
+        return (run_dir.parent / "latest").resolve() == run_dir.resolve()
+    except OSError:
+        return False
 
 
 def _relative_href(target: Path, start: Path) -> str:

@@ -211,6 +211,19 @@ def test_report_latest_only_for_newest(make_run: MakeRun, project: Path) -> None
     assert "20261203T100000Z-vendor-sync</dd>" not in latest
 
 
+def test_report_latest_follows_resumed_run(make_run: MakeRun, project: Path) -> None:
+    newer, newer_dir = make_run()
+    render(newer, newer_dir)
+    older = sample_run()
+    older["run_id"] = "20261203T100000Z-vendor-sync"
+    older, older_dir = make_run(older)
+    # seedrun resume points logs/latest at the older run it continues.
+    (older_dir.parent / "latest").symlink_to(older_dir.name)
+    render(older, older_dir)
+    latest = (project / "reports" / "latest.html").read_text(encoding="utf-8")
+    assert "20261203T100000Z-vendor-sync</dd>" in latest
+
+
 def test_index_newest_first_from_logs(make_run: MakeRun, project: Path) -> None:
     ids = ["20261201T100000Z-vendor-sync", "20261203T100000Z-vendor-sync", "20261202T100000Z-vendor-sync"]
     for run_id in ids:
