@@ -204,6 +204,9 @@ def make_environment() -> dict[str, str]:
     env = dict(os.environ)
     for name in steprunner.MAKE_VARIABLES:
         env.pop(name, None)
+    # The Makefile sets it for this seedrun process only; a step that runs
+    # seedrun itself must get seedrun's own exit code 75 when locked out.
+    env.pop("SEEDRUN_LOCKED_EXIT_CODE", None)
     if sys.prefix != sys.base_prefix:
         bin_dir = str(Path(sys.executable).parent)
         paths = env.get("PATH", "").split(os.pathsep)

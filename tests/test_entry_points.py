@@ -122,6 +122,19 @@ def test_make_preview_with_selection_runs_nothing(ws, goals):
         assert '"meyer"' in out
 
 
+def test_make_keeps_its_variables_from_steps(ws):
+    ws.write('''
+        [pipeline]
+        name = "env"
+
+        [steps.show]
+        command = 'echo "locked=${SEEDRUN_LOCKED_EXIT_CODE:-unset} level=${MAKELEVEL:-unset}" > "$T/env"'
+    ''')
+    code, out = make(ws, "show")
+    assert code == 0, out
+    assert (ws.scratch / "env").read_text() == "locked=unset level=unset\n"
+
+
 def test_make_pair_runs_main_then_dependent(ws):
     ws.write(FAILING)
     code, out = make(ws, "pair-quadratec")
