@@ -288,21 +288,23 @@ class StepRunner:
     # Deciding whether the step may start
 
     def blocker(self):
-        """Return (status, reason, blocked_by) when the step must not start, else None."""
-        stopped = self._run_stopped()
-        if stopped:
-            return stopped
+        """Return (status, reason, blocked_by) when the step must not start, else None.
+
+        A failed prerequisite comes before a stopped run, so that the
+        dependents of a failed step read "skipped" even when the failure also
+        reached max_failures or aborted the run.
+        """
+        if os.path.exists(self.files.flag("interrupted")):
+            return "not_run", "not started: the run was interrupted", None
         for need in self.spec["needs"]:
             if not succeeded(self.files, need):
                 return self._blocked_by_step(need)
         phase = self.spec["needs_phase"]
         if phase and not os.path.exists(self.files.phase_stamp(phase, "ok")):
             return phase_blocker(self.files, phase)
-        return None
+        return self._run_stopped()
 
     def _run_stopped(self):
-        if os.path.exists(self.files.flag("interrupted")):
-            return "not_run", "not started: the run was interrupted", None
         try:
             with open(self.files.flag("abort")) as f:
                 failed = f.read().strip()
@@ -317,8 +319,8 @@ class StepRunner:
             except OSError:
                 failed = []
             if len(failed) >= limit:
-                return ("not_run", "not started: %d steps failed, which reaches max_failures (%d)"
-                        % (len(failed), limit), None)
+                return ("not_run", "not started: %d step%s failed, which reaches max_failures (%d)"
+                        % (len(failed), "" if len(failed) == 1 else "s", limit), None)
         return None
 
     def _blocked_by_step(self, need):

@@ -34,6 +34,35 @@ def test_max_failures_stops_new_steps(ws, limit, count, failures):
     assert ws.record()["status"] == "failed"
 
 
+def test_max_failures_keeps_skip_reason_of_dependents(ws):
+    ws.write('''
+        [pipeline]
+        name = "threshold"
+        jobs = 1
+        max_failures = 1
+
+        [steps.main]
+        command = "exit 1"
+
+        [steps.dependent]
+        command = 'echo ran > "$T/dependent.ran"'
+        needs = ["main"]
+
+        [steps.independent]
+        command = 'echo ran > "$T/independent.ran"'
+        after = ["main"]
+    ''')
+    result = ws.run("run")
+    assert result.code == 1, result.out + result.err
+    assert "Skipped: dependent (needs main, which failed)" in result.lines
+    assert ("Not run: independent (not started: 1 step failed, which reaches max_failures (1))"
+            in result.lines)
+    steps = ws.steps()
+    assert steps["dependent"]["status"] == "skipped"
+    assert steps["independent"]["status"] == "not_run"
+    assert not (ws.scratch / "independent.ran").exists()
+
+
 NOTIFY = '''
     [pipeline]
     name = "notify"
