@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
+import time
 import statistics
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import closing, contextmanager
@@ -235,8 +236,7 @@ def _connect(db_path: Path) -> sqlite3.Connection:
 
 
 def _create_schema(connection: sqlite3.Connection) -> None:
-    # WAL lets readers work while another process writes, and the setting stays in the file.
-    connection.execute("PRAGMA journal_mode = WAL")
+    _use_wal(connection)
     connection.execute("BEGIN IMMEDIATE")
     try:
         for statement in SCHEMA.split(";"):
@@ -247,6 +247,27 @@ def _create_schema(connection: sqlite3.Connection) -> None:
     except BaseException:
         connection.execute("ROLLBACK")
         raise
+
+
+def _use_wal(connection: sqlite3.Connection) -> None:
+    """Switch the database to WAL, which lets readers work while another process writes; the setting stays in the file.
+
+    The switch needs an exclusive lock. When several runs create the
+    history at once, SQLite can report "database is locked" for it without
+    waiting out the busy timeout, so the switch is retried here until that
+    timeout passes.
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT_S
+    while True:
+        try:
+            if connection.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                connection.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as error:
+            lock_error = "locked" in str(error) or "busy" in str(error)
+            if not lock_error or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
 
 
 @contextmanager

@@ -6,6 +6,7 @@ import copy
 import multiprocessing
 import shutil
 import sqlite3
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -87,6 +88,24 @@ def test_record_run_concurrent_writers(tmp_path: Path) -> None:
         process.join(timeout=60)
     assert [process.exitcode for process in workers] == [0, 0, 0, 0]
     assert len(history.list_runs(db)) == 40
+
+
+def test_wal_switch_waits_for_other_writer(tmp_path: Path) -> None:
+    db = tmp_path / "history.db"
+    holder = sqlite3.connect(db, isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN EXCLUSIVE")
+    holder.execute("CREATE TABLE other (x)")
+    release = threading.Timer(0.3, lambda: holder.execute("COMMIT"))
+    release.start()
+    try:
+        # A zero busy timeout makes SQLite report the lock at once, as it can for the WAL switch.
+        waiting = sqlite3.connect(db, timeout=0, isolation_level=None)
+        history._use_wal(waiting)
+        assert waiting.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        waiting.close()
+    finally:
+        release.join()
+        holder.close()
 
 
 def test_history_survives_deleted_run_dirs(tmp_path: Path) -> None:
