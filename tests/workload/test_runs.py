@@ -83,6 +83,20 @@ def test_invalid_fail_setting(loaded: Workload) -> None:
     assert "VENDOR_SYNC_FAIL entry 'tdot:abc' is invalid" in result.stderr
 
 
+def test_fail_setting_takes_step_name(loaded: Workload) -> None:
+    result = loaded.run("meyer", {"VENDOR_SYNC_FAIL": "seed-meyer:4"}, check=False)
+
+    assert result.returncode == 4
+    assert result.stderr.strip() == "meyer: failing on purpose (VENDOR_SYNC_FAIL)"
+
+
+def test_fail_setting_rejects_unknown_job(loaded: Workload) -> None:
+    result = loaded.run("tdot", {"VENDOR_SYNC_FAIL": "meyr"}, check=False)
+
+    assert result.returncode == 2
+    assert "VENDOR_SYNC_FAIL entry 'meyr' names no job. Use one of: aev, alpine," in result.stderr
+
+
 def read_audit(path: Path) -> list[list[str]]:
     with open(path, newline="", encoding="utf-8") as handle:
         return list(csv.reader(handle))
