@@ -96,6 +96,7 @@ class Launcher:
         self.poller = select.poll()
         self.poller.register(self.queue, select.POLLIN)
         self.group = os.getpgrp()
+        self.workers = set()
         self.by_fd = {}
         self.idle = []
         self.busy = 0
@@ -164,6 +165,7 @@ class Launcher:
         os.close(requests_read)
         os.close(reports_write)
         worker = Worker(pid, os.pidfd_open(pid), requests_write, reports_read)
+        self.workers.add(worker)
         for fd in (worker.pidfd, worker.reports):
             self.by_fd[fd] = worker
             self.poller.register(fd, select.POLLIN)
@@ -195,6 +197,7 @@ class Launcher:
             self._unwatch(fd)
             self.by_fd.pop(fd, None)
             os.close(fd)
+        self.workers.discard(worker)
         if worker in self.idle:
             self.idle.remove(worker)
         _, status = os.waitpid(worker.pid, 0)
@@ -233,10 +236,9 @@ class Launcher:
 
     def _dismiss_workers(self):
         """Close every worker's request pipe, which makes it exit, and reap it."""
-        workers = {id(worker): worker for worker in self.by_fd.values()}.values()
-        for worker in workers:
+        for worker in self.workers:
             os.close(worker.requests)
-        for worker in workers:
+        for worker in self.workers:
             os.waitpid(worker.pid, 0)
 
 

@@ -718,12 +718,12 @@ class Execution:
         if self._secrets is None:
             names = self.doc.get("mask_env", [])
             values = secret_values(os.environ, names)
+            try:
+                specs = steprunner.load(self.files.specs())
+            except (OSError, EOFError, ValueError):
+                specs = {}
             for entry in self.doc["steps"]:
-                try:
-                    spec = steprunner.load_spec(self.files, entry["name"])
-                except (OSError, EOFError, ValueError, KeyError):
-                    continue
-                values += secret_values(spec.get("env", {}), names)
+                values += secret_values(specs.get(entry["name"], {}).get("env", {}), names)
             self._secrets = sorted(set(values), key=len, reverse=True)
         return self._secrets
 

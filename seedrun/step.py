@@ -109,24 +109,23 @@ def load(path):
         return marshal.load(f)
 
 
-# The last spec file loaded, as ((path, inode, mtime, size), mapping). A
-# launcher worker serves many steps and loads the file once for all of them.
-_loaded_specs = [None, None]
+# Spec files loaded so far, by path, for the step runner only. A launcher
+# worker serves many steps of one execution and loads the file once for all
+# of them. The file changes only between executions (resume --replan), and
+# each execution has its own launcher and workers.
+_loaded_specs = {}
 
 
 def load_spec(files, name):
     """Return the spec of a step, or the member list of "phase.NAME", from the run's spec file.
 
     One file contains them all, because creating a file per step costs more
-    than loading them together (see runner.write_run_files). The file is
-    loaded again when it was replaced, as ``seedrun resume --replan`` does.
+    than loading them together (see runner.write_run_files).
     """
     path = files.specs()
-    info = os.stat(path)
-    key = (path, info.st_ino, info.st_mtime_ns, info.st_size)
-    if _loaded_specs[0] != key:
-        _loaded_specs[:] = [key, load(path)]
-    return _loaded_specs[1][name]
+    if path not in _loaded_specs:
+        _loaded_specs[path] = load(path)
+    return _loaded_specs[path][name]
 
 
 def load_record(files, name):

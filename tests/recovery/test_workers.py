@@ -39,9 +39,9 @@ def test_chain_reuses_workers(ws):
 
 
 def test_interrupt_reaches_reused_worker(ws):
-    # x and y run at once, so two workers exist; gap runs on one of them,
-    # and slow starts 0.3 s later, when at least one of the three has been
-    # idle for that long, so slow runs in a worker that served a step before.
+    # x and y run at once, so two workers exist, and gap runs on one of
+    # them. slow starts 0.3 s after gap, when at least one of the three has
+    # been idle that long, so slow runs in a worker that served a step before.
     ws.write('''
         [pipeline]
         name = "reused"
