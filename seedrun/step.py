@@ -555,7 +555,7 @@ class StepRunner:
 
     def _log_footer(self, fd, result, leftovers):
         text = ""
-        if not _ends_with_newline(fd):
+        if not ends_with_newline(fd):
             text = "\n[seedrun] the output did not end with a newline; seedrun added one\n"
         duration = format_duration(result["finished_at"] - result["started_at"])
         if result["stopped_with"]:
@@ -634,7 +634,7 @@ class StepRunner:
         self.console.say(line)
 
 
-def _ends_with_newline(fd):
+def ends_with_newline(fd):
     try:
         size = os.fstat(fd).st_size
         return size == 0 or os.pread(fd, 1, size - 1) == b"\n"

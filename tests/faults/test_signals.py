@@ -234,6 +234,11 @@ def test_second_interrupt_kills_at_once(ws):
         assert steps["deaf"]["status"] == "interrupted"
         assert steps["sleeper"]["status"] == "interrupted"
         assert steps["later"]["status"] == "not_run"
+        # deaf's step runner died with make's group, so seedrun ends its log.
+        last = ws.log("deaf").splitlines()[-1]
+        assert last.startswith("[seedrun] interrupted after "), last
+        assert last.endswith(": killed at once with SIGKILL by a second interrupt"), last
+        assert any(line.startswith("[seedrun] interrupted after ") for line in ws.log("sleeper").splitlines())
         for path in pid_files:
             assert not pid_alive(read_pid(path)), path.name
         assert processes_with_args("sleep 381") == []

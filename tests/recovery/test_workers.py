@@ -141,4 +141,7 @@ def test_dead_worker_command_stopped_at_once(ws):
     assert steps["a"]["status"] == "failed"
     assert steps["b"]["status"] == "succeeded"
     assert "sent SIGTERM to its command" in (ws.run_dir / "make.log").read_text()
+    # The step runner died before its footer, so seedrun wrote one.
+    assert ws.log("a").splitlines()[-1].startswith("[seedrun] failed after ")
+    assert "the step runner ended without a record of the outcome" in ws.log("a").splitlines()[-1]
     assert processes_with_args("sleep 347") == []
