@@ -443,6 +443,10 @@ def _add_change(view: StepView, record: Mapping[str, Any], past: history.StepHis
         f"median of the last {min(len(past.durations), history.MEDIAN_DURATION_RUNS)}"
         f" successful runs: {format_duration(median)}"
     )
+    # The median is over successful runs, so a step that failed early is
+    # not "faster" than its usual self.
+    if record.get("status") != "succeeded":
+        return
     if change > 50:
         view.change_css = "slower"
     elif change < -33:

@@ -268,6 +268,22 @@ def test_report_uses_history(make_run: MakeRun, project: Path) -> None:
     assert '<svg class="spark"' in text
 
 
+def test_change_style_only_for_succeeded(make_run: MakeRun, project: Path) -> None:
+    db = project / "var" / "history.db"
+    for day in range(1, 4):
+        old = sample_run()
+        old["run_id"] = f"2026110{day}T100000Z-vendor-sync"
+        for step in old["steps"]:
+            step.update(status="succeeded", duration_s=1000.0)
+        history.record_run(db, old)
+    run, run_dir = make_run()
+    text = render(run, run_dir, history_db=db).read_text(encoding="utf-8")
+    # seed-meyer succeeded in 252.1 s and seed-quadratec failed after 107.5 s,
+    # both against a median of 1000 s. Only a success ran faster.
+    assert '<td class="num faster" title="median of the last 3 successful runs: 16m 40s">-75%</td>' in text
+    assert '<td class="num " title="median of the last 3 successful runs: 16m 40s">-89%</td>' in text
+
+
 def test_report_hostile_logs(make_run: MakeRun, project: Path) -> None:
     run = sample_run()
     for index, log in ((2, "one-line.log"), (3, "many.log"), (4, "binary.log")):
