@@ -105,12 +105,15 @@ def reap_children():
             pass
 
 
-def kill_leftovers(pgid, grace):
+def kill_leftovers(pgid, grace, signalled=()):
     """Stop everything the step left running: SIGTERM, then SIGKILL after grace.
 
-    Return how many distinct processes were found and signalled.
+    Return how many distinct processes were found and signalled, counting
+    the adopted orphans in `signalled` that stopping the step already
+    signalled (they may be gone by now).
     """
-    seen = {pid for pid in list_children() if not is_zombie(pid)}
+    seen = set(signalled)
+    seen.update(pid for pid in list_children() if not is_zombie(pid))
     if not seen and not _group_exists(pgid):
         return 0
     deadline = time.monotonic() + grace
@@ -159,6 +162,8 @@ class Attempt:
         self.pid = None
         self.stopped_with = None
         self.deadline = None
+        # Orphans adopted from the step that stop() signalled, which count as its leftovers.
+        self.orphans_signalled = set()
 
     def spawn(self):
         actions = [
@@ -213,6 +218,8 @@ class Attempt:
         """
         self.stopped_with = "SIGTERM"
         self.deadline = time.monotonic() + grace
+        # Listed before the signal, which may turn them into zombies at once.
+        self.orphans_signalled.update(pid for pid in list_children() if pid != self.pid and not is_zombie(pid))
         signal_leftovers(self.pid, SIGTERM)
         while time.monotonic() < self.deadline:
             done, status = os.waitpid(self.pid, os.WNOHANG)

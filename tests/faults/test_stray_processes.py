@@ -268,3 +268,28 @@ def test_killed_step_runner_leaves_no_command(reaped):
     assert processes_with_args("sleep 343") == []
     assert not pid_alive(command)
     assert run_processes(ws.scratch) == []
+
+
+def test_interrupt_counts_adopted_orphans(reaped):
+    ws = reaped
+    ws.write("""
+        [pipeline]
+        name = "orphan-count"
+
+        [steps.parent]
+        command = 'sh -c "setsid sleep 391 &"; echo ready > "$T/ready"; exec sleep 392'
+    """)
+    process = ws.launch("run")
+    assert wait_for(lambda: (ws.scratch / "ready").exists() and processes_with_args("sleep 391"), timeout=30)
+    os.killpg(process.pid, signal.SIGINT)
+    output, _ = process.communicate(timeout=60)
+
+    assert process.returncode == 130, output
+    record = ws.steps()["parent"]
+    assert record["status"] == "interrupted"
+    # sleep 391 lost its parent before the interrupt, and the SIGTERM that
+    # stopped the step ended it too. It still counts as a leftover.
+    assert record["leftovers_killed"] == 1
+    assert "[seedrun] killed 1 leftover process that the step started" in footer_lines(ws.log("parent"))
+    assert processes_with_args("sleep 391") == []
+    assert processes_with_args("sleep 392") == []
