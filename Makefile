@@ -9,8 +9,10 @@ SEEDRUN := $(BIN)/seedrun
 PIPELINE ?=
 JOBS ?=
 
-GLOBAL_ARGS := $(if $(PIPELINE),--pipeline '$(PIPELINE)')
-JOB_ARGS := $(if $(JOBS),--jobs '$(JOBS)')
+# A value as one shell word, whatever it contains: 'it'\''s' for it's.
+quote = '$(subst ','\'',$(1))'
+GLOBAL_ARGS := $(if $(PIPELINE),--pipeline $(call quote,$(PIPELINE)))
+JOB_ARGS := $(if $(JOBS),--jobs $(call quote,$(JOBS)))
 
 COMMANDS := help venv seed-all resume plan graph report clean test test-deps bench
 SELECTION := $(filter-out $(COMMANDS),$(MAKECMDGOALS))
@@ -22,7 +24,7 @@ SEEDRUN_GOALS := $(RUN_GOALS)$(filter plan graph report clean,$(MAKECMDGOALS))
 
 BOOTSTRAP = $(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
 	|| { echo "seedrun needs Python 3.11 or newer: run make PYTHON=python3.11 ..." >&2; exit 2; }; \
-	$(PYTHON) -m venv '$(VENV)' && '$(BIN)/pip' install --quiet --disable-pip-version-check -e '$(ROOT)'
+	$(PYTHON) -m venv $(call quote,$(VENV)) && $(call quote,$(BIN)/pip) install --quiet --disable-pip-version-check -e $(call quote,$(ROOT))
 
 # A goal that runs seedrun creates the virtualenv while the Makefile is read,
 # so that the pipeline file can be validated before any recipe starts.
@@ -43,9 +45,9 @@ endif
 # Their recipes start with '+', which question mode still runs.
 ifneq ($(RUN_GOALS),)
   ifneq ($(SELECTION),)
-    CHECK := $(shell '$(SEEDRUN)' $(GLOBAL_ARGS) plan $(JOB_ARGS) $(SELECTION) > /dev/null; echo $$?)
+    CHECK := $(shell $(call quote,$(SEEDRUN)) $(GLOBAL_ARGS) plan $(JOB_ARGS) $(SELECTION) > /dev/null; echo $$?)
   else
-    CHECK := $(shell '$(SEEDRUN)' $(GLOBAL_ARGS) plan $(JOB_ARGS) > /dev/null; echo $$?)
+    CHECK := $(shell $(call quote,$(SEEDRUN)) $(GLOBAL_ARGS) plan $(JOB_ARGS) > /dev/null; echo $$?)
   endif
   ifneq ($(CHECK),0)
     $(error nothing was run; fix the problem reported above)
@@ -85,22 +87,22 @@ venv: $(SEEDRUN)
 
 $(SEEDRUN): $(ROOT)pyproject.toml
 	+@$(BOOTSTRAP)
-	+@touch '$(SEEDRUN)'
+	+@touch $(call quote,$(SEEDRUN))
 
 ifeq ($(PREVIEW_GOALS),)
 seed-all: $(SEEDRUN)
-	+@'$(SEEDRUN)' $(GLOBAL_ARGS) run $(JOB_ARGS)
+	+@$(call quote,$(SEEDRUN)) $(GLOBAL_ARGS) run $(JOB_ARGS)
 
 ifneq ($(SELECTION),)
 .PHONY: $(SELECTION)
 $(firstword $(SELECTION)): $(SEEDRUN)
-	+@'$(SEEDRUN)' $(GLOBAL_ARGS) run $(JOB_ARGS) $(SELECTION)
+	+@$(call quote,$(SEEDRUN)) $(GLOBAL_ARGS) run $(JOB_ARGS) $(SELECTION)
 $(wordlist 2,$(words $(SELECTION)),$(SELECTION)): $(firstword $(SELECTION))
 	+@:
 endif
 
 resume: $(SEEDRUN)
-	+@'$(SEEDRUN)' $(GLOBAL_ARGS) resume $(JOB_ARGS)
+	+@$(call quote,$(SEEDRUN)) $(GLOBAL_ARGS) resume $(JOB_ARGS)
 else
 # The names are arguments of plan and graph; `make plan resume` explains a resume.
 .PHONY: $(SELECTION)
@@ -109,23 +111,23 @@ seed-all resume $(SELECTION): $(SEEDRUN)
 endif
 
 plan: $(SEEDRUN)
-	@'$(SEEDRUN)' $(GLOBAL_ARGS) plan $(JOB_ARGS) $(if $(filter resume,$(MAKECMDGOALS)),--resume,$(SELECTION))
+	@$(call quote,$(SEEDRUN)) $(GLOBAL_ARGS) plan $(JOB_ARGS) $(if $(filter resume,$(MAKECMDGOALS)),--resume,$(SELECTION))
 
 graph: $(SEEDRUN)
-	@'$(SEEDRUN)' $(GLOBAL_ARGS) graph $(SELECTION)
+	@$(call quote,$(SEEDRUN)) $(GLOBAL_ARGS) graph $(SELECTION)
 
 report: $(SEEDRUN)
-	@'$(SEEDRUN)' $(GLOBAL_ARGS) report
+	@$(call quote,$(SEEDRUN)) $(GLOBAL_ARGS) report
 
 KEEP ?= 30
 clean: $(SEEDRUN)
-	@'$(SEEDRUN)' $(GLOBAL_ARGS) clean --keep '$(KEEP)'
+	@$(call quote,$(SEEDRUN)) $(GLOBAL_ARGS) clean --keep $(call quote,$(KEEP))
 
 test-deps: $(SEEDRUN)
-	@'$(BIN)/pip' install --quiet --disable-pip-version-check -e '$(ROOT)[test]'
+	@$(call quote,$(BIN)/pip) install --quiet --disable-pip-version-check -e $(call quote,$(ROOT)[test])
 
 test: test-deps
-	cd '$(ROOT)' && '$(BIN)/python' -m pytest $(PYTEST_ARGS)
+	cd $(call quote,$(ROOT)) && $(call quote,$(BIN)/python) -m pytest $(PYTEST_ARGS)
 
 bench: test-deps
-	cd '$(ROOT)' && '$(BIN)/python' -m bench $(BENCH_ARGS)
+	cd $(call quote,$(ROOT)) && $(call quote,$(BIN)/python) -m bench $(BENCH_ARGS)

@@ -202,6 +202,21 @@ def test_make_bad_jobs_exits_2(ws, jobs):
     assert not (ws.scratch / "a").exists()
 
 
+def test_make_pipeline_path_with_quote(ws):
+    folder = ws.path / "vendor's sync, daily"
+    folder.mkdir()
+    pipeline = ws.write('[pipeline]\nname = "quoted"\n[steps.a]\ncommand = \'echo ran > "$T/a"\'\n',
+                        name="vendor's sync, daily/pipeline.toml")
+    base = ["make", "-C", str(REPO), "--no-print-directory", "PIPELINE=%s" % pipeline]
+    plan = ws.call([*base, "plan"])
+    assert plan.code == 0, plan.out + plan.err
+    assert "a" in plan.out.split()
+    run = ws.call([*base, "seed-all", "JOBS=1"])
+    assert run.code == 0, run.out + run.err
+    assert (ws.scratch / "a").read_text() == "ran\n"
+    assert (folder / "logs" / "latest" / "a.log").exists()
+
+
 def test_outer_parallel_make_keeps_inner_pool(ws):
     steps = "\n".join('[steps.s%d]\ncommand = "sleep 1"\n' % i for i in range(4))
     ws.write('[pipeline]\nname = "x"\njobs = 4\n' + steps)
