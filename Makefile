@@ -14,13 +14,13 @@ quote = '$(subst ','\'',$(1))'
 GLOBAL_ARGS := $(if $(PIPELINE),--pipeline $(call quote,$(PIPELINE)))
 JOB_ARGS := $(if $(JOBS),--jobs $(call quote,$(JOBS)))
 
-COMMANDS := help venv seed-all resume plan graph report clean test test-deps bench
+COMMANDS := help venv seed-all resume plan graph validate report clean test test-deps bench
 SELECTION := $(filter-out $(COMMANDS),$(MAKECMDGOALS))
 # `make plan pair-omix` and `make graph seed-tdot` preview a selection: with
 # plan or graph among the goals, nothing runs.
 PREVIEW_GOALS := $(filter plan graph,$(MAKECMDGOALS))
 RUN_GOALS := $(if $(PREVIEW_GOALS),,$(filter seed-all resume,$(MAKECMDGOALS))$(SELECTION))
-SEEDRUN_GOALS := $(RUN_GOALS)$(filter plan graph report clean,$(MAKECMDGOALS))
+SEEDRUN_GOALS := $(RUN_GOALS)$(filter plan graph validate report clean,$(MAKECMDGOALS))
 
 BOOTSTRAP = $(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
 	|| { echo "seedrun needs Python 3.11 or newer: run make PYTHON=python3.11 ..." >&2; exit 2; }; \
@@ -74,6 +74,7 @@ help:
 	@echo '  make resume              rerun the steps of the newest run that did not succeed'
 	@echo '  make plan                print what seed-all would run, in start order'
 	@echo '  make graph               print the plan as a Graphviz DOT graph'
+	@echo '  make validate            check the pipeline file and list every problem'
 	@echo '  make report              render the newest run'"'"'s HTML report again'
 	@echo '  make clean KEEP=N        delete all but the newest N runs (default 30)'
 	@echo '  make test                run the test suite'
@@ -115,6 +116,9 @@ plan: $(SEEDRUN)
 
 graph: $(SEEDRUN)
 	@$(call quote,$(SEEDRUN)) $(GLOBAL_ARGS) graph $(SELECTION)
+
+validate: $(SEEDRUN)
+	@$(call quote,$(SEEDRUN)) $(GLOBAL_ARGS) validate
 
 report: $(SEEDRUN)
 	@$(call quote,$(SEEDRUN)) $(GLOBAL_ARGS) report

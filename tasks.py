@@ -12,9 +12,9 @@ from __future__ import annotations
 from invoke import Exit, task
 
 from seedrun import api
-from seedrun.cli import format_plan
+from seedrun.cli import format_graph, format_plan, validate as validate_pipeline
 from seedrun.errors import SeedrunError
-from seedrun.graph import Selection
+from seedrun.graph import Plan, Selection
 
 COMMON_HELP = {
     "pipeline": "pipeline file (default: $SEEDRUN_PIPELINE, else pipeline.toml)",
@@ -84,8 +84,28 @@ def resume(c, run_id=None, replan=False, pipeline=None, jobs=None):
             "with_needs": COMMON_HELP["with_needs"]})
 def plan(c, name=None, pipeline=None, with_needs=False):
     """Print what a selection would run, in start order, and run nothing."""
+    print(format_plan(_plan(pipeline, name, with_needs)))
+
+
+@task(help={"pipeline": COMMON_HELP["pipeline"], "name": "step, target, pair-NAME or phase-NAME (default: all)",
+            "with_needs": COMMON_HELP["with_needs"]})
+def graph(c, name=None, pipeline=None, with_needs=False):
+    """Print the plan of a selection as a Graphviz DOT graph, and run nothing."""
+    print(format_graph(_plan(pipeline, name, with_needs)))
+
+
+def _plan(pipeline: str | None, name: str | None, with_needs: bool) -> Plan:
     try:
-        print(format_plan(api.plan(pipeline, Selection(names=[name] if name else [], with_needs=with_needs))))
+        return api.plan(pipeline, Selection(names=[name] if name else [], with_needs=with_needs))
+    except SeedrunError as error:
+        raise Exit("seedrun: error: %s" % error, code=error.exit_code) from None
+
+
+@task(help={"pipeline": COMMON_HELP["pipeline"]})
+def validate(c, pipeline=None):
+    """Check the pipeline file and report every problem, without running anything."""
+    try:
+        print(validate_pipeline(pipeline))
     except SeedrunError as error:
         raise Exit("seedrun: error: %s" % error, code=error.exit_code) from None
 

@@ -106,6 +106,16 @@ def format_plan(plan: Plan) -> str:
     return "\n".join(lines)
 
 
+def validate(path: str | None) -> str:
+    """Load and check the pipeline file; return a one-line summary of it, or raise PipelineError."""
+    from seedrun import api
+
+    pipeline = api.load_pipeline(api.pipeline_path(path))
+    steps, phases = len(pipeline.steps), len(pipeline.phases)
+    return "%s is valid: %d step%s, %d phase%s" % (pipeline.path, steps, "" if steps == 1 else "s",
+                                                   phases, "" if phases == 1 else "s")
+
+
 def format_graph(plan: Plan) -> str:
     lines = ["digraph %s {" % _dot_id(plan.pipeline.name), "  rankdir=LR;", "  node [shape=box];"]
     for phase, members in plan.barriers.items():
@@ -154,10 +164,7 @@ def dispatch(args: argparse.Namespace) -> int:
                                           (": " + ", ".join(deleted)) if deleted else ""))
         return 0
     if args.command == "validate":
-        pipeline = api.load_pipeline(api.pipeline_path(args.pipeline))
-        steps, phases = len(pipeline.steps), len(pipeline.phases)
-        print("%s is valid: %d step%s, %d phase%s" % (pipeline.path, steps, "" if steps == 1 else "s",
-                                                      phases, "" if phases == 1 else "s"))
+        print(validate(args.pipeline))
         return 0
     from seedrun import step
 

@@ -234,15 +234,33 @@ def test_outer_parallel_make_keeps_inner_pool(ws):
 def test_make_help_lists_entry_points():
     result = subprocess.run(["make", "-C", str(REPO), "--no-print-directory", "help"], capture_output=True, text=True)
     assert result.returncode == 0
-    for entry in ("make seed-all", "make pair-NAME", "make phase-NAME", "make STEP", "JOBS=N", "PIPELINE=FILE"):
+    for entry in ("make seed-all", "make pair-NAME", "make phase-NAME", "make STEP", "make plan", "make graph",
+                  "make validate", "make report", "make clean", "JOBS=N", "PIPELINE=FILE"):
         assert entry in result.stdout
 
 
 def test_invoke_list_shows_every_task():
     result = subprocess.run([INVOKE, "--search-root", str(REPO), "--list"], capture_output=True, text=True)
     assert result.returncode == 0
-    for task in ("all", "phase", "pair", "seed", "target", "plan", "resume", "report", "clean"):
+    for task in ("all", "phase", "pair", "seed", "target", "plan", "graph", "validate", "resume", "report", "clean"):
         assert "\n  %s " % task in result.stdout
+
+
+@pytest.mark.parametrize("tool", ["make", "invoke"])
+def test_validate_and_graph_everywhere(ws, tool):
+    ws.write(FAILING)
+    code, out = (make if tool == "make" else invoke)(ws, "validate")
+    assert code == 0, out
+    assert "pipeline.toml is valid: 5 steps, 1 phase" in out
+    code, out = (make if tool == "make" else invoke)(ws, "graph")
+    assert code == 0, out
+    assert '"fetch" -> "load"' in out
+    assert not (ws.path / "logs").exists()
+
+    ws.write(FAILING + '    [steps.orphan]\n    command = "true"\n    needs = ["nowhere"]\n')
+    code, out = (make if tool == "make" else invoke)(ws, "validate")
+    assert code == 2, out
+    assert "needs unknown step 'nowhere'" in out
 
 
 def test_make_locked_run_exits_1(ws):
