@@ -1,7 +1,8 @@
 """The ``seedrun`` command line, and the one place that turns errors into exit codes.
 
 Exit codes: 0 every step succeeded (or failed with on_failure = "ignore");
-1 a step failed, timed out or was skipped because of a failure; 2 the
+1 a step failed, timed out or was skipped because of a failure, or seedrun
+stopped the run on an error of its own (make or the launcher); 2 the
 pipeline file or the command line is invalid and nothing ran; 75 another run
 of the pipeline holds the lock; 130 the run was interrupted.
 """

@@ -354,7 +354,12 @@ class Execution:
         self.metrics: dict[str, dict] = {}
         self.resumed = resumed
         self.started_at = time.time()
+        # True once the steps must stop, after a signal or a stop_error.
         self.interrupted = False
+        # Why seedrun stopped the run itself (the launcher was lost, or make
+        # could not start). Such a run failed, because nobody interrupted it.
+        self.stop_error: str | None = None
+        self.signalled = False
         self.killed = False
         self.make: subprocess.Popen | None = None
         self.launcher = launcher
@@ -395,10 +400,11 @@ class Execution:
             return self.finish()
 
     def _stop_after_error(self, error: OSError) -> None:
-        """Stop a run that cannot go on (make or the launcher could not start) and record it interrupted."""
+        """Stop a run that cannot go on (make or the launcher could not start) and record it failed."""
         log.debug("the run stopped on an error", exc_info=True)
         self.console.say("Error: cannot run the steps: %s; stopping the run" % error)
         self.interrupted = True
+        self.stop_error = "cannot run the steps: %s" % error
         try:
             steprunner.touch(self.files.flag("interrupted"))
         except OSError:
@@ -503,6 +509,7 @@ class Execution:
     def _on_launcher_lost(self) -> None:
         self.launcher_lost = True
         self.interrupted = True
+        self.stop_error = "the step launcher exited unexpectedly with %s" % _exit_description(self.launcher.returncode)
         steprunner.touch(self.files.flag("interrupted"))
         self.console.say("Error: the step launcher (PID %d) exited unexpectedly with %s; stopping the run "
                          "(see make.log in %s)" % (self.launcher.pid, _exit_description(self.launcher.returncode),
@@ -533,6 +540,7 @@ class Execution:
 
     def _on_interrupt(self, count: int, number: int | None) -> None:
         self.interrupted = True
+        self.signalled = True
         steprunner.touch(self.files.flag("interrupted"))
         if count == 1:
             name = signal.Signals(number).name if number else "a signal"
@@ -670,7 +678,7 @@ class Execution:
             if entry["metrics"] and record.get("status") in ("succeeded", "failed", "timed_out"):
                 self.metrics[entry["name"]] = extract_metrics(self.run_dir / entry["log"], entry["metrics"])
         draft = self.assemble(status="running")
-        status, code = run_status(draft["steps"], self.interrupted)
+        status, code = run_status(draft["steps"], self.signalled or (self.interrupted and not self.stop_error))
         run = self.assemble(status=status, exit_code=code, finished=time.time())
         self._add_warnings(run)
         self.writer.write(run)
@@ -686,8 +694,12 @@ class Execution:
             name = entry["name"]
             record = self.records.get(name)
             if record is None or record.get("status") == "pending":
-                reason = ("not started: the run was interrupted" if self.interrupted
-                          else "not started: make did not reach it (see make.log in the run directory)")
+                if self.stop_error and not self.signalled:
+                    reason = "not started: %s" % self.stop_error
+                elif self.interrupted:
+                    reason = "not started: the run was interrupted"
+                else:
+                    reason = "not started: make did not reach it (see make.log in the run directory)"
                 self.records[name] = dict(record or {}, status="not_run", reason=reason)
             elif record.get("status") in ("running", "waiting"):
                 status = "interrupted" if self.interrupted else "failed"

@@ -490,12 +490,14 @@ def test_make_that_cannot_start_still_records_run(ws, tmp_path):
     make.write_text("#!/nonexistent/interpreter\n")
     make.chmod(0o755)
     result = ws.run("run", env=dict(ws.env, PATH="%s:%s" % (bin_dir, ws.env["PATH"])))
-    assert result.code == 130, result.out + result.err
+    assert result.code == 1, result.out + result.err
     assert "Traceback" not in result.out + result.err
     assert any(line.startswith("Error: cannot run the steps: ") and line.endswith("; stopping the run")
                for line in result.lines), result.out
     record = ws.record()
-    assert record["status"] == "interrupted"
+    assert record["status"] == "failed"
+    assert record["exit_code"] == 1
     assert record["finished_at"] is not None
     assert ws.steps()["a"]["status"] == "not_run"
+    assert ws.steps()["a"]["reason"].startswith("not started: cannot run the steps: ")
     assert not (ws.scratch / "a.count").exists()

@@ -63,7 +63,8 @@ def test_lost_launcher_stops_run(ws):
 
     os.kill(launchers[0], signal.SIGKILL)
     output, _ = process.communicate(timeout=30)
-    assert process.returncode == 130, output
+    # seedrun stopped the run after its own error, so the run failed and was not interrupted.
+    assert process.returncode == 1, output
     assert ("Error: the step launcher (PID %d) exited unexpectedly with SIGKILL; stopping the run "
             "(see make.log in logs/%s)" % (launchers[0], run_dir.name)) in output.splitlines()
 
@@ -72,8 +73,10 @@ def test_lost_launcher_stops_run(ws):
     steps = ws.steps(run_dir)
     assert steps["slow"]["status"] == "interrupted"
     assert steps["after"]["status"] == "not_run"
+    assert steps["after"]["reason"] == "not started: the step launcher exited unexpectedly with SIGKILL"
     assert not (ws.scratch / "after.count").exists()
-    assert ws.record(run_dir)["status"] == "interrupted"
+    assert ws.record(run_dir)["status"] == "failed"
+    assert ws.record(run_dir)["exit_code"] == 1
     assert processes_of_run(run_dir) == []
     assert processes_with_args("sleep 30") == []
 
