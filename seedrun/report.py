@@ -494,6 +494,7 @@ def _header(
     duration = history.seconds_between(run.get("started_at"), run.get("finished_at"))
     if duration is None and status == "running" and clock.origin is not None:
         duration = (clock.now - clock.origin).total_seconds()
+    resumed = list(run.get("resumed_at") or [])
     return {
         "run_id": run.get("run_id", ""),
         "pipeline": run.get("pipeline", ""),
@@ -505,6 +506,8 @@ def _header(
         "started": full_time(run.get("started_at")),
         "finished": full_time(run.get("finished_at")),
         "duration": format_duration(duration),
+        # A resumed run's duration counts from its first start, pauses included.
+        "resumed": _resumed_text(resumed),
         "exit_code": "" if run.get("exit_code") is None else str(run["exit_code"]),
         "host": run.get("host") or "",
         "jobs": run.get("jobs"),
@@ -513,6 +516,13 @@ def _header(
         "counts": _status_counts(steps),
         "success_rate": _pipeline_success_text(status, stats),
     }
+
+
+def _resumed_text(resumed: list[str]) -> str:
+    if not resumed:
+        return ""
+    last = full_time(resumed[-1])
+    return "at %s" % last if len(resumed) == 1 else "%d times, last at %s" % (len(resumed), last)
 
 
 def _status_counts(steps: list[StepView]) -> list[tuple[str, int, str]]:

@@ -268,6 +268,18 @@ def test_report_uses_history(make_run: MakeRun, project: Path) -> None:
     assert '<svg class="spark"' in text
 
 
+def test_resumed_run_header(make_run: MakeRun, project: Path) -> None:
+    run = sample_run()
+    run["resumed_at"] = ["2026-12-04T19:45:00.000Z", "2026-12-04T19:47:30.000Z"]
+    text = render(*make_run(run)).read_text(encoding="utf-8")
+    assert "<dt>Duration</dt><dd>12m 02s since the first start</dd>" in text
+    assert "<dt>Resumed</dt><dd>2 times, last at 2026-12-04 19:47:30 UTC</dd>" in text
+
+    plain = render(*make_run()).read_text(encoding="utf-8")
+    assert "<dt>Duration</dt><dd>12m 02s</dd>" in plain
+    assert "<dt>Resumed</dt>" not in plain
+
+
 def test_change_style_only_for_succeeded(make_run: MakeRun, project: Path) -> None:
     db = project / "var" / "history.db"
     for day in range(1, 4):
