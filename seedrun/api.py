@@ -8,6 +8,7 @@ codes, so ``invoke`` and ``make`` behave exactly like ``seedrun``.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import time
@@ -28,6 +29,8 @@ from seedrun.runner import (Execution, build_plan_document, convert_spec_folder,
 DEFAULT_PIPELINE = "pipeline.toml"
 STALE_STOP_SECONDS = 10.0
 INTERRUPT_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+log = logging.getLogger(__name__)
 
 
 def say(line: str) -> None:
@@ -54,13 +57,35 @@ def parse_jobs(value: object, default: int) -> int:
 
 
 def plan(path: str | os.PathLike | None, selection: Selection) -> Plan:
-    return resolve(load_pipeline(pipeline_path(path)), selection)
+    pipeline = load_pipeline(pipeline_path(path))
+    return resolve(pipeline, selection, expected_durations(pipeline))
+
+
+def expected_durations(pipeline: Pipeline) -> dict[str, float]:
+    """Return the median duration of each step over its last successful runs, from the run history.
+
+    A pipeline without history, or whose history cannot be read, gets no
+    durations, and its steps start in the order of the pipeline file.
+    """
+    db_path = pipeline.logs_dir / "history.sqlite3"
+    if not db_path.exists():
+        return {}
+    import sqlite3
+
+    from seedrun import history
+
+    try:
+        return history.median_durations(db_path, pipeline.name)
+    except (sqlite3.Error, OSError) as error:
+        log.warning("cannot read step durations from %s, so steps start in pipeline file order: %s",
+                    db_path, error)
+        return {}
 
 
 def run(path: str | os.PathLike | None, selection: Selection, jobs: object = None) -> int:
     """Run a selection of the pipeline in a new run directory; return the exit code."""
     pipeline = load_pipeline(pipeline_path(path))
-    the_plan = resolve(pipeline, selection)
+    the_plan = resolve(pipeline, selection, expected_durations(pipeline))
     jobs = parse_jobs(jobs, pipeline.jobs)
     find_make()
     with PipelineLock(pipeline.logs_dir, pipeline.name) as lock:

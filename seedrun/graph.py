@@ -179,8 +179,14 @@ def _cycle_through(start: str, edges: dict[str, list[str]], members: set[str]) -
 # Selection
 
 
-def resolve(pipeline: Pipeline, selection: Selection) -> Plan:
-    """Resolve a selection into a plan in start order; raise UsageError for unknown names."""
+def resolve(pipeline: Pipeline, selection: Selection, durations: dict[str, float] | None = None) -> Plan:
+    """Resolve a selection into a plan in start order; raise UsageError for unknown names.
+
+    `durations` maps step names to their expected seconds from earlier runs.
+    With them, of the steps that are ready at the same time, the one with
+    the longest path still ahead starts first (see _remaining_seconds).
+    Without them, ready steps start in the order of the pipeline file.
+    """
     _check_enable(pipeline, selection)
     chosen = _chosen_steps(pipeline, selection)
     if selection.with_needs:
@@ -190,7 +196,7 @@ def resolve(pipeline: Pipeline, selection: Selection) -> Plan:
                          % (selection.label(), pipeline.path))
     notes: list[str] = []
     planned, barriers = _prerequisites(pipeline, chosen, notes)
-    return Plan(pipeline, selection, _start_order(pipeline, planned, barriers), barriers, notes)
+    return Plan(pipeline, selection, _start_order(pipeline, planned, barriers, durations or {}), barriers, notes)
 
 
 def _check_enable(pipeline: Pipeline, selection: Selection) -> None:
@@ -352,8 +358,9 @@ def _phase_edges(pipeline: Pipeline, chosen: set[str], planned: dict[str, Planne
     return {name: members for name, members in barriers.items() if name in used}
 
 
-def _start_order(pipeline: Pipeline, planned: dict[str, PlannedStep], barriers: dict[str, list[str]]) -> list[PlannedStep]:
-    """Kahn's algorithm, ties broken by the order of the pipeline file."""
+def _start_order(pipeline: Pipeline, planned: dict[str, PlannedStep], barriers: dict[str, list[str]],
+                 durations: dict[str, float]) -> list[PlannedStep]:
+    """Kahn's algorithm, ties broken by phase, then by expected remaining seconds, then by the pipeline file."""
     waits: dict[str, set[str]] = {}
     for name, step in planned.items():
         waits[name] = set(step.needs) | set(step.after)
@@ -366,7 +373,7 @@ def _start_order(pipeline: Pipeline, planned: dict[str, PlannedStep], barriers: 
     for name, prerequisites in waits.items():
         for prerequisite in prerequisites:
             users.setdefault(prerequisite, []).append(name)
-    rank = _ranker(pipeline)
+    rank = _ranker(pipeline, _remaining_seconds(waits, users, durations))
     ready = [(rank(n), n) for n, w in waits.items() if not w]
     heapq.heapify(ready)
     order = []
@@ -381,15 +388,47 @@ def _start_order(pipeline: Pipeline, planned: dict[str, PlannedStep], barriers: 
     return order
 
 
-def _ranker(pipeline: Pipeline):
-    """Return a sort key that orders ready steps by phase, then by their place in the pipeline file."""
+def _remaining_seconds(waits: dict[str, set[str]], users: dict[str, list[str]],
+                       durations: dict[str, float]) -> dict[str, float]:
+    """Return, for each node, the expected seconds from its start to the end of the longest path through it.
+
+    This is the usual priority of list scheduling: when slots are scarce,
+    starting the step with the most work behind it first keeps the
+    critical path moving. A step with no recorded duration counts as the
+    median of those that have one. Without any durations every node gets 0,
+    which leaves the pipeline file's order alone.
+    """
+    known = [seconds for name, seconds in durations.items() if name in waits]
+    if not known:
+        return {}
+    # Here, not at the top: only a run with history needs it.
+    from statistics import median
+
+    guess = median(known)
+    remaining: dict[str, float] = {}
+    pending = {name: len(users.get(name, [])) for name in waits}
+    ready = [name for name, count in pending.items() if count == 0]
+    while ready:
+        name = ready.pop()
+        own = 0.0 if name.startswith(BARRIER) else durations.get(name, guess)
+        remaining[name] = own + max((remaining[user] for user in users.get(name, [])), default=0.0)
+        for prerequisite in waits[name]:
+            pending[prerequisite] -= 1
+            if pending[prerequisite] == 0:
+                ready.append(prerequisite)
+    return remaining
+
+
+def _ranker(pipeline: Pipeline, remaining: dict[str, float]):
+    """Return a sort key that orders ready steps by phase, then longest remaining path, then pipeline file order."""
     position = {id(phase): i for i, phase in enumerate(pipeline.phases)}
     phase_of = {name: position[id(phase)] for name, phase in pipeline.phase_index().items()}
     last = len(pipeline.phases)
 
-    def rank(node: str) -> tuple[int, int]:
+    def rank(node: str) -> tuple[int, int, int]:
         if node.startswith(BARRIER):
-            return (-1, 0)
-        return (phase_of.get(node, last), pipeline.steps[node].index)
+            return (-1, 0, 0)
+        # In tenths of a second, so that the jitter of very short steps leaves them in file order.
+        return (phase_of.get(node, last), -round(remaining.get(node, 0.0) * 10), pipeline.steps[node].index)
 
     return rank

@@ -195,6 +195,27 @@ def step_stats(
     return PipelineHistory(run_statuses, steps)
 
 
+def median_durations(db_path: Path, pipeline: str) -> dict[str, float]:
+    """Return each step's median duration in seconds over its last MEDIAN_DURATION_RUNS successful runs.
+
+    Steps with no successful run are left out, and a missing database
+    returns no durations.
+    """
+    if not db_path.exists():
+        return {}
+    with closing(_connect(db_path)) as connection:
+        rows = connection.execute(
+            "SELECT name, duration_s FROM (SELECT name, duration_s, ROW_NUMBER() OVER"
+            " (PARTITION BY name ORDER BY run_id DESC) AS newest FROM steps WHERE pipeline = ?"
+            " AND status = 'succeeded' AND carried_over = 0 AND duration_s IS NOT NULL) WHERE newest <= ?",
+            (pipeline, MEDIAN_DURATION_RUNS),
+        ).fetchall()
+    durations: dict[str, list[float]] = {}
+    for name, duration in rows:
+        durations.setdefault(name, []).append(duration)
+    return {name: statistics.median(values) for name, values in durations.items()}
+
+
 def success_rate(statuses: Iterable[str]) -> tuple[int, int]:
     """Return (succeeded, total) over a sequence of statuses."""
     listed = list(statuses)

@@ -1,0 +1,127 @@
+"""Start order: with the run history, steps with the most work behind them start first."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from seedrun import history
+from seedrun.graph import Selection, resolve
+from seedrun.pipeline import load_pipeline
+from support import parse_time
+
+CHAINS = '''
+[pipeline]
+name = "chains"
+
+[steps.quick]
+command = "true"
+
+[steps.head]
+command = "true"
+
+[steps.tail]
+command = "true"
+needs = ["head"]
+
+[steps.middle]
+command = "true"
+'''
+
+PHASED = '''
+[pipeline]
+name = "phased"
+
+[steps.early]
+command = "true"
+
+[steps.late]
+command = "true"
+
+[[phases]]
+name = "first"
+steps = ["early"]
+
+[[phases]]
+name = "second"
+steps = ["late"]
+'''
+
+
+def start_order(tmp_path: Path, text: str, durations: dict[str, float] | None) -> list[str]:
+    path = tmp_path / "pipeline.toml"
+    path.write_text(text)
+    return [step.name for step in resolve(load_pipeline(path), Selection(), durations).steps]
+
+
+def test_order_without_history_is_file_order(tmp_path):
+    # tail comes before middle in the file, and starts as soon as head is out of the way.
+    assert start_order(tmp_path, CHAINS, None) == ["quick", "head", "tail", "middle"]
+    assert start_order(tmp_path, CHAINS, {}) == ["quick", "head", "tail", "middle"]
+
+
+def test_longest_remaining_path_first(tmp_path):
+    # head alone is short, but tail needs it: 2 + 5 s is the longest path.
+    durations = {"quick": 1.0, "head": 2.0, "tail": 5.0, "middle": 4.0}
+    assert start_order(tmp_path, CHAINS, durations) == ["head", "tail", "middle", "quick"]
+
+
+def test_unknown_step_counts_as_median(tmp_path):
+    # middle has no history, so it counts as the median of the others (3 s)
+    # and starts before tail (0.5 s).
+    durations = {"quick": 5.0, "head": 3.0, "tail": 0.5}
+    assert start_order(tmp_path, CHAINS, durations) == ["quick", "head", "middle", "tail"]
+
+
+def test_tiny_differences_keep_file_order(tmp_path):
+    durations = {"quick": 0.002, "head": 0.004, "tail": 0.003, "middle": 0.03}
+    assert start_order(tmp_path, CHAINS, durations) == ["quick", "head", "tail", "middle"]
+
+
+def test_phases_come_before_durations(tmp_path):
+    assert start_order(tmp_path, PHASED, {"early": 1.0, "late": 100.0}) == ["early", "late"]
+
+
+def test_median_durations_of_successful_runs(tmp_path):
+    db = tmp_path / "history.sqlite3"
+    assert history.median_durations(db, "p") == {}
+    for day, (seconds, status) in enumerate([(10.0, "succeeded"), (30.0, "succeeded"), (1.0, "failed"),
+                                            (20.0, "succeeded")], start=1):
+        run_id = "2026110%dT100000Z-p" % day
+        history.record_run(db, {"run_id": run_id, "pipeline": "p", "status": status, "steps": [
+            {"name": "s", "status": status, "duration_s": seconds},
+            {"name": "never", "status": "failed", "duration_s": 5.0},
+        ]})
+    assert history.median_durations(db, "p") == {"s": 20.0}
+    assert history.median_durations(db, "other") == {}
+
+
+def test_second_run_starts_long_step_first(ws):
+    ws.write('''
+        [pipeline]
+        name = "lpt"
+        jobs = 2
+
+        [steps.a]
+        command = "sleep 0.3"
+        [steps.b]
+        command = "sleep 0.3"
+        [steps.c]
+        command = "sleep 0.3"
+        [steps.long]
+        command = "sleep 1.2"
+    ''')
+    first = ws.run("run")
+    assert first.code == 0, first.out + first.err
+    started = sorted(ws.steps().values(), key=lambda step: parse_time(step["started_at"]))
+    assert {step["name"] for step in started[:2]} == {"a", "b"}
+
+    plan = ws.run("plan")
+    assert plan.code == 0, plan.err
+    listed = [line.split()[1] for line in plan.out.splitlines()[1:]]
+    assert listed == ["long", "a", "b", "c"]
+
+    second = ws.run("run")
+    assert second.code == 0, second.out + second.err
+    started = sorted(ws.steps().values(), key=lambda step: parse_time(step["started_at"]))
+    assert "long" in {step["name"] for step in started[:2]}
+    assert "$(S)/long.done $(S)/a.done" in (ws.run_dir / "rules.mk").read_text()
