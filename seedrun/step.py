@@ -406,8 +406,8 @@ class StepRunner:
                 rate_limited += 1
                 counted -= 1
                 if not self._cool_down(signals, result):
-                    result = dict(result, outcome="interrupted", stopped_with=None,
-                                  summary="interrupted while the pool cooled down after %s" % result["summary"])
+                    result = self._interrupted_between_attempts(
+                        log_fd, result, "interrupted while the pool cooled down after %s")
                     break
                 continue
             if not self._should_retry(result, counted, limit):
@@ -419,10 +419,16 @@ class StepRunner:
             # one again (with the pool's min_interval) before the next attempt.
             self._release_slot()
             if signals.sleep(delay) or not self._retake_slot(signals):
-                result = dict(result, outcome="interrupted", stopped_with=None,
-                              summary="interrupted while waiting to retry after %s" % result["summary"])
+                result = self._interrupted_between_attempts(
+                    log_fd, result, "interrupted while waiting to retry after %s")
                 break
         return self._finish_started(result, first_start, log_fd, log_error)
+
+    def _interrupted_between_attempts(self, log_fd, result, summary):
+        """Return the outcome of a step interrupted after an attempt ended, and say so in its log."""
+        summary = summary % result["summary"]
+        self._log_write(log_fd, "[seedrun] %s\n" % summary)
+        return dict(result, outcome="interrupted", stopped_with=None, summary=summary, finished_at=time.time())
 
     def _retake_slot(self, signals):
         if self.spec["pool"]:

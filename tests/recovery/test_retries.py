@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import time
 
 from support import parse_time, processes_with_args, wait_for
 from recovery_support import lines
@@ -186,3 +187,32 @@ def test_no_retry_after_interrupt(ws):
     assert resumed.startswith("[seedrun] step slow-flaky, attempt ")
     assert re.findall(r"^\[seedrun\] exit code (\d+) after ", resumed, re.M) == ["0"]
     assert processes_with_args("sleep 391") == []
+
+
+def test_interrupt_while_waiting_to_retry(ws):
+    ws.write('''
+        [pipeline]
+        name = "retry-wait"
+
+        [steps.retrier]
+        command = 'echo try >> "$T/tries"; exit 1'
+        retries = 3
+        retry_delay = "30s"
+    ''')
+    process = ws.launch("run")
+    assert wait_for(lambda: lines(ws.scratch / "tries"))
+    time.sleep(1.5)
+    os.killpg(process.pid, signal.SIGINT)
+    out, _ = process.communicate(timeout=20)
+    out_lines = out.splitlines()
+    assert process.returncode == 130, out
+    assert len(lines(ws.scratch / "tries")) == 1
+    step = ws.steps()["retrier"]
+    assert step["status"] == "interrupted"
+    # The step ended when the interrupt came, not when its first attempt exited.
+    assert step["duration_s"] >= 1.0
+    assert parse_time(step["finished_at"]) - parse_time(step["started_at"]) >= 1.0
+    assert not any(line.startswith("Interrupted: retrier after 0s") for line in out_lines), out
+    log = ws.log("retrier").splitlines()
+    assert log[-2].startswith("[seedrun] exit code 1 after ")
+    assert log[-1] == "[seedrun] interrupted while waiting to retry after exit code 1"
