@@ -105,15 +105,20 @@ def reap_children():
             pass
 
 
-def kill_leftovers(pgid, grace, signalled=()):
-    """Stop everything the step left running: SIGTERM, then SIGKILL after grace.
+def kill_leftovers(pgid, grace, stopped=None):
+    """Stop everything the step left running: SIGTERM, then SIGKILL after grace; return how many processes that was.
 
-    Return how many distinct processes were found and signalled, counting
-    the adopted orphans in `signalled` that stopping the step already
-    signalled (they may be gone by now).
+    After a normal exit, every process still running counts. For a step
+    that stop() ended, `stopped` is the set of leftovers it found. Of the
+    processes found here, only those outside the command's process group
+    count then, because the group's members got the stop signal with the
+    command and may only be slow to die.
     """
-    seen = set(signalled)
-    seen.update(pid for pid in list_children() if not is_zombie(pid))
+    def counts(pid):
+        return not is_zombie(pid) and (stopped is None or process_group(pid) not in (None, pgid))
+
+    seen = set(stopped or ())
+    seen.update(pid for pid in list_children() if counts(pid))
     if not seen and not _group_exists(pgid):
         return 0
     deadline = time.monotonic() + grace
@@ -122,7 +127,7 @@ def kill_leftovers(pgid, grace, signalled=()):
         group_alive, children = signal_leftovers(pgid, number)
         reap_children()
         live = [pid for pid in children if not is_zombie(pid)]
-        seen.update(live)
+        seen.update(pid for pid in live if counts(pid))
         if not group_alive and not live:
             return len(seen)
         if number == SIGTERM and time.monotonic() >= deadline:
@@ -131,6 +136,30 @@ def kill_leftovers(pgid, grace, signalled=()):
         time.sleep(0.02 if number == SIGKILL else 0.05)
         if number == SIGKILL and time.monotonic() > deadline + 5:
             return len(seen)
+
+
+def process_group(pid):
+    """Return the process group of pid, or None when the process is gone."""
+    try:
+        return os.getpgid(pid)
+    except OSError:
+        return None
+
+
+def descendants(pid):
+    """Return the PIDs of pid's children, their children, and so on."""
+    found = []
+    parents = [pid]
+    while parents:
+        parent = parents.pop()
+        try:
+            with open("/proc/%d/task/%d/children" % (parent, parent)) as f:
+                children = [int(word) for word in f.read().split()]
+        except OSError:
+            continue
+        found.extend(children)
+        parents.extend(children)
+    return found
 
 
 def _group_exists(pgid):
@@ -162,8 +191,9 @@ class Attempt:
         self.pid = None
         self.stopped_with = None
         self.deadline = None
-        # Orphans adopted from the step that stop() signalled, which count as its leftovers.
-        self.orphans_signalled = set()
+        # Set by stop(): the step's processes that had lost their parent or
+        # left the command's process group, which count as its leftovers.
+        self.stopped_leftovers = None
 
     def spawn(self):
         actions = [
@@ -218,8 +248,10 @@ class Attempt:
         """
         self.stopped_with = "SIGTERM"
         self.deadline = time.monotonic() + grace
-        # Listed before the signal, which may turn them into zombies at once.
-        self.orphans_signalled.update(pid for pid in list_children() if pid != self.pid and not is_zombie(pid))
+        # Listed before the signal, which may end them at once.
+        orphans = [pid for pid in list_children() if pid != self.pid]
+        escaped = [pid for pid in descendants(self.pid) if process_group(pid) not in (None, self.pid)]
+        self.stopped_leftovers = {pid for pid in orphans + escaped if not is_zombie(pid)}
         signal_leftovers(self.pid, SIGTERM)
         while time.monotonic() < self.deadline:
             done, status = os.waitpid(self.pid, os.WNOHANG)

@@ -447,7 +447,7 @@ class StepRunner:
             return started, result
         self.save(status="running", started_at=self.record["started_at"] or started, pid=pid)
         result = self._wait(attempt, started)
-        leftovers = kill_leftovers(pid, attempt.remaining_grace(self.spec["kill_grace"]), attempt.orphans_signalled)
+        leftovers = kill_leftovers(pid, attempt.remaining_grace(self.spec["kill_grace"]), attempt.stopped_leftovers)
         self.record["leftovers_killed"] += leftovers
         self._log_footer(attempt.log_fd, result, leftovers)
         self.record["attempt_history"].append({

@@ -293,3 +293,33 @@ def test_interrupt_counts_adopted_orphans(reaped):
     assert "[seedrun] killed 1 leftover process that the step started" in footer_lines(ws.log("parent"))
     assert processes_with_args("sleep 391") == []
     assert processes_with_args("sleep 392") == []
+
+
+def test_interrupt_counts_only_escaped(reaped):
+    ws = reaped
+    steps = "".join('''
+        [steps.s%d]
+        command = 'sleep 39%d1 & setsid sleep 39%d2 & echo started > "$T/s%d"; sleep 39%d3'
+    ''' % ((i,) * 5) for i in range(6))
+    ws.write('''
+        [pipeline]
+        name = "escaped-count"
+        jobs = 8
+
+        [steps.plain]
+        command = 'echo started > "$T/plain"; sleep 3980'
+    ''' + steps)
+    process = ws.launch("run")
+    names = ["plain"] + ["s%d" % i for i in range(6)]
+    assert wait_for(lambda: all((ws.scratch / name).exists() for name in names), timeout=30)
+    os.killpg(process.pid, signal.SIGINT)
+    output, _ = process.communicate(timeout=60)
+
+    assert process.returncode == 130, output
+    steps = ws.steps()
+    # Each s step left one process outside its process group (setsid); the
+    # background sleep and the foreground sleep stop with the group.
+    for name in names[1:]:
+        assert steps[name]["leftovers_killed"] == 1, (name, ws.log(name))
+    assert steps["plain"]["leftovers_killed"] == 0, ws.log("plain")
+    assert processes_with_args("sleep 39") == []
