@@ -49,6 +49,8 @@ PR_SET_PDEATHSIG = 1
 STEP_RUNNER_STOP_SECONDS = 5.0
 # Seconds spent killing the processes orphaned to seedrun when a run ends.
 STRAGGLER_SECONDS = 5.0
+# make's job server holds its free slots in a pipe of 64 KiB (Linux's default).
+MAX_MAKE_JOBS = 65536
 # An import that takes longer than this is left to finish(), which imports again.
 PRELOAD_WAIT_SECONDS = 30.0
 LAUNCHER_CODE = ("import sys; sys.path.insert(0, sys.argv[1]); "
@@ -524,8 +526,17 @@ class Execution:
         for note in self.doc.get("notes", []):
             self.console.say("Note: " + note)
 
+    def make_jobs(self) -> int:
+        """Return make's -j: the job limit, but no more slots than recipes.
+
+        More would change nothing, and make puts one byte per slot into a
+        pipe that holds 64 KiB on Linux, so from about 65,538 slots on it
+        blocks for good before starting anything.
+        """
+        return max(1, min(self.jobs, len(self.doc["steps"]) + len(self.doc["barriers"]), MAX_MAKE_JOBS))
+
     def _start_make(self) -> subprocess.Popen:
-        command = [find_make(), "-f", "rules.mk", "-j", str(self.jobs), "-k", "-r", "-R", "-s",
+        command = [find_make(), "-f", "rules.mk", "-j", str(self.make_jobs()), "-k", "-r", "-R", "-s",
                    "--no-print-directory", "all"]
         if self.launcher is not None:
             command.append("SEEDRUN_LAUNCHER=1")

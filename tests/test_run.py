@@ -501,3 +501,14 @@ def test_make_that_cannot_start_still_records_run(ws, tmp_path):
     assert ws.steps()["a"]["status"] == "not_run"
     assert ws.steps()["a"]["reason"].startswith("not started: cannot run the steps: ")
     assert not (ws.scratch / "a.count").exists()
+
+
+def test_huge_job_limit_runs(ws):
+    # make cannot hand out more than about 65,537 slots through its job
+    # server pipe, so seedrun gives it no more slots than recipes.
+    ws.write('[pipeline]\nname = "wide"\njobs = 100000\n[steps.a]\ncommand = "true"\n[steps.b]\ncommand = "true"\n')
+    result = ws.run("run", timeout=60)
+    assert result.code == 0, result.out + result.err
+    assert "Run %s: 2 steps, up to 100000 at once" % ws.record()["run_id"] in result.out
+    result = ws.run("run", "--jobs", "70000", timeout=60)
+    assert result.code == 0, result.out + result.err
