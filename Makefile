@@ -10,12 +10,14 @@ PIPELINE ?=
 JOBS ?=
 
 # A value as one shell word, whatever it contains: 'it'\''s' for it's.
+# $(value ...) keeps a '$' in PIPELINE, JOBS or KEEP from being expanded by make.
 quote = '$(subst ','\'',$(1))'
-GLOBAL_ARGS := $(if $(PIPELINE),--pipeline $(call quote,$(PIPELINE)))
-JOB_ARGS := $(if $(JOBS),--jobs $(call quote,$(JOBS)))
+GLOBAL_ARGS := $(if $(value PIPELINE),--pipeline $(call quote,$(value PIPELINE)))
+JOB_ARGS := $(if $(value JOBS),--jobs $(call quote,$(value JOBS)))
 
 COMMANDS := help venv seed-all resume plan graph validate report clean test test-deps bench
 SELECTION := $(filter-out $(COMMANDS),$(MAKECMDGOALS))
+SELECTION_ARGS := $(foreach name,$(SELECTION),$(call quote,$(name)))
 # `make plan pair-omix` and `make graph seed-tdot` preview a selection: with
 # plan or graph among the goals, nothing runs.
 PREVIEW_GOALS := $(filter plan graph,$(MAKECMDGOALS))
@@ -45,7 +47,7 @@ endif
 # Their recipes start with '+', which question mode still runs.
 ifneq ($(RUN_GOALS),)
   ifneq ($(SELECTION),)
-    CHECK := $(shell $(call quote,$(SEEDRUN)) $(GLOBAL_ARGS) plan $(JOB_ARGS) $(SELECTION) > /dev/null; echo $$?)
+    CHECK := $(shell $(call quote,$(SEEDRUN)) $(GLOBAL_ARGS) plan $(JOB_ARGS) $(SELECTION_ARGS) > /dev/null; echo $$?)
   else
     CHECK := $(shell $(call quote,$(SEEDRUN)) $(GLOBAL_ARGS) plan $(JOB_ARGS) > /dev/null; echo $$?)
   endif
@@ -97,7 +99,7 @@ seed-all: $(SEEDRUN)
 ifneq ($(SELECTION),)
 .PHONY: $(SELECTION)
 $(firstword $(SELECTION)): $(SEEDRUN)
-	+@$(call quote,$(SEEDRUN)) $(GLOBAL_ARGS) run $(JOB_ARGS) $(SELECTION)
+	+@$(call quote,$(SEEDRUN)) $(GLOBAL_ARGS) run $(JOB_ARGS) $(SELECTION_ARGS)
 $(wordlist 2,$(words $(SELECTION)),$(SELECTION)): $(firstword $(SELECTION))
 	+@:
 endif
@@ -112,10 +114,10 @@ seed-all resume $(SELECTION): $(SEEDRUN)
 endif
 
 plan: $(SEEDRUN)
-	@$(call quote,$(SEEDRUN)) $(GLOBAL_ARGS) plan $(JOB_ARGS) $(if $(filter resume,$(MAKECMDGOALS)),--resume,$(SELECTION))
+	@$(call quote,$(SEEDRUN)) $(GLOBAL_ARGS) plan $(JOB_ARGS) $(if $(filter resume,$(MAKECMDGOALS)),--resume,$(SELECTION_ARGS))
 
 graph: $(SEEDRUN)
-	@$(call quote,$(SEEDRUN)) $(GLOBAL_ARGS) graph $(SELECTION)
+	@$(call quote,$(SEEDRUN)) $(GLOBAL_ARGS) graph $(SELECTION_ARGS)
 
 validate: $(SEEDRUN)
 	@$(call quote,$(SEEDRUN)) $(GLOBAL_ARGS) validate
@@ -125,7 +127,7 @@ report: $(SEEDRUN)
 
 KEEP ?= 30
 clean: $(SEEDRUN)
-	@$(call quote,$(SEEDRUN)) $(GLOBAL_ARGS) clean --keep $(call quote,$(KEEP))
+	@$(call quote,$(SEEDRUN)) $(GLOBAL_ARGS) clean --keep $(call quote,$(value KEEP))
 
 test-deps: $(SEEDRUN)
 	@$(call quote,$(BIN)/pip) install --quiet --disable-pip-version-check -e $(call quote,$(ROOT)[test])

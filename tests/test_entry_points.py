@@ -203,10 +203,10 @@ def test_make_bad_jobs_exits_2(ws, jobs):
 
 
 def test_make_pipeline_path_with_quote(ws):
-    folder = ws.path / "vendor's sync, daily"
+    folder = ws.path / "vendor's sync, $HOME daily"
     folder.mkdir()
     pipeline = ws.write('[pipeline]\nname = "quoted"\n[steps.a]\ncommand = \'echo ran > "$T/a"\'\n',
-                        name="vendor's sync, daily/pipeline.toml")
+                        name="vendor's sync, $HOME daily/pipeline.toml")
     base = ["make", "-C", str(REPO), "--no-print-directory", "PIPELINE=%s" % pipeline]
     plan = ws.call([*base, "plan"])
     assert plan.code == 0, plan.out + plan.err
@@ -215,6 +215,12 @@ def test_make_pipeline_path_with_quote(ws):
     assert run.code == 0, run.out + run.err
     assert (ws.scratch / "a").read_text() == "ran\n"
     assert (folder / "logs" / "latest" / "a.log").exists()
+    # A goal name reaches seedrun as one word, never as shell syntax.
+    odd = ws.call([*base, "plan", "o'ne", "x$(touch INJECTED)"])
+    assert odd.code == 2, odd.out + odd.err
+    assert "o'ne" in odd.err
+    assert "Syntax error" not in odd.err
+    assert not (ws.path / "INJECTED").exists()
 
 
 def test_outer_parallel_make_keeps_inner_pool(ws):
