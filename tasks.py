@@ -119,11 +119,16 @@ def report(c, run_id=None, pipeline=None):
         raise Exit("seedrun: error: %s" % error, code=error.exit_code) from None
 
 
-@task(help={"pipeline": COMMON_HELP["pipeline"], "keep": "number of newest runs to keep"})
-def clean(c, keep=30, pipeline=None):
+@task(help={"pipeline": COMMON_HELP["pipeline"], "keep": "number of newest runs to keep (default 30)"})
+def clean(c, keep="30", pipeline=None):
     """Delete old run directories and their reports, keeping the newest runs."""
     try:
-        deleted = api.clean(pipeline, int(keep))
+        count = int(keep)
+    except ValueError:
+        raise Exit("seedrun: error: invalid --keep %r: use a whole number of runs, such as --keep 30" % keep,
+                   code=2) from None
+    try:
+        deleted = api.clean(pipeline, count)
     except SeedrunError as error:
         raise Exit("seedrun: error: %s" % error, code=error.exit_code) from None
     print("Deleted %d old runs" % len(deleted))

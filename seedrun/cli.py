@@ -84,11 +84,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def format_plan(plan: Plan) -> str:
+def format_plan(plan: Plan, jobs: int | None = None) -> str:
+    """Return the plan as `seedrun plan` prints it; jobs defaults to the pipeline file's value."""
     pipeline = plan.pipeline
     count = len(plan.steps)
     lines = ["Plan of %s (%s), selection %s: %d step%s, up to %d at once" % (
-        pipeline.name, pipeline.path, plan.selection.label(), count, "" if count == 1 else "s", pipeline.jobs)]
+        pipeline.name, pipeline.path, plan.selection.label(), count, "" if count == 1 else "s",
+        jobs or pipeline.jobs)]
     width = max(len(s.name) for s in plan.steps)
     for number, step in enumerate(plan.steps, start=1):
         waits = []
@@ -148,8 +150,7 @@ def dispatch(args: argparse.Namespace) -> int:
             print(api.explain_resume(args.pipeline, args.resume or None))
         else:
             the_plan = api.plan(args.pipeline, _selection(args))
-            api.parse_jobs(args.jobs, the_plan.pipeline.jobs)
-            print(format_plan(the_plan))
+            print(format_plan(the_plan, api.parse_jobs(args.jobs, the_plan.pipeline.jobs)))
         return 0
     if args.command == "graph":
         print(format_graph(api.plan(args.pipeline, _selection(args))))

@@ -353,7 +353,11 @@ def _steps(data: dict, workdir: Path, problems: Problems) -> dict[str, Step]:
     defaults = _table(data, "defaults", problems)
     problems.unknown_keys("[defaults]", defaults, STEP_KEYS)
     steps = {}
-    for index, (name, table) in enumerate(_table(data, "steps", problems).items()):
+    tables = _table(data, "steps", problems)
+    if not tables and isinstance(data.get("steps", {}), dict):
+        problems.add("[steps]", "the pipeline defines no steps; add one, such as [steps.NAME] with "
+                                "command = \"...\"")
+    for index, (name, table) in enumerate(tables.items()):
         where = "[steps.%s]" % name
         if not NAME_PATTERN.match(name):
             problems.add(where, "invalid step name %r: use at most %d letters, digits, '.', '_' and '-', starting "
@@ -373,7 +377,11 @@ def _steps(data: dict, workdir: Path, problems: Problems) -> dict[str, Step]:
 
 def _step(name: str, index: int, values: dict, where: str, workdir: Path, problems: Problems) -> Step:
     command = values.get("command")
-    if not isinstance(command, str) or not command.strip():
+    if command is not None and not isinstance(command, str):
+        problems.add(where, "command must be a string, not %s %r; quote it: command = \"...\""
+                     % (type(command).__name__, command))
+        command = ""
+    elif not isinstance(command, str) or not command.strip():
         problems.add(where, "missing or empty command; set command = \"...\", run with /bin/sh -c")
         command = ""
     else:

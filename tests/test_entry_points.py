@@ -288,3 +288,13 @@ def test_make_unknown_pair_lists_pairs(ws):
     assert code == 2
     assert "unknown pair 'nope'" in out
     assert "valid pairs: quadratec" in out
+
+
+def test_invoke_clean_rejects_bad_keep(ws):
+    ws.write('[pipeline]\nname = "x"\n[steps.a]\ncommand = "true"\n')
+    code, out = invoke(ws, "clean", "--keep", "abc")
+    assert code == 2, out
+    assert "invalid --keep 'abc': use a whole number of runs" in out
+    assert "Traceback" not in out
+    code, out = invoke(ws, "clean")
+    assert code == 0, out

@@ -306,3 +306,23 @@ def test_missing_workdir_and_zero_timeout(ws):
     ''')
     assert_invalid(ws, "workdir 'nonexistent-dir' is not a directory", "timeout must be longer than 0s",
                    "duplicate phase name 'p'", args=("validate",))
+
+
+def test_pipeline_without_steps_is_invalid(ws):
+    ws.write('[pipeline]\nname = "empty"\n')
+    assert_invalid(ws, "the pipeline defines no steps; add one, such as [steps.NAME]", args=("validate",))
+    ws.write("")
+    assert_invalid(ws, "the pipeline defines no steps", args=("run",))
+
+
+def test_command_that_is_not_a_string(ws):
+    ws.write('[pipeline]\nname = "x"\n[steps.a]\ncommand = 5\n')
+    assert_invalid(ws, "[steps.a]: command must be a string, not int 5; quote it", args=("validate",))
+
+
+def test_plan_shows_jobs_option(ws):
+    ws.write('[pipeline]\nname = "x"\njobs = 4\n[steps.a]\ncommand = "true"\n')
+    result = ws.run("plan", "--jobs", "2")
+    assert result.code == 0, result.err
+    assert result.lines[0].endswith(": 1 step, up to 2 at once")
+    assert ws.run("plan").lines[0].endswith(": 1 step, up to 4 at once")
