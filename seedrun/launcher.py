@@ -24,10 +24,11 @@ make's group reaches the step runner as it would reach a recipe, and idle
 workers wait in the launcher's group, out of its reach. The worker writes
 the exit code to the reply FIFO, and the recipe exits with that code.
 
-The launcher keeps no state of its own: records, stamps and logs stay the
-step runner's. If a worker dies mid-step, the launcher replies for it with
-the worker's exit status and sends SIGTERM to the step's command, which
-nothing supervises any more. If the launcher dies, the orchestrator stops make's
+Records, stamps and logs are the step runner's. If a worker dies mid-step,
+the launcher sends SIGTERM to the step's command, which nothing supervises
+any more, and SIGKILL after the step's kill_grace. It writes the step's
+final record, log footer and stamps as the step runner would have, and
+replies for it. If the launcher dies, the orchestrator stops make's
 process group, which ends the recipes that wait for a reply. If the
 orchestrator dies, make gets SIGTERM (its parent-death signal) and stops its
 recipes, and the launcher gets SIGKILL. Either way the workers read
@@ -102,10 +103,13 @@ class Launcher:
         self.busy = 0
         self.buffer = b""
         self.stopping = False
+        # (monotonic deadline, process group): commands of dead workers that
+        # get SIGKILL when their kill_grace after the SIGTERM has passed.
+        self.kills = []
 
     def serve(self):
         while not (self.stopping and not self.busy):
-            for fd, _ in self.poller.poll():
+            for fd, _ in self.poller.poll(self._poll_timeout()):
                 worker = self.by_fd.get(fd)
                 if fd == self.queue:
                     self._read_requests()
@@ -115,8 +119,23 @@ class Launcher:
                     self._read_reports(worker)
                 else:
                     self._reap(worker)
+            self._kill_overdue()
         self._dismiss_workers()
         return 0
+
+    def _poll_timeout(self):
+        if not self.kills:
+            return None
+        return max(0, int((min(self.kills)[0] - time.monotonic()) * 1000) + 1)
+
+    def _kill_overdue(self):
+        now = time.monotonic()
+        for deadline, group in [kill for kill in self.kills if kill[0] <= now]:
+            self.kills.remove((deadline, group))
+            try:
+                os.killpg(group, SIGKILL)
+            except OSError:
+                pass
 
     def _read_requests(self):
         try:
@@ -203,30 +222,54 @@ class Launcher:
         _, status = os.waitpid(worker.pid, 0)
         if worker.reply is not None:
             code = os.waitstatus_to_exitcode(status)
-            self._stop_orphaned_command(worker, code)
-            send_reply(reply_path(self.state, worker.reply), code if code >= 0 else 128 - code)
+            reply = code if code >= 0 else 128 - code
+            record = self._running_record(worker)
+            if record is not None:
+                self._stop_orphaned_command(worker, record, code)
+                reply = self._finish_abandoned(worker, code, reply)
+            send_reply(reply_path(self.state, worker.reply), reply)
             worker.reply = None
             self.busy -= 1
 
-    def _stop_orphaned_command(self, worker, code):
-        """Send SIGTERM to the command of a step whose worker died, which nothing supervises any more.
+    def _running_record(self, worker):
+        """Return the "running" record of the step a dead worker served, or None.
 
-        The step's "running" record names the command's process group. A
-        record older than the request is an earlier run's, whose PID may be
-        another process's by now. What ignores SIGTERM or left the group is
-        killed when the run ends.
+        A record older than the request is an earlier run's, whose PID may
+        be another process's by now.
         """
         record = step.load_record(step.RunFiles(self.run_dir), worker.reply) or {}
-        pid = record.get("pid")
-        if record.get("status") != "running" or not pid or (record.get("started_at") or 0) < worker.requested_at:
-            return
+        if record.get("status") != "running" or not record.get("pid") \
+                or (record.get("started_at") or 0) < worker.requested_at:
+            return None
+        return record
+
+    def _stop_orphaned_command(self, worker, record, code):
+        """Send SIGTERM to the command of a step whose worker died, which nothing supervises any more.
+
+        The record names the command's process group, which gets SIGKILL if
+        it is still there after the step's kill_grace. Processes that left
+        the group are killed when the run ends.
+        """
+        group = record["pid"]
         try:
-            os.killpg(pid, SIGTERM)
+            os.killpg(group, SIGTERM)
         except OSError:
             return
+        grace = step.load_spec(step.RunFiles(self.run_dir), worker.reply)["kill_grace"]
+        self.kills.append((time.monotonic() + grace, group))
         sys.stderr.write("seedrun launcher: the step runner of %s ended with %s; sent SIGTERM to its command "
                          "(process group %d)\n" % (worker.reply, step.signal_name(-code) if code < 0
-                                                    else "exit code %d" % code, pid))
+                                                    else "exit code %d" % code, group))
+
+    def _finish_abandoned(self, worker, code, reply):
+        """Write the final record, log footer and stamps of the dead worker's step; return the recipe's exit code."""
+        try:
+            return step.StepRunner(self.run_dir, worker.reply).finish_abandoned(worker.pid, code)
+        except Exception:  # noqa: BLE001 - the recipe must get its reply whatever happens here
+            import traceback
+
+            traceback.print_exc()
+            return reply
 
     def _unwatch(self, fd):
         try:

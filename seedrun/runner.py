@@ -722,29 +722,10 @@ class Execution:
                 self.records[name] = dict(record, status=status, finished_at=time.time(), reason=reason,
                                           signal="SIGKILL" if self.killed else record.get("signal"))
                 if record.get("status") == "running":
-                    self._write_missing_footer(self.run_dir / entry["log"], self.records[name])
-
-    def _write_missing_footer(self, path: Path, record: dict) -> None:
-        """Append the log footer that a step runner killed mid-step could not write.
-
-        Nothing writes to the log any more, because a second interrupt
-        killed the command or the run killed it as a leftover.
-        """
-        started = record.get("started_at")
-        duration = steprunner.format_duration(record["finished_at"] - started) if started else "an unknown time"
-        footer = "[seedrun] %s after %s: %s\n" % (record["status"], duration, record["reason"])
-        try:
-            fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CLOEXEC)
-        except OSError:
-            return
-        try:
-            if not steprunner.ends_with_newline(fd):
-                footer = "\n" + footer
-            os.write(fd, footer.encode("utf-8", "backslashreplace"))
-        except OSError as error:
-            log.warning("cannot write the footer of %s: %s", path, error.strerror)
-        finally:
-            os.close(fd)
+                    # The step runner died before its footer, and nothing writes to the log any
+                    # more: a second interrupt killed the command, or the run killed it as a leftover.
+                    if not steprunner.append_footer(self.run_dir / entry["log"], self.records[name]):
+                        log.warning("cannot write the footer of %s", self.run_dir / entry["log"])
 
     def _add_warnings(self, run: dict) -> None:
         try:

@@ -627,6 +627,35 @@ class StepRunner:
         except OSError as error:
             self._warn_once("Warning: cannot write the stamps of %s: %s" % (self.name, error.strerror))
 
+    def finish_abandoned(self, runner_pid, code):
+        """Finish the record of a step whose step runner died mid-step; return the recipe's exit code.
+
+        The launcher calls this once it has sent SIGTERM to the step's
+        command. It leaves what the step runner would have left: the outcome,
+        the log footer and the stamps, so that the steps that need this one
+        are skipped instead of never reached. code is the step runner's exit
+        code, negative for a signal.
+        """
+        self.record = load_record(self.files, self.name)
+        finished = time.time()
+        started = self.record.get("started_at") or finished
+        death = signal_name(-code) if code < 0 else "exit code %d" % code
+        reason = "the step runner (PID %d) died with %s; its command got SIGTERM" % (runner_pid, death)
+        interrupted = os.path.exists(self.files.flag("interrupted"))
+        outcome = "interrupted" if interrupted else "failed"
+        allowed = outcome == "failed" and self.spec["on_failure"] == "ignore"
+        self.save(status=outcome, finished_at=finished, duration_s=round(finished - started, 3), reason=reason,
+                  pid=None, allowed_failure=allowed)
+        if not append_footer(self.spec["log"], self.record):
+            self._warn_once("Warning: cannot write the footer of %s" % self.spec["log_display"])
+        if interrupted:
+            self.console.say("Interrupted: %s after %s (see %s)" % (
+                self.name, format_duration(finished - started), self.spec["log_display"]))
+            return INTERRUPTED_EXIT
+        self._write_stamps(outcome, allowed)
+        self._say_outcome(outcome, {"summary": reason}, finished - started, allowed)
+        return 0
+
     def _say_outcome(self, outcome, result, duration, allowed):
         log = self.spec["log_display"]
         if outcome == "succeeded":
@@ -638,6 +667,26 @@ class StepRunner:
         elif self.spec["on_failure"] == "abort":
             line += '; on_failure = "abort" stops the run from starting more steps'
         self.console.say(line)
+
+
+def append_footer(path, record):
+    """Append the footer of a step whose step runner died mid-step to its log; return False if that failed."""
+    started = record.get("started_at")
+    duration = format_duration(record["finished_at"] - started) if started else "an unknown time"
+    footer = "[seedrun] %s after %s: %s\n" % (record["status"], duration, record["reason"])
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        if not ends_with_newline(fd):
+            footer = "\n" + footer
+        os.write(fd, footer.encode("utf-8", "backslashreplace"))
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
 
 
 def ends_with_newline(fd):

@@ -288,15 +288,16 @@ def test_plan_resume_explains_killed_step_runner(ws):
     ''')
     process = ws.launch("run")
     assert wait_for(lambda: (ws.scratch / "a.runner").exists() and lines(ws.scratch / "a.runner"), timeout=30)
-    os.kill(int(lines(ws.scratch / "a.runner")[0]), signal.SIGKILL)
+    runner = int(lines(ws.scratch / "a.runner")[0])
+    os.kill(runner, signal.SIGKILL)
     output, _ = process.communicate(timeout=60)
     assert process.returncode == 1, output
 
     result = ws.run("plan", "--resume")
     assert result.code == 0, result.err
-    # The step's own record still reads "running", and the plan must show what run.json settled.
+    # The launcher finished the record of the step whose runner it lost.
     assert explanations(result.out) == {
-        "a": "runs again: failed (the step runner ended without a record of the outcome (see make.log))",
+        "a": "runs again: failed (the step runner (PID %d) died with SIGKILL; its command got SIGTERM)" % runner,
     }
     assert processes_with_args("sleep 395") == []
 

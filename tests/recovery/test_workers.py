@@ -6,7 +6,7 @@ import os
 import signal
 import time
 
-from support import pid_alive, processes_with_args, wait_for
+from support import parse_time, pid_alive, processes_with_args, wait_for
 from recovery_support import lines, processes_of_run
 
 CHAIN_LENGTH = 20
@@ -124,13 +124,18 @@ def test_dead_worker_command_stopped_at_once(ws):
         [steps.a]
         command = 'echo $$ > "$T/a.pid"; echo $PPID > "$T/a.runner"; sleep 347'
 
+        [steps.after-a]
+        command = 'echo ran > "$T/after-a.ran"'
+        needs = ["a"]
+
         [steps.b]
         command = 'echo started > "$T/b.started"; sleep 6'
     ''')
     process = ws.launch("run")
     assert wait_for(lambda: lines(ws.scratch / "a.runner") and (ws.scratch / "b.started").exists(), timeout=30)
     command = int(lines(ws.scratch / "a.pid")[0])
-    os.kill(int(lines(ws.scratch / "a.runner")[0]), signal.SIGKILL)
+    runner = int(lines(ws.scratch / "a.runner")[0])
+    os.kill(runner, signal.SIGKILL)
     # The run goes on with b, but a's command must not run on unsupervised until the run ends.
     assert wait_for(lambda: not pid_alive(command), timeout=3)
     assert process.poll() is None
@@ -138,10 +143,43 @@ def test_dead_worker_command_stopped_at_once(ws):
     output, _ = process.communicate(timeout=60)
     assert process.returncode == 1, output
     steps = ws.steps()
+    reason = "the step runner (PID %d) died with SIGKILL; its command got SIGTERM" % runner
     assert steps["a"]["status"] == "failed"
+    assert steps["a"]["reason"] == reason
+    # a ended when its runner died, not when b ended the run.
+    assert parse_time(steps["b"]["finished_at"]) - parse_time(steps["a"]["finished_at"]) > 3
+    assert "Failed: a, %s (see logs/%s/a.log)" % (reason, ws.run_dir.name) in output.splitlines()
+    assert ws.log("a").splitlines()[-1].startswith("[seedrun] failed after ")
+    assert ws.log("a").splitlines()[-1].endswith(": " + reason)
+    # Its dependent reads the failure, as after any failed step.
+    assert steps["after-a"]["status"] == "skipped"
+    assert steps["after-a"]["blocked_by"] == "a"
+    assert not (ws.scratch / "after-a.ran").exists()
     assert steps["b"]["status"] == "succeeded"
     assert "sent SIGTERM to its command" in (ws.run_dir / "make.log").read_text()
-    # The step runner died before its footer, so seedrun wrote one.
-    assert ws.log("a").splitlines()[-1].startswith("[seedrun] failed after ")
-    assert "the step runner ended without a record of the outcome" in ws.log("a").splitlines()[-1]
     assert processes_with_args("sleep 347") == []
+
+
+def test_dead_worker_command_killed_after_grace(ws):
+    ws.write('''
+        [pipeline]
+        name = "deaf-orphan"
+        jobs = 2
+
+        [steps.deaf]
+        command = 'trap "" TERM; echo $$ > "$T/deaf.pid"; echo $PPID > "$T/deaf.runner"; while :; do sleep 0.1; done'
+        kill_grace = "1s"
+
+        [steps.b]
+        command = 'echo started > "$T/b.started"; sleep 8'
+    ''')
+    process = ws.launch("run")
+    assert wait_for(lambda: lines(ws.scratch / "deaf.runner") and (ws.scratch / "b.started").exists(), timeout=30)
+    command = int(lines(ws.scratch / "deaf.pid")[0])
+    os.kill(int(lines(ws.scratch / "deaf.runner")[0]), signal.SIGKILL)
+    # SIGTERM is ignored, so SIGKILL follows after the step's kill_grace of 1 s.
+    assert wait_for(lambda: not pid_alive(command), timeout=5)
+    assert process.poll() is None
+    output, _ = process.communicate(timeout=60)
+    assert process.returncode == 1, output
+    assert ws.steps()["deaf"]["status"] == "failed"
