@@ -722,8 +722,8 @@ class Execution:
                 self.records[name] = dict(record, status=status, finished_at=time.time(), reason=reason,
                                           signal="SIGKILL" if self.killed else record.get("signal"))
                 if record.get("status") == "running":
-                    # The step runner died before its footer, and nothing writes to the log any
-                    # more: a second interrupt killed the command, or the run killed it as a leftover.
+                    # The step runner died before its footer. Nothing writes to the log any more,
+                    # because a second interrupt killed the command or the run killed it as a leftover.
                     if not steprunner.append_footer(self.run_dir / entry["log"], self.records[name]):
                         log.warning("cannot write the footer of %s", self.run_dir / entry["log"])
 
