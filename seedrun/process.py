@@ -89,9 +89,15 @@ def signal_leftovers(pgid, number):
     children = list_children()
     for pid in children:
         try:
-            if os.getpgid(pid) == pid:
+            group = os.getpgid(pid)
+            # One signal per process: a shell that traps SIGTERM runs its
+            # trap again for a second one that comes while the first runs.
+            if group == pgid:
+                continue
+            if group == pid:
                 os.killpg(pid, number)
-            os.kill(pid, number)
+            else:
+                os.kill(pid, number)
         except (ProcessLookupError, PermissionError):
             pass
     return group_alive, children
