@@ -10,8 +10,11 @@ PIPELINE ?=
 JOBS ?=
 
 # A value as one shell word, whatever it contains: 'it'\''s' for it's.
-# $(value ...) keeps a '$' in PIPELINE, JOBS or KEEP from being expanded by make.
+# $(value ...) keeps a '$' in PIPELINE, JOBS or KEEP from being expanded by
+# make, and so does unexport: make expands a command-line variable to put it
+# into the environment of every recipe.
 quote = '$(subst ','\'',$(1))'
+unexport PIPELINE JOBS KEEP
 GLOBAL_ARGS := $(if $(value PIPELINE),--pipeline $(call quote,$(value PIPELINE)))
 JOB_ARGS := $(if $(value JOBS),--jobs $(call quote,$(value JOBS)))
 

@@ -81,10 +81,15 @@ def resume(c, run_id=None, replan=False, pipeline=None, jobs=None):
 
 
 @task(help={"pipeline": COMMON_HELP["pipeline"], "name": "step, target, pair-NAME or phase-NAME (default: all)",
-            "with_needs": COMMON_HELP["with_needs"]})
-def plan(c, name=None, pipeline=None, with_needs=False):
+            "with_needs": COMMON_HELP["with_needs"], "jobs": COMMON_HELP["jobs"]})
+def plan(c, name=None, pipeline=None, with_needs=False, jobs=None):
     """Print what a selection would run, in start order, and run nothing."""
-    print(format_plan(_plan(pipeline, name, with_needs)))
+    the_plan = _plan(pipeline, name, with_needs)
+    try:
+        limit = api.parse_jobs(jobs, the_plan.pipeline.jobs)
+    except SeedrunError as error:
+        raise Exit("seedrun: error: %s" % error, code=error.exit_code) from None
+    print(format_plan(the_plan, limit))
 
 
 @task(help={"pipeline": COMMON_HELP["pipeline"], "name": "step, target, pair-NAME or phase-NAME (default: all)",

@@ -212,7 +212,9 @@ def median_durations(db_path: Path, pipeline: str) -> dict[str, float]:
         ).fetchall()
     durations: dict[str, list[float]] = {}
     for name, duration in rows:
-        durations.setdefault(name, []).append(duration)
+        # The file may have been edited by hand: only finite, non-negative numbers count.
+        if isinstance(duration, (int, float)) and 0 <= duration < float("inf"):
+            durations.setdefault(name, []).append(duration)
     return {name: statistics.median(values) for name, values in durations.items()}
 
 

@@ -384,6 +384,9 @@ def _step(name: str, index: int, values: dict, where: str, workdir: Path, proble
     elif not isinstance(command, str) or not command.strip():
         problems.add(where, "missing or empty command; set command = \"...\", run with /bin/sh -c")
         command = ""
+    elif "\0" in command:
+        problems.add(where, "command contains a NUL character (\\u0000), which cannot be passed to a process; remove it")
+        command = ""
     else:
         _check_npm_script(command, workdir, where, problems)
     return Step(

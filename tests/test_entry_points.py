@@ -216,7 +216,13 @@ def test_make_pipeline_path_with_quote(ws):
     assert (ws.scratch / "a").read_text() == "ran\n"
     assert (folder / "logs" / "latest" / "a.log").exists()
     # A goal name reaches seedrun as one word, never as shell syntax.
-    odd = ws.call([*base, "plan", "o'ne", "x$(touch INJECTED)"])
+    # make runs in the repository, so the commands name the workspace.
+    touch = "touch %s" % (ws.path / "INJECTED")
+    shell = ws.call(["make", "-C", str(REPO), "--no-print-directory", "plan",
+                     "PIPELINE=%s/$(shell %s)/p.toml" % (folder, touch), "KEEP=$(shell %s)" % touch])
+    assert shell.code == 2, shell.out + shell.err
+    assert "$(shell %s)/p.toml: pipeline file not found" % touch in shell.err
+    odd = ws.call([*base, "plan", "o'ne", "x$(%s)" % touch])
     assert odd.code == 2, odd.out + odd.err
     assert "o'ne" in odd.err
     assert "Syntax error" not in odd.err
@@ -288,6 +294,16 @@ def test_make_unknown_pair_lists_pairs(ws):
     assert code == 2
     assert "unknown pair 'nope'" in out
     assert "valid pairs: quadratec" in out
+
+
+def test_invoke_plan_takes_jobs(ws):
+    ws.write('[pipeline]\nname = "x"\njobs = 4\n[steps.a]\ncommand = "true"\n')
+    code, out = invoke(ws, "plan", "--jobs", "9")
+    assert code == 0, out
+    assert ": 1 step, up to 9 at once" in out
+    code, out = invoke(ws, "plan", "--jobs", "0")
+    assert code == 2, out
+    assert "invalid jobs value '0'" in out
 
 
 def test_invoke_clean_rejects_bad_keep(ws):

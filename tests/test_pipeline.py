@@ -326,3 +326,8 @@ def test_plan_shows_jobs_option(ws):
     assert result.code == 0, result.err
     assert result.lines[0].endswith(": 1 step, up to 2 at once")
     assert ws.run("plan").lines[0].endswith(": 1 step, up to 4 at once")
+
+
+def test_command_with_nul_character(ws):
+    ws.write('[pipeline]\nname = "x"\n[steps.a]\ncommand = "echo \\u0000"\n')
+    assert_invalid(ws, "[steps.a]: command contains a NUL character", args=("run",))

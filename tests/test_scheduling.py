@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 from seedrun import history
@@ -93,6 +95,12 @@ def test_median_durations_of_successful_runs(tmp_path):
         ]})
     assert history.median_durations(db, "p") == {"s": 20.0}
     assert history.median_durations(db, "other") == {}
+
+    # A hand-edited file: values that are not finite, non-negative numbers are left out.
+    with closing(sqlite3.connect(db)) as connection, connection:
+        connection.execute("UPDATE steps SET duration_s = 9e999 WHERE run_id = '20261101T100000Z-p'")
+        connection.execute("UPDATE steps SET duration_s = 'abc' WHERE run_id = '20261102T100000Z-p'")
+    assert history.median_durations(db, "p") == {"s": 20.0}
 
 
 def test_second_run_starts_long_step_first(ws):
