@@ -26,9 +26,10 @@ the exit code to the reply FIFO, and the recipe exits with that code.
 
 Records, stamps and logs are the step runner's. If a worker dies mid-step,
 the launcher sends SIGTERM to the step's command, which nothing supervises
-any more, and SIGKILL after the step's kill_grace. It writes the step's
-final record, log footer and stamps as the step runner would have, and
-replies for it. If the launcher dies, the orchestrator stops make's
+any more, and SIGKILL after the step's kill_grace. It is the command's
+subreaper, so it can wait for the command to end. Then it writes the step's final
+record, log footer and stamps as the step runner would have, and replies
+for it. If the launcher dies, the orchestrator stops make's
 process group, which ends the recipes that wait for a reply. If the
 orchestrator dies, make gets SIGTERM (its parent-death signal) and stops its
 recipes, and the launcher gets SIGKILL. Either way the workers read
@@ -51,7 +52,7 @@ import _ctypes  # noqa: F401
 import fcntl  # noqa: F401
 
 from seedrun import pools, step  # noqa: F401
-from seedrun.process import SIGKILL, SIGTERM, prctl_function, reap_children, list_children
+from seedrun.process import SIGKILL, SIGTERM, become_subreaper, prctl_function, reap_children, list_children
 
 QUEUE = "launcher.fifo"
 REPLIES = "reply"
@@ -62,6 +63,7 @@ PR_SET_PDEATHSIG = 1
 # leaves in the process (imported modules, a grown heap) cannot pile up.
 STEPS_PER_WORKER = 500
 STEP_SIGNALS = (1, 2, 15)
+ABANDONED_POLL_MS = 50
 IDLE = b"idle"
 EXITING = b"exiting"
 
@@ -85,6 +87,20 @@ class Worker:
         return (self.pidfd, self.requests, self.reports)
 
 
+class Abandoned:
+    """A step whose worker died mid-step, while its command stops."""
+
+    def __init__(self, name, runner_pid, code, reply, group, grace):
+        self.name = name
+        self.runner_pid = runner_pid
+        self.code = code
+        self.reply = reply
+        self.group = group
+        self.grace = grace
+        self.deadline = time.monotonic() + grace
+        self.killed = False
+
+
 class Launcher:
     """Serve the requests of one run's recipes until asked to stop and every step has replied."""
 
@@ -103,9 +119,8 @@ class Launcher:
         self.busy = 0
         self.buffer = b""
         self.stopping = False
-        # (monotonic deadline, process group): commands of dead workers that
-        # get SIGKILL when their kill_grace after the SIGTERM has passed.
-        self.kills = []
+        # Steps whose worker died mid-step and whose command is still stopping.
+        self.abandoned = []
 
     def serve(self):
         while not (self.stopping and not self.busy):
@@ -119,23 +134,39 @@ class Launcher:
                     self._read_reports(worker)
                 else:
                     self._reap(worker)
-            self._kill_overdue()
+            if self.abandoned:
+                self._check_abandoned()
         self._dismiss_workers()
         return 0
 
     def _poll_timeout(self):
-        if not self.kills:
-            return None
-        return max(0, int((min(self.kills)[0] - time.monotonic()) * 1000) + 1)
+        # The end of an abandoned step's command has no fd to wait on.
+        return ABANDONED_POLL_MS if self.abandoned else None
 
-    def _kill_overdue(self):
+    def _check_abandoned(self):
+        """Finish each abandoned step whose command is gone; SIGKILL those whose kill_grace is over."""
+        workers = {worker.pid for worker in self.workers}
+        for pid in list_children():
+            if pid not in workers:
+                # A dead worker's processes are the launcher's children now (it is their subreaper).
+                try:
+                    os.waitpid(pid, os.WNOHANG)
+                except ChildProcessError:
+                    pass
         now = time.monotonic()
-        for deadline, group in [kill for kill in self.kills if kill[0] <= now]:
-            self.kills.remove((deadline, group))
+        for abandoned in list(self.abandoned):
             try:
-                os.killpg(group, SIGKILL)
-            except OSError:
+                os.killpg(abandoned.group, SIGKILL if now >= abandoned.deadline else 0)
+                if now >= abandoned.deadline and not abandoned.killed:
+                    abandoned.killed = True
+                continue
+            except ProcessLookupError:
                 pass
+            except OSError:
+                continue
+            self.abandoned.remove(abandoned)
+            send_reply(reply_path(self.state, abandoned.name), self._finish_abandoned(abandoned))
+            self.busy -= 1
 
     def _read_requests(self):
         try:
@@ -225,11 +256,12 @@ class Launcher:
             reply = code if code >= 0 else 128 - code
             record = self._running_record(worker)
             if record is not None:
-                self._stop_orphaned_command(worker, record, code)
-                reply = self._finish_abandoned(worker, code, reply)
-            send_reply(reply_path(self.state, worker.reply), reply)
+                # The recipe gets its reply once the command is gone, as after any stopped step.
+                self.abandoned.append(self._stop_orphaned_command(worker, record, code, reply))
+            else:
+                send_reply(reply_path(self.state, worker.reply), reply)
+                self.busy -= 1
             worker.reply = None
-            self.busy -= 1
 
     def _running_record(self, worker):
         """Return the "running" record of the step a dead worker served, or None.
@@ -243,33 +275,34 @@ class Launcher:
             return None
         return record
 
-    def _stop_orphaned_command(self, worker, record, code):
+    def _stop_orphaned_command(self, worker, record, code, reply):
         """Send SIGTERM to the command of a step whose worker died, which nothing supervises any more.
 
-        The record names the command's process group, which gets SIGKILL if
-        it is still there after the step's kill_grace. Processes that left
-        the group are killed when the run ends.
+        Return the Abandoned step. Its command's process group gets SIGKILL
+        if it is still there after the step's kill_grace.
         """
-        group = record["pid"]
-        try:
-            os.killpg(group, SIGTERM)
-        except OSError:
-            return
         grace = step.load_spec(step.RunFiles(self.run_dir), worker.reply)["kill_grace"]
-        self.kills.append((time.monotonic() + grace, group))
+        abandoned = Abandoned(worker.reply, worker.pid, code, reply, record["pid"], grace)
+        try:
+            os.killpg(abandoned.group, SIGTERM)
+        except OSError:
+            return abandoned
         sys.stderr.write("seedrun launcher: the step runner of %s ended with %s; sent SIGTERM to its command "
                          "(process group %d)\n" % (worker.reply, step.signal_name(-code) if code < 0
-                                                    else "exit code %d" % code, group))
+                                                    else "exit code %d" % code, abandoned.group))
+        return abandoned
 
-    def _finish_abandoned(self, worker, code, reply):
-        """Write the final record, log footer and stamps of the dead worker's step; return the recipe's exit code."""
+    def _finish_abandoned(self, abandoned):
+        """Write the final record, log footer and stamps of an abandoned step; return the recipe's exit code."""
+        stopped = "SIGTERM, then SIGKILL after %gs" % abandoned.grace if abandoned.killed else "SIGTERM"
         try:
-            return step.StepRunner(self.run_dir, worker.reply).finish_abandoned(worker.pid, code)
+            return step.StepRunner(self.run_dir, abandoned.name).finish_abandoned(
+                abandoned.runner_pid, abandoned.code, stopped)
         except Exception:  # noqa: BLE001 - the recipe must get its reply whatever happens here
             import traceback
 
             traceback.print_exc()
-            return reply
+            return abandoned.reply
 
     def _unwatch(self, fd):
         try:
@@ -422,4 +455,6 @@ def main(argv):
     # this, no step runner would see make's SIGTERM.
     _signal.pthread_sigmask(_signal.SIG_SETMASK, [])
     step.ensure_standard_fds()
+    # The processes of a worker that dies mid-step come here, to be waited for and reaped.
+    become_subreaper()
     return Launcher(argv[0]).serve()

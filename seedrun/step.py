@@ -627,20 +627,21 @@ class StepRunner:
         except OSError as error:
             self._warn_once("Warning: cannot write the stamps of %s: %s" % (self.name, error.strerror))
 
-    def finish_abandoned(self, runner_pid, code):
+    def finish_abandoned(self, runner_pid, code, stopped_with):
         """Finish the record of a step whose step runner died mid-step; return the recipe's exit code.
 
-        The launcher calls this once it has sent SIGTERM to the step's
-        command. It leaves what the step runner would have left: the outcome,
-        the log footer and the stamps, so that the steps that need this one
-        are skipped instead of never reached. code is the step runner's exit
-        code, negative for a signal.
+        The launcher calls this once the step's command is gone, stopped
+        with stopped_with. It leaves what the step runner would have left:
+        the outcome, the log footer and the stamps, so that the steps that
+        need this one are skipped instead of never reached. code is the step
+        runner's exit code, negative for a signal.
         """
         self.record = load_record(self.files, self.name)
         finished = time.time()
         started = self.record.get("started_at") or finished
         death = signal_name(-code) if code < 0 else "exit code %d" % code
-        reason = "the step runner (PID %d) died with %s; its command got SIGTERM" % (runner_pid, death)
+        reason = "the step runner (PID %d) died with %s; its command was stopped with %s" % (
+            runner_pid, death, stopped_with)
         interrupted = os.path.exists(self.files.flag("interrupted"))
         outcome = "interrupted" if interrupted else "failed"
         allowed = outcome == "failed" and self.spec["on_failure"] == "ignore"

@@ -297,7 +297,8 @@ def test_plan_resume_explains_killed_step_runner(ws):
     assert result.code == 0, result.err
     # The launcher finished the record of the step whose runner it lost.
     assert explanations(result.out) == {
-        "a": "runs again: failed (the step runner (PID %d) died with SIGKILL; its command got SIGTERM)" % runner,
+        "a": "runs again: failed (the step runner (PID %d) died with SIGKILL; its command was stopped with "
+             "SIGTERM)" % runner,
     }
     assert processes_with_args("sleep 395") == []
 

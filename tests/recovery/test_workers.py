@@ -143,7 +143,7 @@ def test_dead_worker_command_stopped_at_once(ws):
     output, _ = process.communicate(timeout=60)
     assert process.returncode == 1, output
     steps = ws.steps()
-    reason = "the step runner (PID %d) died with SIGKILL; its command got SIGTERM" % runner
+    reason = "the step runner (PID %d) died with SIGKILL; its command was stopped with SIGTERM" % runner
     assert steps["a"]["status"] == "failed"
     assert steps["a"]["reason"] == reason
     # a ended when its runner died, not when b ended the run.
@@ -167,7 +167,7 @@ def test_dead_worker_command_killed_after_grace(ws):
         jobs = 2
 
         [steps.deaf]
-        command = 'trap "" TERM; echo $$ > "$T/deaf.pid"; echo $PPID > "$T/deaf.runner"; while :; do sleep 0.1; done'
+        command = 'trap "" TERM; echo $$ > "$T/deaf.pid"; echo $PPID > "$T/deaf.runner"; while :; do echo tick; sleep 0.1; done'
         kill_grace = "1s"
 
         [steps.b]
@@ -176,10 +176,36 @@ def test_dead_worker_command_killed_after_grace(ws):
     process = ws.launch("run")
     assert wait_for(lambda: lines(ws.scratch / "deaf.runner") and (ws.scratch / "b.started").exists(), timeout=30)
     command = int(lines(ws.scratch / "deaf.pid")[0])
-    os.kill(int(lines(ws.scratch / "deaf.runner")[0]), signal.SIGKILL)
+    runner = int(lines(ws.scratch / "deaf.runner")[0])
+    os.kill(runner, signal.SIGKILL)
     # SIGTERM is ignored, so SIGKILL follows after the step's kill_grace of 1 s.
     assert wait_for(lambda: not pid_alive(command), timeout=5)
     assert process.poll() is None
     output, _ = process.communicate(timeout=60)
     assert process.returncode == 1, output
-    assert ws.steps()["deaf"]["status"] == "failed"
+    step = ws.steps()["deaf"]
+    assert step["status"] == "failed"
+    assert step["reason"] == ("the step runner (PID %d) died with SIGKILL; its command was stopped with "
+                              "SIGTERM, then SIGKILL after 1s" % runner)
+    # The command wrote on for its kill_grace; the footer still comes last.
+    assert ws.log("deaf").splitlines()[-1].endswith(": " + step["reason"])
+
+
+def test_dead_worker_of_last_step_gets_grace(ws):
+    ws.write('''
+        [pipeline]
+        name = "last-orphan"
+
+        [steps.only]
+        command = \'\'\'trap 'echo cleaning >> "$T/clean"; sleep 1; echo cleaned >> "$T/clean"; exit 1' TERM; echo $PPID > "$T/runner"; sleep 30 & wait\'\'\'
+        kill_grace = "5s"
+    ''')
+    process = ws.launch("run")
+    assert wait_for(lambda: lines(ws.scratch / "runner"), timeout=30)
+    os.kill(int(lines(ws.scratch / "runner")[0]), signal.SIGKILL)
+    output, _ = process.communicate(timeout=60)
+    assert process.returncode == 1, output
+    # The run waited for the command's own cleanup instead of ending with the step runner.
+    assert lines(ws.scratch / "clean") == ["cleaning", "cleaned"]
+    assert ws.steps()["only"]["status"] == "failed"
+    assert processes_with_args("sleep 30") == []
