@@ -186,6 +186,10 @@ def resolve(pipeline: Pipeline, selection: Selection, durations: dict[str, float
     With them, of the steps that are ready at the same time, the one with
     the longest path still ahead starts first (see _remaining_seconds).
     Without them, ready steps start in the order of the pipeline file.
+
+    NOTE: make follows this order only among steps that become ready
+    together. A step that becomes ready later waits behind those make
+    already queued for a job slot.
     """
     _check_enable(pipeline, selection)
     chosen = _chosen_steps(pipeline, selection)
