@@ -64,6 +64,8 @@ PR_SET_PDEATHSIG = 1
 STEPS_PER_WORKER = 500
 STEP_SIGNALS = (1, 2, 15)
 ABANDONED_POLL_MS = 50
+# The default kill_grace of a step (STEP_DEFAULTS in pipeline.py).
+DEFAULT_KILL_GRACE_SECONDS = 30.0
 IDLE = b"idle"
 EXITING = b"exiting"
 
@@ -281,7 +283,11 @@ class Launcher:
         Return the Abandoned step. Its command's process group gets SIGKILL
         if it is still there after the step's kill_grace.
         """
-        grace = step.load_spec(step.RunFiles(self.run_dir), worker.reply)["kill_grace"]
+        try:
+            grace = step.load_spec(step.RunFiles(self.run_dir), worker.reply)["kill_grace"]
+        except (OSError, EOFError, ValueError, KeyError):
+            # The step runner read this spec a moment ago, so this is not expected.
+            grace = DEFAULT_KILL_GRACE_SECONDS
         abandoned = Abandoned(worker.reply, worker.pid, code, reply, record["pid"], grace)
         try:
             os.killpg(abandoned.group, SIGTERM)
