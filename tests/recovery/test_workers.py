@@ -115,6 +115,15 @@ def test_idle_worker_killed_is_replaced(ws):
     assert processes_of_run(ws.run_dir) == []
 
 
+def running(ws, name):
+    """Return whether run.json shows the step running."""
+    try:
+        step = ws.steps()[name]
+    except (OSError, ValueError, KeyError):
+        return False
+    return step["status"] == "running"
+
+
 def test_dead_worker_command_stopped_at_once(ws):
     ws.write('''
         [pipeline]
@@ -175,6 +184,7 @@ def test_dead_worker_command_killed_after_grace(ws):
     ''')
     process = ws.launch("run")
     assert wait_for(lambda: lines(ws.scratch / "deaf.runner") and (ws.scratch / "b.started").exists(), timeout=30)
+    assert wait_for(lambda: running(ws, "deaf"), timeout=30)
     command = int(lines(ws.scratch / "deaf.pid")[0])
     runner = int(lines(ws.scratch / "deaf.runner")[0])
     os.kill(runner, signal.SIGKILL)
@@ -202,6 +212,8 @@ def test_dead_worker_of_last_step_gets_grace(ws):
     ''')
     process = ws.launch("run")
     assert wait_for(lambda: lines(ws.scratch / "runner"), timeout=30)
+    # The command can start before its step runner records it running; wait for that record.
+    assert wait_for(lambda: running(ws, "only"), timeout=30)
     os.kill(int(lines(ws.scratch / "runner")[0]), signal.SIGKILL)
     output, _ = process.communicate(timeout=60)
     assert process.returncode == 1, output
