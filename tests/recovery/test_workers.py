@@ -142,6 +142,7 @@ def test_dead_worker_command_stopped_at_once(ws):
     ''')
     process = ws.launch("run")
     assert wait_for(lambda: lines(ws.scratch / "a.runner") and (ws.scratch / "b.started").exists(), timeout=30)
+    assert wait_for(lambda: running(ws, "a"), timeout=30)
     command = int(lines(ws.scratch / "a.pid")[0])
     runner = int(lines(ws.scratch / "a.runner")[0])
     os.kill(runner, signal.SIGKILL)
