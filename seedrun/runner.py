@@ -49,7 +49,7 @@ PR_SET_PDEATHSIG = 1
 STEP_RUNNER_STOP_SECONDS = 5.0
 # Seconds spent killing the processes orphaned to seedrun when a run ends.
 STRAGGLER_SECONDS = 5.0
-# make's job server holds its free slots in a pipe of 64 KiB (Linux's default).
+# make's job server keeps its free slots in a pipe of 64 KiB (Linux's default).
 MAX_MAKE_JOBS = 65536
 # An import that takes longer than this is left to finish(), which imports again.
 PRELOAD_WAIT_SECONDS = 30.0
@@ -359,7 +359,7 @@ class Execution:
         # True once the steps must stop, after a signal or a stop_error.
         self.interrupted = False
         # Why seedrun stopped the run itself (the launcher was lost, or make
-        # could not start). Such a run failed, because nobody interrupted it.
+        # could not start). Such a run failed, because no signal interrupted it.
         self.stop_error: str | None = None
         self.signalled = False
         self.killed = False

@@ -425,7 +425,7 @@ class StepRunner:
         return self._finish_started(result, first_start, log_fd, log_error)
 
     def _interrupted_between_attempts(self, log_fd, result, summary):
-        """Return the outcome of a step interrupted after an attempt ended, and say so in its log."""
+        """Write to the log that the step was interrupted after an attempt ended, and return that outcome."""
         summary = summary % result["summary"]
         self._log_write(log_fd, "[seedrun] %s\n" % summary)
         return dict(result, outcome="interrupted", stopped_with=None, summary=summary, finished_at=time.time())
