@@ -124,6 +124,20 @@ def running(ws, name):
     return step["status"] == "running"
 
 
+def kill_step_runner(ws, name):
+    """SIGKILL the step runner of a running step and return its PID.
+
+    The step's command writes $PPID, its step runner, to $T/NAME.runner. The
+    command can start before its step runner records it running, so this
+    waits for that record first.
+    """
+    assert wait_for(lambda: lines(ws.scratch / (name + ".runner")), timeout=30)
+    assert wait_for(lambda: running(ws, name), timeout=30)
+    runner = int(lines(ws.scratch / (name + ".runner"))[0])
+    os.kill(runner, signal.SIGKILL)
+    return runner
+
+
 def test_dead_worker_command_stopped_at_once(ws):
     ws.write('''
         [pipeline]
@@ -141,11 +155,9 @@ def test_dead_worker_command_stopped_at_once(ws):
         command = 'echo started > "$T/b.started"; sleep 6'
     ''')
     process = ws.launch("run")
-    assert wait_for(lambda: lines(ws.scratch / "a.runner") and (ws.scratch / "b.started").exists(), timeout=30)
-    assert wait_for(lambda: running(ws, "a"), timeout=30)
+    assert wait_for(lambda: (ws.scratch / "b.started").exists(), timeout=30)
+    runner = kill_step_runner(ws, "a")
     command = int(lines(ws.scratch / "a.pid")[0])
-    runner = int(lines(ws.scratch / "a.runner")[0])
-    os.kill(runner, signal.SIGKILL)
     # The run goes on with b, but a's command must not run on unsupervised until the run ends.
     assert wait_for(lambda: not pid_alive(command), timeout=3)
     assert process.poll() is None
@@ -184,11 +196,9 @@ def test_dead_worker_command_killed_after_grace(ws):
         command = 'echo started > "$T/b.started"; sleep 8'
     ''')
     process = ws.launch("run")
-    assert wait_for(lambda: lines(ws.scratch / "deaf.runner") and (ws.scratch / "b.started").exists(), timeout=30)
-    assert wait_for(lambda: running(ws, "deaf"), timeout=30)
+    assert wait_for(lambda: (ws.scratch / "b.started").exists(), timeout=30)
+    runner = kill_step_runner(ws, "deaf")
     command = int(lines(ws.scratch / "deaf.pid")[0])
-    runner = int(lines(ws.scratch / "deaf.runner")[0])
-    os.kill(runner, signal.SIGKILL)
     # SIGTERM is ignored, so SIGKILL follows after the step's kill_grace of 1 s.
     assert wait_for(lambda: not pid_alive(command), timeout=5)
     assert process.poll() is None
@@ -208,14 +218,11 @@ def test_dead_worker_of_last_step_gets_grace(ws):
         name = "last-orphan"
 
         [steps.only]
-        command = \'\'\'trap 'echo cleaning >> "$T/clean"; sleep 1; echo cleaned >> "$T/clean"; exit 1' TERM; echo $PPID > "$T/runner"; sleep 30 & wait\'\'\'
+        command = \'\'\'trap 'echo cleaning >> "$T/clean"; sleep 1; echo cleaned >> "$T/clean"; exit 1' TERM; echo $PPID > "$T/only.runner"; sleep 30 & wait\'\'\'
         kill_grace = "5s"
     ''')
     process = ws.launch("run")
-    assert wait_for(lambda: lines(ws.scratch / "runner"), timeout=30)
-    # The command can start before its step runner records it running; wait for that record.
-    assert wait_for(lambda: running(ws, "only"), timeout=30)
-    os.kill(int(lines(ws.scratch / "runner")[0]), signal.SIGKILL)
+    kill_step_runner(ws, "only")
     output, _ = process.communicate(timeout=60)
     assert process.returncode == 1, output
     # The run waited for the command's own cleanup instead of ending with the step runner.
