@@ -158,9 +158,11 @@ class Launcher:
         now = time.monotonic()
         for abandoned in list(self.abandoned):
             try:
-                os.killpg(abandoned.group, SIGKILL if now >= abandoned.deadline else 0)
-                if now >= abandoned.deadline and not abandoned.killed:
+                if now >= abandoned.deadline:
+                    os.killpg(abandoned.group, SIGKILL)
                     abandoned.killed = True
+                else:
+                    os.killpg(abandoned.group, 0)
                 continue
             except ProcessLookupError:
                 pass
