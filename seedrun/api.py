@@ -275,7 +275,11 @@ def reset_unfinished(run_dir: Path, document: dict) -> None:
         record = read_step_record(files, entry["name"]) or {}
         succeeded = record.get("status") == "succeeded" and os.path.exists(files.stamp(entry["name"], "ok"))
         entry["carried_over"] = succeeded
-        if not succeeded:
+        if succeeded:
+            # make reads the .done stamp. In a run whose rules did not yet mark stamps
+            # .PRECIOUS, an interrupted make may have deleted it after the step succeeded.
+            steprunner.touch(files.stamp(entry["name"], "done"))
+        else:
             for kind in ("done", "ok"):
                 _remove(files.stamp(entry["name"], kind))
             _remove(os.path.join(files.failed_dir(), entry["name"]))

@@ -66,6 +66,10 @@ def render_rules(plan: Plan, run_dir: Path) -> str:
         "",
         ".PHONY: all",
         "all: | " + " ".join("$(S)/%s.done" % s.name for s in plan.steps),
+        "# An interrupted make deletes the target of a recipe if it changed, but a step's stamp",
+        "# is written just before its recipe exits and must stay, or resume would run the step again.",
+        ".PRECIOUS: " + " ".join(["$(S)/%s.done" % s.name for s in plan.steps]
+                                 + ["$(S)/phase.%s.done" % phase for phase in plan.barriers]),
         "",
     ]
     for step in plan.steps:

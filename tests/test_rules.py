@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import marshal
+import os
+import signal
+import subprocess
 from pathlib import Path
+
+from support import processes_with_args, wait_for
 
 from seedrun.graph import Selection, resolve
 from seedrun.pipeline import load_pipeline
@@ -49,3 +54,26 @@ def test_step_runner_barrier_stamps_phase(tmp_path):
     touch(files.stamp("b", "ok"))
     assert run_phase_barrier(str(tmp_path), "one") == 0
     assert Path(files.phase_stamp("one", "ok")).exists()
+
+
+def test_interrupted_make_keeps_written_stamps(tmp_path):
+    # Each recipe writes its stamp and then waits, as a step runner does in
+    # the moment between its final record and its recipe's exit.
+    plan = resolve(load_pipeline(write_phased(tmp_path / "p.toml", ["a", "b"])), Selection())
+    run_dir = tmp_path / "run"
+    (run_dir / ".seedrun" / "stamps").mkdir(parents=True)
+    (run_dir / "rules.mk").write_text(render_rules(plan, run_dir))
+    recipe = "touch $(S)/$(1).done; sleep 353"
+    make = subprocess.Popen(["make", "-f", "rules.mk", "-j", "2", "RUN=" + recipe], cwd=run_dir,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    stamps = [run_dir / ".seedrun" / "stamps" / name for name in ("a.done", "b.done")]
+    try:
+        assert wait_for(lambda: all(path.exists() for path in stamps), timeout=30)
+    finally:
+        os.killpg(make.pid, signal.SIGTERM)
+        output, _ = make.communicate(timeout=30)
+    assert make.returncode != 0
+    assert "Deleting file" not in output
+    for path in stamps:
+        assert path.exists(), path
+    assert wait_for(lambda: processes_with_args("sleep 353") == [], timeout=5)

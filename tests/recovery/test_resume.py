@@ -331,3 +331,29 @@ def test_resume_converts_spec_folder_of_earlier_version(ws):
     assert "Starting: b" in result.out
     assert lines(ws.scratch / "runs") == ["a", "b"]
     assert ws.steps()["b"]["status"] == "succeeded"
+
+
+def test_resume_restores_deleted_done_stamp(ws):
+    ws.write('''
+        [pipeline]
+        name = "lost-stamp"
+        jobs = 2
+
+        [steps.a]
+        command = 'echo a >> "$T/runs"'
+
+        [steps.b]
+        command = 'test -f "$T/fixed" && echo b >> "$T/runs"'
+        needs = ["a"]
+    ''')
+    assert ws.run("run").code == 1
+    # An interrupted make deletes the target of a recipe whose file changed;
+    # rules without .PRECIOUS let it take the stamp of a step that succeeded.
+    (ws.run_dir / ".seedrun" / "stamps" / "a.done").unlink()
+    (ws.scratch / "fixed").touch()
+
+    result = ws.run("resume")
+    assert result.code == 0, result.out + result.err
+    assert "Starting: a" not in result.out
+    assert lines(ws.scratch / "runs") == ["a", "b"]
+    assert ws.steps()["a"]["carried_over"] is True
