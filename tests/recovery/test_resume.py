@@ -303,19 +303,23 @@ def test_plan_resume_explains_killed_step_runner(ws):
     assert processes_with_args("sleep 395") == []
 
 
+# b fails until $T/fixed exists, so the first run ends failed and a resume can succeed.
+FIXABLE_PIPELINE = '''
+    [pipeline]
+    name = "fixable"
+    jobs = 2
+
+    [steps.a]
+    command = 'echo a >> "$T/runs"'
+
+    [steps.b]
+    command = 'test -f "$T/fixed" && echo b >> "$T/runs"'
+    needs = ["a"]
+'''
+
+
 def test_resume_converts_spec_folder_of_earlier_version(ws):
-    ws.write('''
-        [pipeline]
-        name = "upgraded"
-        jobs = 2
-
-        [steps.a]
-        command = 'echo a >> "$T/runs"'
-
-        [steps.b]
-        command = 'test -f "$T/fixed" && echo b >> "$T/runs"'
-        needs = ["a"]
-    ''')
+    ws.write(FIXABLE_PIPELINE)
     assert ws.run("run").code == 1
     # Lay the run out as an earlier seedrun did: a spec file per step and per phase in .seedrun/spec/.
     state = ws.run_dir / ".seedrun"
@@ -334,18 +338,7 @@ def test_resume_converts_spec_folder_of_earlier_version(ws):
 
 
 def test_resume_restores_deleted_done_stamp(ws):
-    ws.write('''
-        [pipeline]
-        name = "lost-stamp"
-        jobs = 2
-
-        [steps.a]
-        command = 'echo a >> "$T/runs"'
-
-        [steps.b]
-        command = 'test -f "$T/fixed" && echo b >> "$T/runs"'
-        needs = ["a"]
-    ''')
+    ws.write(FIXABLE_PIPELINE)
     assert ws.run("run").code == 1
     # An interrupted make deletes the target of a recipe whose file changed;
     # rules without .PRECIOUS let it take the stamp of a step that succeeded.
