@@ -83,6 +83,7 @@ class Worker:
         self.requests = requests
         self.reports = reports
         self.reply = None
+        self.client = None
         self.requested_at = 0.0
 
     def fds(self):
@@ -92,8 +93,9 @@ class Worker:
 class Abandoned:
     """A step whose worker died mid-step, while its command stops."""
 
-    def __init__(self, name, runner_pid, code, reply, group, grace):
+    def __init__(self, name, client, runner_pid, code, reply, group, grace):
         self.name = name
+        self.client = client
         self.runner_pid = runner_pid
         self.code = code
         self.reply = reply
@@ -169,7 +171,7 @@ class Launcher:
             except OSError:
                 continue
             self.abandoned.remove(abandoned)
-            send_reply(reply_path(self.state, abandoned.name), self._finish_abandoned(abandoned))
+            send_reply(reply_path(self.state, abandoned.name), self._finish_abandoned(abandoned), abandoned.client)
             self.busy -= 1
 
     def _read_requests(self):
@@ -195,7 +197,7 @@ class Launcher:
         except ProcessLookupError:
             # make stopped the recipe before its request was read, so no recipe waits for this step.
             return
-        request = ("%d %s\n" % (group, " ".join(words[1:]))).encode()
+        request = ("%d %d %s\n" % (group, client, " ".join(words[1:]))).encode()
         while True:
             worker = self.idle.pop() if self.idle else self._fork_worker()
             try:
@@ -205,6 +207,7 @@ class Launcher:
                 # The worker died while idle, and its pidfd event removes it.
                 continue
         worker.reply = reply
+        worker.client = client
         worker.requested_at = time.time()
         self.busy += 1
 
@@ -263,7 +266,7 @@ class Launcher:
                 # The recipe gets its reply once the command is gone, as after any stopped step.
                 self.abandoned.append(self._stop_orphaned_command(worker, record, code, reply))
             else:
-                send_reply(reply_path(self.state, worker.reply), reply)
+                send_reply(reply_path(self.state, worker.reply), reply, worker.client)
                 self.busy -= 1
             worker.reply = None
 
@@ -290,7 +293,7 @@ class Launcher:
         except (OSError, EOFError, ValueError, KeyError):
             # The step runner read this spec a moment ago, so this is not expected.
             grace = DEFAULT_KILL_GRACE_SECONDS
-        abandoned = Abandoned(worker.reply, worker.pid, code, reply, record["pid"], grace)
+        abandoned = Abandoned(worker.reply, worker.client, worker.pid, code, reply, record["pid"], grace)
         try:
             os.killpg(abandoned.group, SIGTERM)
         except OSError:
@@ -352,7 +355,7 @@ class WorkerLoop:
                     buffer += data
                 line, buffer = buffer.split(b"\n", 1)
                 words = line.decode("utf-8", "replace").split()
-                clean = self._serve(int(words[0]), words[1], words[2:]) and self._reset()
+                clean = self._serve(int(words[0]), int(words[1]), words[2], words[3:]) and self._reset()
                 going_on = clean and served < STEPS_PER_WORKER
                 # The launcher must not hand a request to a worker that is
                 # about to exit: the request would be lost with it.
@@ -374,7 +377,7 @@ class WorkerLoop:
             finally:
                 os._exit(code)
 
-    def _serve(self, group, reply, arguments):
+    def _serve(self, group, client, reply, arguments):
         """Run the step runner in make's process group and reply to the recipe.
 
         Return False if the step runner raised, which may leave the process
@@ -398,7 +401,7 @@ class WorkerLoop:
                 sys.stderr.flush()
             except (OSError, ValueError):
                 pass
-            send_reply(reply_path(self.state, reply), code)
+            send_reply(reply_path(self.state, reply), code, client)
         return clean
 
     def _reset(self):
@@ -433,11 +436,20 @@ class WorkerLoop:
                     pass
 
 
-def send_reply(path, code):
-    """Write an exit code to a recipe's reply FIFO; a recipe that is gone (no reader) gets nothing."""
+def send_reply(path, code, client):
+    """Write an exit code to the reply FIFO of the recipe with PID client; a recipe that is gone gets nothing.
+
+    If the FIFO's name is gone with a deleted run directory, the recipe
+    still has the FIFO open as its fd 3, and /proc reaches it there.
+    Without a reply the recipe, and with it the run, would wait for ever.
+    """
     try:
         fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        fd = _open_deleted_reply(path, client)
     except OSError:
+        return
+    if fd is None:
         return
     try:
         os.write(fd, b"%d\n" % code)
@@ -445,6 +457,17 @@ def send_reply(path, code):
         pass
     finally:
         os.close(fd)
+
+
+def _open_deleted_reply(path, client):
+    fd_link = "/proc/%d/fd/3" % client
+    try:
+        # The PID may be another process's by now: only the recipe's own deleted FIFO will do.
+        if os.readlink(fd_link) != path + " (deleted)":
+            return None
+        return os.open(fd_link, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return None
 
 
 def main(argv):

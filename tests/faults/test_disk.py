@@ -167,6 +167,39 @@ def test_run_dir_unwritable_mid_run(tmp_workspace):
     assert run_processes(ws.scratch) == []
 
 
+def test_run_dir_deleted_mid_run(tmp_workspace):
+    ws = tmp_workspace
+    ws.write("""
+        [pipeline]
+        name = "deleted-dir"
+        jobs = 3
+
+        [steps.wipe]
+        command = 'sleep 0.5; rm -rf "$SEEDRUN_RUN_DIR"'
+
+        [steps.long]        # runs on while its reply FIFO is deleted
+        command = 'sleep 2; echo long-done'
+
+        [steps.later]
+        command = 'echo ran > "$T/later.ran"'
+        needs = ["wipe", "long"]
+    """)
+    process = ws.launch("run")
+    # The recipes of wipe and long wait for replies through FIFOs whose names are gone.
+    output, _ = process.communicate(timeout=60)
+
+    assert process.returncode == 1, output
+    assert "Traceback" not in output
+    final = fallback_record(output)
+    assert final["status"] == "failed"
+    steps = {s["name"]: s for s in final["steps"]}
+    assert steps["wipe"]["status"] == "succeeded"
+    assert steps["long"]["status"] == "succeeded"
+    assert steps["later"]["status"] == "not_run"
+    assert not (ws.scratch / "later.ran").exists()
+    assert run_processes(ws.scratch) == []
+
+
 def test_step_outcome_survives_unwritable_records(tmp_workspace):
     ws = tmp_workspace
     require_directory_lock(ws)
