@@ -51,6 +51,8 @@ STEP_RUNNER_STOP_SECONDS = 5.0
 STRAGGLER_SECONDS = 5.0
 # make's job server keeps its free slots in a pipe of 64 KiB (Linux's default).
 MAX_MAKE_JOBS = 65536
+# The console names at most this many of the steps that make never started.
+UNREACHED_SHOWN = 5
 # An import that takes longer than this is left to finish(), which imports again.
 PRELOAD_WAIT_SECONDS = 30.0
 LAUNCHER_CODE = ("import sys; sys.path.insert(0, sys.argv[1]); "
@@ -215,6 +217,17 @@ def make_environment() -> dict[str, str]:
         if not paths or paths[0] != bin_dir:
             env["PATH"] = os.pathsep.join([bin_dir] + [p for p in paths if p])
     return env
+
+
+def last_line(path: Path, limit: int = 4096) -> str:
+    """Return the last non-blank line within the last `limit` bytes of a file, or "" if there is none."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(max(0, f.seek(0, os.SEEK_END) - limit))
+            lines = f.read().decode("utf-8", "replace").splitlines()
+    except OSError:
+        return ""
+    return next((line.strip() for line in reversed(lines) if line.strip()), "")
 
 
 def _exit_description(returncode: int) -> str:
@@ -701,6 +714,7 @@ class Execution:
 
     def settle_records(self) -> None:
         """Give every step a final status, even when its step runner never wrote one."""
+        unreached = []
         for entry in self.doc["steps"]:
             name = entry["name"]
             record = self.records.get(name)
@@ -711,6 +725,7 @@ class Execution:
                     reason = "not started: the run was interrupted"
                 else:
                     reason = "not started: make did not reach it (see make.log in the run directory)"
+                    unreached.append(name)
                 self.records[name] = dict(record or {}, status="not_run", reason=reason)
             elif record.get("status") in ("running", "waiting"):
                 status = "interrupted" if self.interrupted else "failed"
@@ -726,6 +741,18 @@ class Execution:
                     # because a second interrupt killed the command or the run killed it as a leftover.
                     if not steprunner.append_footer(self.run_dir / entry["log"], self.records[name]):
                         log.warning("cannot write the footer of %s", self.run_dir / entry["log"])
+        if unreached:
+            self._explain_unreached(unreached)
+
+    def _explain_unreached(self, names: list[str]) -> None:
+        """Say on the console that make ended before it started some steps, with make's last message."""
+        ended = "ended" if self.make is None or self.make.returncode is None else \
+            "exited with %s" % _exit_description(self.make.returncode)
+        listed = ", ".join(names[:UNREACHED_SHOWN]) + (", ..." if len(names) > UNREACHED_SHOWN else "")
+        message = last_line(self.run_dir / "make.log")
+        self.console.say("Error: make %s before it started %d step%s (%s)%s; see %s" % (
+            ended, len(names), "" if len(names) == 1 else "s", listed,
+            ": " + message if message else "", display_path(self.run_dir / "make.log")))
 
     def _add_warnings(self, run: dict) -> None:
         try:

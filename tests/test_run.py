@@ -476,6 +476,16 @@ def test_missing_make_runs_nothing(ws, tmp_path):
     assert not (ws.scratch / "a.count").exists()
 
 
+def env_with_make(ws, tmp_path, script: str) -> dict:
+    """Return the workspace's environment with an executable `make` of this script first on PATH."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    make = bin_dir / "make"
+    make.write_text(script)
+    make.chmod(0o755)
+    return dict(ws.env, PATH="%s:%s" % (bin_dir, ws.env["PATH"]))
+
+
 def test_make_that_cannot_start_still_records_run(ws, tmp_path):
     ws.write('''
         [pipeline]
@@ -484,12 +494,7 @@ def test_make_that_cannot_start_still_records_run(ws, tmp_path):
         command = 'echo a >> "$T/a.count"'
     ''')
     # Found on PATH and executable, but its interpreter does not exist, so exec fails.
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    make = bin_dir / "make"
-    make.write_text("#!/nonexistent/interpreter\n")
-    make.chmod(0o755)
-    result = ws.run("run", env=dict(ws.env, PATH="%s:%s" % (bin_dir, ws.env["PATH"])))
+    result = ws.run("run", env=env_with_make(ws, tmp_path, "#!/nonexistent/interpreter\n"))
     assert result.code == 1, result.out + result.err
     assert "Traceback" not in result.out + result.err
     assert any(line.startswith("Error: cannot run the steps: ") and line.endswith("; stopping the run")
@@ -500,6 +505,26 @@ def test_make_that_cannot_start_still_records_run(ws, tmp_path):
     assert record["finished_at"] is not None
     assert ws.steps()["a"]["status"] == "not_run"
     assert ws.steps()["a"]["reason"].startswith("not started: cannot run the steps: ")
+    assert not (ws.scratch / "a.count").exists()
+
+
+def test_make_that_exits_at_once_is_explained(ws, tmp_path):
+    ws.write('''
+        [pipeline]
+        name = "brokenmake"
+        [steps.a]
+        command = 'echo a >> "$T/a.count"'
+        [steps.b]
+        command = 'echo b >> "$T/b.count"'
+    ''')
+    # A make that starts but runs nothing, like a make that is not GNU make.
+    script = "#!/bin/sh\necho 'make: this make cannot read rules.mk' >&2\nexit 2\n"
+    result = ws.run("run", env=env_with_make(ws, tmp_path, script))
+    assert result.code == 1, result.out + result.err
+    run_id = ws.record()["run_id"]
+    assert ("Error: make exited with exit code 2 before it started 2 steps (a, b): make: this make cannot "
+            "read rules.mk; see logs/%s/make.log" % run_id) in result.lines
+    assert [ws.steps()[name]["status"] for name in ("a", "b")] == ["not_run", "not_run"]
     assert not (ws.scratch / "a.count").exists()
 
 
