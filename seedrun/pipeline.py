@@ -27,6 +27,12 @@ MAX_NAME_LENGTH = 200
 # A phase barrier's spec, stamps and reply FIFO are named "phase.NAME", next
 # to the steps' own, so no step name may start with it.
 RESERVED_PREFIX = "phase."
+# Goals of seedrun's Makefile (its COMMANDS): `make help` runs the help, so
+# a step of that name could not run through make.
+MAKEFILE_GOALS = frozenset(("help", "venv", "seed-all", "resume", "plan", "graph", "validate", "report", "clean",
+                            "test", "test-deps", "bench"))
+# A step's log is NAME.log in the run directory, next to make's own make.log.
+RUN_DIRECTORY_LOGS = frozenset(("make",))
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,%d}\Z" % (MAX_NAME_LENGTH - 1))
 DURATION_PATTERN = re.compile(r"(?:(\d+(?:\.\d+)?)(h|m|s))+\Z")
 DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(h|m|s)")
@@ -264,8 +270,8 @@ def _table(data: dict, key: str, problems: Problems) -> dict:
 def _name_value(table: dict, key: str, default: str, where: str, problems: Problems) -> str:
     value = table.get(key, default)
     if not isinstance(value, str) or not NAME_PATTERN.match(value):
-        problems.add(where, "invalid %s %r: use letters, digits, '.', '_' and '-', starting with a letter or digit"
-                     % (key, value))
+        problems.add(where, "invalid %s %r: use at most %d letters, digits, '.', '_' and '-', starting with a "
+                            "letter or digit" % (key, value, MAX_NAME_LENGTH))
         return default
     return value
 
@@ -366,6 +372,12 @@ def _steps(data: dict, workdir: Path, problems: Problems) -> dict[str, Step]:
         elif name.startswith(RESERVED_PREFIX):
             problems.add(where, "invalid step name %r: names starting with %r are reserved for the stamps of "
                                 "phase barriers; rename the step" % (name, RESERVED_PREFIX))
+        elif name in MAKEFILE_GOALS:
+            problems.add(where, "invalid step name %r: it is a goal of seedrun's Makefile, so `make %s` would not "
+                                "run the step; rename the step" % (name, name))
+        elif name in RUN_DIRECTORY_LOGS:
+            problems.add(where, "invalid step name %r: its log would be %s.log, which holds the output of make "
+                                "itself; rename the step" % (name, name))
         if not isinstance(table, dict):
             problems.add(where, "must be a table with at least a command")
             continue

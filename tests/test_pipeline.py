@@ -6,7 +6,9 @@ import os
 
 import pytest
 
-from support import Workspace
+from support import REPO, Workspace
+
+from seedrun.pipeline import MAKEFILE_GOALS
 
 
 def assert_invalid(ws: Workspace, *fragments: str, args: tuple[str, ...] = ("run",)) -> str:
@@ -143,6 +145,35 @@ def test_step_name_with_phase_prefix_rejected(ws):
     ''')
     assert_invalid(ws, "invalid step name 'phase.g': names starting with 'phase.' are reserved for the stamps "
                        "of phase barriers; rename the step")
+
+
+def test_step_names_of_make_goals_rejected(ws):
+    ws.write('''
+        [pipeline]
+        name = "x"
+        [steps.help]
+        command = "true"
+        [steps.make]
+        command = "true"
+        [steps.helper]
+        command = "true"
+    ''')
+    err = assert_invalid(ws, "invalid step name 'help': it is a goal of seedrun's Makefile, so `make help` would "
+                             "not run the step; rename the step")
+    assert ("invalid step name 'make': its log would be make.log, which holds the output of make itself; rename "
+            "the step") in err
+    assert "'helper'" not in err
+
+
+def test_long_pipeline_name_error_names_limit(ws):
+    name = "p" * 201
+    ws.write('[pipeline]\nname = "%s"\n[steps.a]\ncommand = "true"\n' % name)
+    assert_invalid(ws, "invalid name %r: use at most 200 letters, digits" % name)
+
+
+def test_reserved_goal_names_match_makefile():
+    line = next(line for line in (REPO / "Makefile").read_text().splitlines() if line.startswith("COMMANDS :="))
+    assert set(line.split(":=", 1)[1].split()) == MAKEFILE_GOALS
 
 
 def test_duplicate_names_across_phases_pairs_targets(ws):
