@@ -10,6 +10,7 @@ of the pipeline holds the lock; 130 the run was interrupted.
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import os
 import sys
@@ -41,16 +42,25 @@ def _selection(args: argparse.Namespace) -> Selection:
                      with_needs=args.with_needs, enable=args.enable)
 
 
+PIPELINE_HELP = "pipeline file (default: $SEEDRUN_PIPELINE, else pipeline.toml)"
+VERBOSE_HELP = "log seedrun's own decisions to stderr"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="seedrun", description="Run a data-sync pipeline with make: dependency "
                                      "order, a parallel pool, a log per step, a run record and an HTML report.",
                                      epilog="Exit codes: 0 succeeded, 1 a step failed, 2 invalid pipeline or "
                                             "command line, 75 another run holds the lock, 130 interrupted.")
-    parser.add_argument("--pipeline", metavar="FILE",
-                        help="pipeline file (default: $SEEDRUN_PIPELINE, else pipeline.toml)")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log seedrun's own decisions to stderr")
+    parser.add_argument("--pipeline", metavar="FILE", help=PIPELINE_HELP)
+    parser.add_argument("-v", "--verbose", action="store_true", help=VERBOSE_HELP)
     parser.add_argument("--version", action="version", version="seedrun " + __version__)
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    # The same options after the command: `seedrun run --pipeline FILE`. SUPPRESS
+    # keeps a value given before the command when the option is not repeated.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--pipeline", metavar="FILE", default=argparse.SUPPRESS, help=PIPELINE_HELP)
+    common.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help=VERBOSE_HELP)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True,
+                                     parser_class=functools.partial(argparse.ArgumentParser, parents=[common]))
 
     run = commands.add_parser("run", help="run the pipeline or a selection of it")
     _add_selection(run)

@@ -75,6 +75,22 @@ def test_python_module_entry_point(ws):
     assert (ws.scratch / "order").read_text() == "meyer\n"
 
 
+def test_pipeline_option_after_command(ws):
+    ws.write('[pipeline]\nname = "default"\n[steps.a]\ncommand = "true"\n')
+    ws.write('[pipeline]\nname = "other"\n[steps.b]\ncommand = "echo b > \\"$T/b\\""\n', name="other.toml")
+    plan = ws.run("plan", "--pipeline", "other.toml")
+    assert plan.code == 0, plan.out + plan.err
+    assert plan.lines[0].startswith("Plan of other ")
+    # Given on both sides of the command, the later one counts, as with any repeated option.
+    plan = ws.run("--pipeline", "pipeline.toml", "plan", "--pipeline", "other.toml")
+    assert plan.lines[0].startswith("Plan of other ")
+    plan = ws.run("--pipeline", "other.toml", "plan")
+    assert plan.lines[0].startswith("Plan of other ")
+    result = ws.run("run", "--pipeline", "other.toml", "b")
+    assert result.code == 0, result.out + result.err
+    assert (ws.scratch / "b").exists()
+
+
 def test_console_script_output_reaches_file(ws):
     # The console script ends with os._exit, so it must flush what a file
     # or a pipe buffered, and keep the command's exit code.
