@@ -741,8 +741,20 @@ class Execution:
                     # because a second interrupt killed the command or the run killed it as a leftover.
                     if not steprunner.append_footer(self.run_dir / entry["log"], self.records[name]):
                         log.warning("cannot write the footer of %s", self.run_dir / entry["log"])
+                if self.make is not None:
+                    # No step runner is left to say how the step ended.
+                    self._say_settled(name, self.records[name], display_path(self.run_dir / entry["log"]))
         if unreached:
             self._explain_unreached(unreached)
+
+    def _say_settled(self, name: str, record: dict, log_display: str) -> None:
+        if record["status"] == "interrupted":
+            started = record.get("started_at")
+            duration = steprunner.format_duration(record["finished_at"] - started) if started else "an unknown time"
+            self.console.say("Interrupted: %s after %s, %s (see %s)" % (
+                name, duration, record["reason"], log_display))
+        else:
+            self.console.say("Failed: %s, %s (see %s)" % (name, record["reason"], log_display))
 
     def _explain_unreached(self, names: list[str]) -> None:
         """Say on the console that make ended before it started some steps, with make's last message."""

@@ -238,6 +238,11 @@ def test_second_interrupt_kills_at_once(ws):
         last = ws.log("deaf").splitlines()[-1]
         assert last.startswith("[seedrun] interrupted after "), last
         assert last.endswith(": killed at once with SIGKILL by a second interrupt"), last
+        # Its step runner died before it could print how deaf ended, so seedrun prints it.
+        said = [line for line in output.splitlines() if line.startswith("Interrupted: deaf after ")]
+        assert len(said) == 1, output
+        assert said[0].endswith(", killed at once with SIGKILL by a second interrupt (see logs/%s/deaf.log)"
+                                % record["run_id"])
         assert any(line.startswith("[seedrun] interrupted after ") for line in ws.log("sleeper").splitlines())
         for path in pid_files:
             assert not pid_alive(read_pid(path)), path.name
