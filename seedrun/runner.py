@@ -826,7 +826,7 @@ class Execution:
 
     def _summarize(self, run: dict) -> None:
         steps = run["steps"]
-        counts = ", ".join("%d %s" % (n, s.replace("_", " ")) for s, n in sorted(run["counts"].items()))
+        counts = ", ".join(self._count_text(status, number, steps) for status, number in sorted(run["counts"].items()))
         duration = steprunner.format_duration(time.time() - self.started_at)
         self.console.say("Run %s %s in %s: %s" % (run["run_id"], run["status"], duration, counts))
         failed = [s for s in steps if s["status"] in ("failed", "timed_out")]
@@ -840,6 +840,13 @@ class Execution:
         report = Path(self.doc["reports_dir"]) / ("%s.html" % run["run_id"])
         if report.exists():
             self.console.say("Report: %s" % display_path(report))
+
+    @staticmethod
+    def _count_text(status: str, number: int, steps: list[dict]) -> str:
+        """Return "2 failed", or "2 failed (1 allowed)" when on_failure = "ignore" let some of them fail."""
+        allowed = sum(1 for step in steps if step["status"] == status and step["allowed_failure"])
+        text = "%d %s" % (number, status.replace("_", " "))
+        return text + (" (%d allowed)" % allowed if allowed else "")
 
     def _notify(self, run: dict) -> None:
         command = self.doc.get("notify_on_failure")

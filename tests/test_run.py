@@ -205,6 +205,9 @@ def test_ignore_policy_keeps_run_green_but_records_failure(ws):
     assert (ws.scratch / "b.out").exists()
     assert ws.record()["status"] == "succeeded"
     assert any('allowed by on_failure = "ignore"' in line for line in result.lines)
+    summary = [line for line in result.lines if line.startswith("Run %s succeeded in " % ws.record()["run_id"])]
+    assert len(summary) == 1, result.out
+    assert summary[0].endswith(": 1 failed (1 allowed), 2 succeeded")
 
 
 def test_keep_going_fails_run_after_all_finish(ws):
