@@ -7,6 +7,7 @@ key it concerns and says what to do.
 
 from __future__ import annotations
 
+import codecs
 import difflib
 import functools
 import hashlib
@@ -218,10 +219,13 @@ def _read_toml(path: Path) -> tuple[dict, bytes]:
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
-        raise PipelineError(["%s: pipeline file not found; pass --pipeline FILE or set SEEDRUN_PIPELINE" % path],
-                            path) from None
+        raise PipelineError(["%s: pipeline file not found (%s); pass --pipeline FILE or set SEEDRUN_PIPELINE"
+                             % (path, path.absolute())], path) from None
     except OSError as error:
         raise PipelineError(["%s: cannot read the pipeline file: %s" % (path, error.strerror)], path) from None
+    if raw.startswith(codecs.BOM_UTF8):
+        raise PipelineError(["%s: the file starts with a UTF-8 byte order mark, which TOML does not allow; save it "
+                             "as UTF-8 without one" % path.name], path)
     try:
         return tomllib.loads(raw.decode("utf-8")), raw
     except UnicodeDecodeError as error:

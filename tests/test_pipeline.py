@@ -217,12 +217,19 @@ def test_npm_script_missing_from_package_json(ws):
 def test_missing_and_unreadable_pipeline_file(ws):
     result = ws.run("--pipeline", "nope.toml", "run")
     assert result.code == 2
-    assert "nope.toml: pipeline file not found" in result.err
+    assert "nope.toml: pipeline file not found (%s)" % (ws.path / "nope.toml") in result.err
     folder = ws.path / "folder.toml"
     folder.mkdir()
     result = ws.run("--pipeline", str(folder), "run")
     assert result.code == 2
     assert "cannot read the pipeline file" in result.err
+
+
+def test_pipeline_file_with_byte_order_mark(ws):
+    path = ws.write('[pipeline]\nname = "x"\n[steps.a]\ncommand = "true"\n')
+    path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+    assert_invalid(ws, "pipeline.toml: the file starts with a UTF-8 byte order mark, which TOML does not allow; "
+                       "save it as UTF-8 without one")
 
 
 @pytest.mark.parametrize("jobs", ["0", "abc", "-3"])
