@@ -472,7 +472,9 @@ def _env(value: Any, where: str, problems: Problems) -> dict[str, str]:
     env = {}
     for key, item in value.items():
         if isinstance(item, bool) or not isinstance(item, (str, int, float)):
-            problems.add(where, "env.%s must be a string, not %s" % (key, type(item).__name__))
+            # A number becomes its text, but true would have to become "true" or "1", so it must be quoted.
+            problems.add(where, "env.%s must be a string or a number, not %s %r; quote it: %s = \"...\""
+                         % (key, type(item).__name__, item, key))
             continue
         env[key] = str(item)
     return env

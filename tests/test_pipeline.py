@@ -358,6 +358,23 @@ def test_command_that_is_not_a_string(ws):
     assert_invalid(ws, "[steps.a]: command must be a string, not int 5; quote it", args=("validate",))
 
 
+def test_env_value_true_must_be_quoted(ws):
+    ws.write('''
+        [pipeline]
+        name = "x"
+        [steps.a]
+        command = 'echo "$N $B" > "$T/env"'
+        env = { N = 5, B = true }
+    ''')
+    assert_invalid(ws, "[steps.a]: env.B must be a string or a number, not bool True; quote it: B = \"...\"",
+                   args=("validate",))
+    ws.write(ws.path.joinpath("pipeline.toml").read_text().replace("B = true", 'B = "true"'))
+    result = ws.run("run")
+    assert result.code == 0, result.out + result.err
+    assert (ws.scratch / "env").read_text() == "5 true\n"
+
+
+
 def test_plan_shows_jobs_option(ws):
     ws.write('[pipeline]\nname = "x"\njobs = 4\n[steps.a]\ncommand = "true"\n')
     result = ws.run("plan", "--jobs", "2")
