@@ -91,15 +91,21 @@ class Worker:
 
 
 class Abandoned:
-    """A step whose worker died mid-step, while its command stops."""
+    """A step whose worker died mid-step, while its command stops.
 
-    def __init__(self, name, client, runner_pid, code, reply, group, grace):
+    group is the command's process group, or None when no command of the
+    step was running. record is the step's record as the worker left it,
+    or None when it wrote none for this request.
+    """
+
+    def __init__(self, name, client, runner_pid, code, reply, group, grace, record):
         self.name = name
         self.client = client
         self.runner_pid = runner_pid
         self.code = code
         self.reply = reply
         self.group = group
+        self.record = record
         self.grace = grace
         self.deadline = time.monotonic() + grace
         self.killed = False
@@ -159,20 +165,26 @@ class Launcher:
                     pass
         now = time.monotonic()
         for abandoned in list(self.abandoned):
-            try:
-                if now >= abandoned.deadline:
-                    os.killpg(abandoned.group, SIGKILL)
-                    abandoned.killed = True
-                else:
-                    os.killpg(abandoned.group, 0)
-                continue
-            except ProcessLookupError:
-                pass
-            except OSError:
+            if abandoned.group is not None and self._still_stopping(abandoned, now):
                 continue
             self.abandoned.remove(abandoned)
             send_reply(reply_path(self.state, abandoned.name), self._finish_abandoned(abandoned), abandoned.client)
             self.busy -= 1
+
+    @staticmethod
+    def _still_stopping(abandoned, now):
+        """Return whether the command's process group is still there; SIGKILL it once kill_grace is over."""
+        try:
+            if now >= abandoned.deadline:
+                os.killpg(abandoned.group, SIGKILL)
+                abandoned.killed = True
+            else:
+                os.killpg(abandoned.group, 0)
+        except ProcessLookupError:
+            return False
+        except OSError:
+            pass
+        return True
 
     def _read_requests(self):
         try:
@@ -261,26 +273,46 @@ class Launcher:
         if worker.reply is not None:
             code = os.waitstatus_to_exitcode(status)
             reply = code if code >= 0 else 128 - code
-            record = self._running_record(worker)
-            if record is not None:
-                # The recipe gets its reply once the command is gone, as after any stopped step.
-                self.abandoned.append(self._stop_orphaned_command(worker, record, code, reply))
-            else:
+            record = self._fresh_record(worker)
+            if record is not None and record.get("status") not in ("running", "waiting"):
+                # The step had ended, and its recipe had its reply, before the worker died.
                 send_reply(reply_path(self.state, worker.reply), reply, worker.client)
                 self.busy -= 1
+            else:
+                # The recipe gets its reply once the command is gone, as after any stopped step.
+                self.abandoned.append(self._stop_orphaned_command(worker, record, code, reply))
             worker.reply = None
 
-    def _running_record(self, worker):
-        """Return the "running" record of the step a dead worker served, or None.
+    def _fresh_record(self, worker):
+        """Return the record that the step runner of a dead worker saved for its request, or None.
 
         A record older than the request is an earlier run's, whose PID may
         be another process's by now.
         """
         record = step.load_record(step.RunFiles(self.run_dir), worker.reply) or {}
-        if record.get("status") != "running" or not record.get("pid") \
-                or (record.get("started_at") or 0) < worker.requested_at:
-            return None
-        return record
+        saved_at = max(record.get(key) or 0 for key in ("queued_at", "started_at", "finished_at")) if record else 0
+        return record if saved_at >= worker.requested_at else None
+
+    def _orphaned_command(self, name):
+        """Return the PID of the command of step `name` among the launcher's children, or None.
+
+        A worker that dies between starting the command and saving its PID
+        leaves the command to the launcher, its subreaper. The step's
+        environment names the step and the run.
+        """
+        workers = {worker.pid for worker in self.workers}
+        expected = {("SEEDRUN_STEP=%s" % name).encode(), ("SEEDRUN_RUN_DIR=%s" % self.run_dir).encode()}
+        for pid in list_children():
+            if pid in workers:
+                continue
+            try:
+                with open("/proc/%d/environ" % pid, "rb") as f:
+                    variables = set(f.read().split(b"\0"))
+            except OSError:
+                continue
+            if expected <= variables:
+                return pid
+        return None
 
     def _stop_orphaned_command(self, worker, record, code, reply):
         """Send SIGTERM to the command of a step whose worker died, which nothing supervises any more.
@@ -293,7 +325,12 @@ class Launcher:
         except (OSError, EOFError, ValueError, KeyError):
             # The step runner read this spec a moment ago, so this is not expected.
             grace = DEFAULT_KILL_GRACE_SECONDS
-        abandoned = Abandoned(worker.reply, worker.client, worker.pid, code, reply, record["pid"], grace)
+        group = None
+        if record is not None and record.get("status") == "running":
+            group = record.get("pid") or self._orphaned_command(worker.reply)
+        abandoned = Abandoned(worker.reply, worker.client, worker.pid, code, reply, group, grace, record)
+        if group is None:
+            return abandoned
         try:
             os.killpg(abandoned.group, SIGTERM)
         except OSError:
@@ -305,10 +342,13 @@ class Launcher:
 
     def _finish_abandoned(self, abandoned):
         """Write the final record, log footer and stamps of an abandoned step; return the recipe's exit code."""
-        stopped = "SIGTERM, then SIGKILL after %gs" % abandoned.grace if abandoned.killed else "SIGTERM"
+        if abandoned.group is None:
+            stopped = None
+        else:
+            stopped = "SIGTERM, then SIGKILL after %gs" % abandoned.grace if abandoned.killed else "SIGTERM"
         try:
             return step.StepRunner(self.run_dir, abandoned.name).finish_abandoned(
-                abandoned.runner_pid, abandoned.code, stopped)
+                abandoned.runner_pid, abandoned.code, stopped, abandoned.record)
         except Exception:  # noqa: BLE001 - the recipe must get its reply whatever happens here
             import traceback
 

@@ -437,6 +437,9 @@ class StepRunner:
 
     def _run_one(self, attempt, counted, limit):
         started = time.time()
+        # Saved before the header, so that a step runner killed from here on
+        # leaves a record that says the step started (pid comes after the spawn).
+        self.save(status="running", started_at=self.record["started_at"] or started, pid=None)
         self._log_header(attempt.log_fd, counted, limit, started)
         try:
             os.chdir(self.spec["workdir"])
@@ -627,27 +630,31 @@ class StepRunner:
         except OSError as error:
             self._warn_once("Warning: cannot write the stamps of %s: %s" % (self.name, error.strerror))
 
-    def finish_abandoned(self, runner_pid, code, stopped_with):
+    def finish_abandoned(self, runner_pid, code, stopped_with, record):
         """Finish the record of a step whose step runner died mid-step; return the recipe's exit code.
 
         The launcher calls this once the step's command is gone, stopped
-        with stopped_with. It leaves what the step runner would have left:
-        the outcome, the log footer and the stamps, so that the steps that
-        need this one are skipped instead of never reached. code is the step
-        runner's exit code, negative for a signal.
+        with stopped_with (None when no command was running). It leaves what
+        the step runner would have left: the outcome, the log footer and the
+        stamps, so that the steps that need this one are skipped instead of
+        never reached. code is the step runner's exit code, negative for a
+        signal. record is the step runner's last record of this step, or
+        None when it saved none.
         """
-        self.record = load_record(self.files, self.name)
+        if record is not None:
+            self.record = record
         finished = time.time()
         started = self.record.get("started_at") or finished
         death = signal_name(-code) if code < 0 else "exit code %d" % code
-        reason = "the step runner (PID %d) died with %s; its command was stopped with %s" % (
-            runner_pid, death, stopped_with)
+        reason = "the step runner (PID %d) died with %s; %s" % (
+            runner_pid, death, self._abandoned_command(stopped_with))
+        header_written = self.record.get("status") == "running"
         interrupted = os.path.exists(self.files.flag("interrupted"))
         outcome = "interrupted" if interrupted else "failed"
         allowed = outcome == "failed" and self.spec["on_failure"] == "ignore"
         self.save(status=outcome, finished_at=finished, duration_s=round(finished - started, 3), reason=reason,
                   pid=None, allowed_failure=allowed)
-        if not append_footer(self.spec["log"], self.record):
+        if header_written and not append_footer(self.spec["log"], self.record):
             self._warn_once("Warning: cannot write the footer of %s" % self.spec["log_display"])
         if interrupted:
             self.console.say("Interrupted: %s after %s (see %s)" % (
@@ -656,6 +663,16 @@ class StepRunner:
         self._write_stamps(outcome, allowed)
         self._say_outcome(outcome, {"summary": reason}, finished - started, allowed)
         return 0
+
+    def _abandoned_command(self, stopped_with):
+        if stopped_with:
+            return "its command was stopped with %s" % stopped_with
+        status = self.record.get("status")
+        if status == "running":
+            return "its command had already ended"
+        if status == "waiting":
+            return "it was waiting for a slot of pool %s" % self.spec["pool"]["name"]
+        return "its command had not started"
 
     def _say_outcome(self, outcome, result, duration, allowed):
         log = self.spec["log_display"]

@@ -115,13 +115,17 @@ def test_idle_worker_killed_is_replaced(ws):
     assert processes_of_run(ws.run_dir) == []
 
 
+def status_of(ws, name):
+    """Return the step's status in run.json, or None while run.json or the step is not there."""
+    try:
+        return ws.steps()[name]["status"]
+    except (OSError, ValueError, KeyError):
+        return None
+
+
 def running(ws, name):
     """Return whether run.json shows the step running."""
-    try:
-        step = ws.steps()[name]
-    except (OSError, ValueError, KeyError):
-        return False
-    return step["status"] == "running"
+    return status_of(ws, name) == "running"
 
 
 def kill_step_runner(ws, name):
@@ -229,3 +233,89 @@ def test_dead_worker_of_last_step_gets_grace(ws):
     assert lines(ws.scratch / "clean") == ["cleaning", "cleaned"]
     assert ws.steps()["only"]["status"] == "failed"
     assert processes_with_args("sleep 30") == []
+
+
+def test_step_that_kills_its_runner_at_once(ws):
+    # The command kills its step runner before the runner may have saved the
+    # command's PID; the launcher still finds the command and ends the step.
+    ws.write('''
+        [pipeline]
+        name = "self-kill"
+
+        [steps.killer]
+        command = 'kill -KILL $PPID; echo $PPID > "$T/killer.runner"; sleep 1; echo orphan-done > "$T/orphan"'
+
+        [steps.dep]
+        command = 'echo ran > "$T/dep.ran"'
+        needs = ["killer"]
+    ''')
+    for _ in range(3):
+        result = ws.run("run")
+        assert result.code == 1, result.out + result.err
+        runner = int(lines(ws.scratch / "killer.runner")[0])
+        steps = ws.steps()
+        reason = "the step runner (PID %d) died with SIGKILL; its command was stopped with SIGTERM" % runner
+        assert steps["killer"]["status"] == "failed"
+        assert steps["killer"]["reason"] == reason
+        assert "Failed: killer, %s (see logs/%s/killer.log)" % (reason, ws.run_dir.name) in result.lines
+        assert ws.log("killer").splitlines()[-1].endswith(": " + reason)
+        assert steps["dep"]["status"] == "skipped"
+        assert steps["dep"]["blocked_by"] == "killer"
+        assert not (ws.scratch / "dep.ran").exists()
+        assert not (ws.scratch / "orphan").exists()
+        assert processes_of_run(ws.run_dir) == []
+
+
+def test_runner_killed_while_waiting_for_pool(ws):
+    ws.write('''
+        [pipeline]
+        name = "pool-wait-killed"
+        jobs = 3
+
+        [pools.one]
+        size = 1
+
+        [steps.holder]
+        command = 'echo $PPID > "$T/holder.runner"; sleep 3'
+        pool = "one"
+
+        [steps.waiter]
+        command = 'echo ran > "$T/waiter.ran"'
+        pool = "one"
+
+        [steps.dep]
+        command = 'echo ran > "$T/dep.ran"'
+        needs = ["waiter"]
+    ''')
+    process = ws.launch("run")
+    assert wait_for(lambda: lines(ws.scratch / "holder.runner"), timeout=30)
+    assert wait_for(lambda: status_of(ws, "waiter") == "waiting", timeout=30)
+    holder_runner = int(lines(ws.scratch / "holder.runner")[0])
+    launcher = parent_of(holder_runner)
+    # The launcher's other worker serves waiter.
+    waiter_runner = [pid for pid in children_of(launcher) if pid != holder_runner]
+    assert len(waiter_runner) == 1
+    os.kill(waiter_runner[0], signal.SIGKILL)
+    output, _ = process.communicate(timeout=60)
+
+    assert process.returncode == 1, output
+    steps = ws.steps()
+    reason = ("the step runner (PID %d) died with SIGKILL; it was waiting for a slot of pool one"
+              % waiter_runner[0])
+    assert steps["waiter"]["status"] == "failed"
+    assert steps["waiter"]["reason"] == reason
+    assert steps["dep"]["status"] == "skipped"
+    assert steps["dep"]["blocked_by"] == "waiter"
+    assert steps["holder"]["status"] == "succeeded"
+    assert not (ws.scratch / "waiter.ran").exists()
+    assert processes_of_run(ws.run_dir) == []
+
+
+def parent_of(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        return int(f.read().rsplit(")", 1)[1].split()[1])
+
+
+def children_of(pid):
+    with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
+        return [int(word) for word in f.read().split()]
