@@ -89,7 +89,9 @@ def run(path: str | os.PathLike | None, selection: Selection, jobs: object = Non
     jobs = parse_jobs(jobs, pipeline.jobs)
     find_make()
     with PipelineLock(pipeline.logs_dir, pipeline.name) as lock:
-        take_over(lock.acquire())
+        with interrupts_raised():
+            take_over(lock.acquire())
+        lock.took_over()
         with signals_deferred():
             run_id, run_dir = new_run_id(pipeline.logs_dir, pipeline.name)
             lock.describe(run_id, run_dir)
@@ -98,6 +100,20 @@ def run(path: str | os.PathLike | None, selection: Selection, jobs: object = Non
             write_run_files(run_dir, document, specs, render_rules(the_plan, run_dir))
             point_latest(pipeline.logs_dir, run_id)
             return Execution(run_dir, document, jobs, launcher=launcher).execute()
+
+
+@contextmanager
+def interrupts_raised():
+    """Raise KeyboardInterrupt on SIGTERM and SIGHUP too, as on SIGINT, so that they also exit 130 here."""
+    def interrupt(number: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = {number: signal.signal(number, interrupt) for number in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
 
 @contextmanager
@@ -220,7 +236,9 @@ def resume(path: str | os.PathLike | None, run_id: str | None = None, replan: bo
     pipeline = load_pipeline(pipeline_path(path))
     find_make()
     with PipelineLock(pipeline.logs_dir, pipeline.name) as lock:
-        take_over(lock.acquire())
+        with interrupts_raised():
+            take_over(lock.acquire())
+        lock.took_over()
         run_dir = find_run(pipeline, run_id)
         document = _load_plan(run_dir)
         if _run_status(run_dir) == "succeeded" and not replan:

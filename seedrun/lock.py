@@ -30,6 +30,8 @@ class PipelineLock:
         self.pipeline_name = pipeline_name
         self.fd: int | None = None
         self.previous: dict = {}
+        # The details of a dead holder's run until take_over() has settled it.
+        self.taking_over: dict | None = None
 
     def acquire(self) -> dict:
         """Take the lock or raise LockedError naming the holder; return the previous holder's details."""
@@ -42,27 +44,43 @@ class PipelineLock:
             os.close(fd)
             raise LockedError(self._locked_message(holder)) from None
         self.fd = fd
-        self.previous = self._read(fd)
+        previous = self._read(fd)
+        # A run that died while it took over a dead run's lock left that run's details nested.
+        self.previous = previous.get("taking_over") or previous
+        self.taking_over = self.previous if self.previous.get("run_dir") else None
         self.describe(run_id=None, run_dir=None)
         return self.previous
+
+    def took_over(self) -> None:
+        """Note that the previous holder's run is settled, so the lock no longer keeps its details."""
+        self.taking_over = None
 
     def describe(self, run_id: str | None, run_dir: Path | None) -> None:
         """Record who holds the lock, for the message another run prints."""
         details = {"run_id": run_id, "run_dir": str(run_dir) if run_dir else None, "pid": os.getpid(),
                    "host": os.uname().nodename, "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-        data = json.dumps(details).encode()
+        if self.taking_over:
+            details["taking_over"] = self.taking_over
+        self._write(details)
+
+    def _write(self, details: dict) -> None:
         os.ftruncate(self.fd, 0)
-        os.pwrite(self.fd, data, 0)
+        os.pwrite(self.fd, json.dumps(details).encode(), 0)
 
     def release(self) -> None:
         """Clear the holder's details and drop the lock.
 
         Only a holder that dies without releasing leaves its details behind,
-        which is how the next run detects that a run died.
+        which is how the next run detects that a run died. A holder stopped
+        while it took over a dead run puts back that run's details, so the
+        next run takes it over instead.
         """
         if self.fd is not None:
             try:
-                os.ftruncate(self.fd, 0)
+                if self.taking_over:
+                    self._write(self.taking_over)
+                else:
+                    os.ftruncate(self.fd, 0)
             except OSError:
                 pass
             os.close(self.fd)

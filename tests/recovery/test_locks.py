@@ -5,10 +5,13 @@ from __future__ import annotations
 import fcntl
 import os
 import re
+import signal
 import sqlite3
 import time
 from contextlib import closing
 from datetime import datetime, timezone
+
+import pytest
 
 from support import parse_time, processes_with_args, wait_for
 from recovery_support import kill_runner, lines, overlapping_starts, processes_of_run, run_dirs, wait_all
@@ -123,6 +126,46 @@ def test_stale_lock_is_taken_over(ws):
     assert ws.steps(old_dir)["slow"]["status"] == "interrupted"
     assert processes_of_run(old_dir) == []
     assert processes_with_args("sleep 2.6") == []
+
+
+@pytest.mark.parametrize("number, code", [(signal.SIGTERM, 130), (signal.SIGINT, 130), (signal.SIGKILL, -9)])
+def test_take_over_interrupted_is_taken_over_later(ws, number, code):
+    # deaf ignores SIGTERM, so taking over its run waits for its kill_grace.
+    ws.write('''
+        [pipeline]
+        name = "deaf-lock"
+
+        [steps.deaf]
+        command = 'trap "" TERM; echo $$ > "$T/deaf.pid"; while :; do sleep 0.1; done'
+        kill_grace = "3s"
+
+        [steps.q]
+        command = 'echo q >> "$T/q"'
+    ''')
+    process = ws.launch("run", "deaf")
+    assert wait_for(lambda: lines(ws.scratch / "deaf.pid"), timeout=30)
+    old_dir = ws.run_dir
+    kill_runner(process)
+
+    taker = ws.launch("run", "q")
+    waiting = "Waiting for the steps of run %s to stop" % old_dir.name
+    seen = []
+    while waiting not in seen:
+        line = taker.stdout.readline()
+        assert line, "the run ended before it took over: %s" % seen
+        seen.append(line.rstrip("\n"))
+    os.killpg(taker.pid, number)
+    output, _ = taker.communicate(timeout=60)
+    assert taker.returncode == code, "\n".join(seen) + output
+    assert not (ws.scratch / "q").exists()
+
+    result = ws.run("run", "q")
+    assert result.code == 0, result.out + result.err
+    assert ("Warning: run %s (PID %d) ended without finishing; taking over its lock"
+            % (old_dir.name, process.pid)) in result.lines
+    assert ws.record(old_dir)["status"] == "interrupted"
+    assert lines(ws.scratch / "q") == ["q"]
+    assert processes_of_run(old_dir) == []
 
 
 def test_taken_over_run_in_history_and_report(ws):
