@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import subprocess
+import time
 from pathlib import Path
 from typing import Callable
 
 log = logging.getLogger(__name__)
 
 TIMEOUT_SECONDS = 120
+# How often the wait for the command checks for an interrupt.
+POLL_SECONDS = 0.1
 
 
 def notification_environment(run: dict, run_dir: Path, reports_dir: Path) -> dict[str, str]:
@@ -23,28 +27,53 @@ def notification_environment(run: dict, run_dir: Path, reports_dir: Path) -> dic
 
 
 def notify(command: str, run: dict, run_dir: Path, reports_dir: Path, workdir: Path,
-           say: Callable[[str], None]) -> bool:
+           say: Callable[[str], None], interrupted: Callable[[], bool] = lambda: False) -> bool:
     """Run the [notify] on_failure command with the run's details in its environment.
 
     Its output goes to notify.log in the run directory. A failure or timeout
-    is reported on the console and never changes the run's exit code.
+    is reported on the console and never changes the run's exit code. The
+    command is killed, with its process group, after TIMEOUT_SECONDS or as soon
+    as interrupted() returns True.
     """
     env = dict(os.environ, **notification_environment(run, run_dir, reports_dir))
     try:
         with open(run_dir / "notify.log", "ab") as output:
-            result = subprocess.run(["/bin/sh", "-c", command], cwd=workdir, env=env, stdin=subprocess.DEVNULL,
-                                    stdout=output, stderr=subprocess.STDOUT, timeout=TIMEOUT_SECONDS,
-                                    start_new_session=True)
-    except subprocess.TimeoutExpired:
-        say("Warning: the notification command timed out after %ds (see notify.log in the run directory)"
-            % TIMEOUT_SECONDS)
-        return False
+            process = subprocess.Popen(["/bin/sh", "-c", command], cwd=workdir, env=env, stdin=subprocess.DEVNULL,
+                                       stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
     except OSError as error:
         say("Warning: cannot run the notification command: %s" % error)
         return False
-    if result.returncode != 0:
+    try:
+        returncode = _wait(process, interrupted)
+    finally:
+        # The command leads a session and process group of its own: what it left in the group goes with it.
+        _kill_group(process.pid)
+    if returncode is None:
+        say("Warning: the notification command %s (see notify.log in the run directory)"
+            % ("was stopped by an interrupt" if interrupted() else "timed out after %ds" % TIMEOUT_SECONDS))
+        return False
+    if returncode != 0:
         say("Warning: the notification command failed with exit code %d (see notify.log in the run directory)"
-            % result.returncode)
+            % returncode)
         return False
     log.info("notification sent for run %s", run["run_id"])
     return True
+
+
+def _wait(process: subprocess.Popen, interrupted: Callable[[], bool]) -> int | None:
+    """Return the command's exit code, or None if it timed out or the run was interrupted first."""
+    deadline = time.monotonic() + TIMEOUT_SECONDS
+    while not interrupted() and time.monotonic() < deadline:
+        try:
+            return process.wait(POLL_SECONDS)
+        except subprocess.TimeoutExpired:
+            continue
+    return None
+
+
+def _kill_group(group: int) -> None:
+    try:
+        os.killpg(group, signal.SIGKILL)
+    except OSError:
+        # Nothing of the command is left (Linux does not reuse a process group's ID while it has members).
+        pass

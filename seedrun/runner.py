@@ -381,6 +381,7 @@ class Execution:
         self.fallback_used = False
         self.launcher_lost = False
         self.preloader: threading.Thread | None = None
+        self.interrupts: Interrupts | None = None
         self.last_report = time.monotonic()
         self.last_write = 0.0
         self.pending_write = False
@@ -401,6 +402,7 @@ class Execution:
     def execute(self) -> int:
         become_subreaper()
         with Interrupts() as interrupts:
+            self.interrupts = interrupts
             self._announce()
             if interrupts.count:
                 # Interrupted while the run directory was prepared: start nothing.
@@ -854,7 +856,10 @@ class Execution:
             return
         from seedrun.notify import notify
 
-        notify(command, run, self.run_dir, Path(self.doc["reports_dir"]), Path(self.doc["workdir"]), self.console.say)
+        interrupts = self.interrupts
+        handled = interrupts.count if interrupts else 0
+        notify(command, run, self.run_dir, Path(self.doc["reports_dir"]), Path(self.doc["workdir"]), self.console.say,
+               lambda: interrupts is not None and interrupts.count > handled)
 
     def _prune(self) -> None:
         from seedrun.retention import prune_runs

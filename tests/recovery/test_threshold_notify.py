@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import time
+
 import pytest
 
+from support import processes_with_args, wait_for
 from recovery_support import lines
 
 
@@ -108,3 +113,30 @@ def test_notify_skipped_when_run_succeeds(ws):
     result = ws.run("run")
     assert result.code == 0, result.out + result.err
     assert not (ws.scratch / "notify.ran").exists()
+
+
+def test_notify_leaves_no_processes(ws):
+    command = 'sleep 371 & echo sent > "$T/notify.ran"'
+    ws.write(NOTIFY.replace("COMMAND", command).replace("EXIT", "exit 3"))
+    result = ws.run("run")
+    assert result.code == 1, result.out + result.err
+    assert (ws.scratch / "notify.ran").exists()
+    assert not any(line.startswith("Warning:") for line in result.lines)
+    assert processes_with_args("sleep 371") == []
+
+
+def test_interrupt_stops_notify(ws):
+    command = 'echo started > "$T/notify.started"; sleep 372'
+    ws.write(NOTIFY.replace("COMMAND", command).replace("EXIT", "exit 3"))
+    process = ws.launch("run")
+    assert wait_for(lambda: (ws.scratch / "notify.started").exists(), timeout=30)
+    started = time.monotonic()
+    os.killpg(process.pid, signal.SIGINT)
+    output, _ = process.communicate(timeout=60)
+    assert time.monotonic() - started < 10, output
+    # The run had ended failed before the notification, and stays so.
+    assert process.returncode == 1, output
+    assert ("Warning: the notification command was stopped by an interrupt "
+            "(see notify.log in the run directory)") in output.splitlines()
+    assert ws.record()["status"] == "failed"
+    assert processes_with_args("sleep 372") == []
