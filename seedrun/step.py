@@ -499,12 +499,18 @@ class StepRunner:
         return pool.get("rate_limited_exit_code") if pool else None
 
     def _cool_down(self, signals, result):
+        """Start the pool's cool-down and take a slot again once the pool may start steps; False on a signal.
+
+        The slot goes back meanwhile, and taking it again waits out the
+        cool-down and then the pool's min_interval, as for any other start.
+        """
         from seedrun.pools import cool_down
 
         pause = cool_down(self.spec["pool"])
         self.console.say("Rate limited: %s exited with %d; pool %s cools down for %s" % (
             self.name, result["exit_code"], self.spec["pool"]["name"], format_duration(pause)))
-        return not signals.sleep(pause)
+        self._release_slot()
+        return self._retake_slot(signals)
 
     def _should_retry(self, result, counted, limit):
         if counted >= limit or result["outcome"] not in ("failed", "timed_out", "rate_limited"):

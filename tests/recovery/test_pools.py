@@ -125,6 +125,40 @@ def test_rate_limited_exit_cools_pool_down(ws):
     assert parse_time(steps["other"]["started_at"]) >= cooled
 
 
+def test_retry_after_cooldown_keeps_min_interval(ws):
+    ws.write('''
+        [pipeline]
+        name = "spaced"
+        jobs = 3
+
+        [pools.api]
+        size = 3
+        min_interval = "1s"
+        rate_limited_exit_code = 75
+        cooldown = "1s"
+
+        [steps.limited]
+        pool = "api"
+        retries = 0
+        command = 'echo try >> "$T/limited.tries"; [ "$(wc -l < "$T/limited.tries")" -ge 2 ] || exit 75'
+
+        [steps.other1]
+        pool = "api"
+        command = "sleep 0.1"
+
+        [steps.other2]
+        pool = "api"
+        command = "sleep 0.1"
+    ''')
+    result = ws.run("run")
+    assert result.code == 0, result.out + result.err
+    starts = sorted(parse_time(attempt["started_at"]) for step in ws.steps().values()
+                    for attempt in step["attempt_history"])
+    assert len(starts) == 4
+    for before, after in zip(starts, starts[1:]):
+        assert after - before >= 0.95, starts
+
+
 def test_interrupt_during_cooldown_is_interrupted(ws):
     ws.write('''
         [pipeline]
