@@ -736,7 +736,10 @@ class Execution:
                 else:
                     reason = record.get("reason") or "the step runner ended without a record of the outcome " \
                                                      "(see make.log)"
-                self.records[name] = dict(record, status=status, finished_at=time.time(), reason=reason,
+                finished = time.time()
+                started = record.get("started_at")
+                self.records[name] = dict(record, status=status, finished_at=finished, reason=reason,
+                                          duration_s=round(finished - started, 3) if started else None,
                                           signal="SIGKILL" if self.killed else record.get("signal"))
                 if record.get("status") == "running":
                     # The step runner died before its footer. Nothing writes to the log any more,

@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from support import INVOKE, REPO, SEEDRUN, pid_alive, processes_with_args, wait_for
+from support import INVOKE, REPO, SEEDRUN, parse_time, pid_alive, processes_with_args, wait_for
 from fault_support import footer_lines, kill_run_processes, read_pid, run_processes
 
 KILL_GRACE = 2.0
@@ -232,6 +232,8 @@ def test_second_interrupt_kills_at_once(ws):
         assert record["exit_code"] == 130
         steps = ws.steps()
         assert steps["deaf"]["status"] == "interrupted"
+        assert steps["deaf"]["duration_s"] == pytest.approx(
+            parse_time(steps["deaf"]["finished_at"]) - parse_time(steps["deaf"]["started_at"]), abs=0.01)
         assert steps["sleeper"]["status"] == "interrupted"
         assert steps["later"]["status"] == "not_run"
         # deaf's step runner died with make's group, so seedrun ends its log.
