@@ -39,6 +39,8 @@ SIGHUP, SIGINT, SIGKILL, SIGTERM = 1, 2, 9, 15
 MAKE_VARIABLES = ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES",
                   "MAKE_TERMOUT", "MAKE_TERMERR", "MAKE_RESTARTS")
 MAX_RATE_LIMITED_RETRIES = 50
+# A command still running after this long gets its PID in the step's record.
+PID_RECORD_DELAY_SECONDS = 0.05
 INTERRUPTED_EXIT = 130
 
 
@@ -438,7 +440,10 @@ class StepRunner:
     def _run_one(self, attempt, counted, limit):
         started = time.time()
         # Saved before the header, so that a step runner killed from here on
-        # leaves a record that says the step started (pid comes after the spawn).
+        # leaves a record that says the step started. The command's PID
+        # follows in _wait(), and only for a command that outlives
+        # PID_RECORD_DELAY_SECONDS: until then the launcher finds it by its
+        # environment, and a short step writes one record fewer.
         self.save(status="running", started_at=self.record["started_at"] or started, pid=None)
         self._log_header(attempt.log_fd, counted, limit, started)
         try:
@@ -448,7 +453,6 @@ class StepRunner:
             result = self._spawn_failure(error, started)
             self._log_footer(attempt.log_fd, result, 0)
             return started, result
-        self.save(status="running", started_at=self.record["started_at"] or started, pid=pid)
         result = self._wait(attempt, started)
         leftovers = kill_leftovers(pid, attempt.remaining_grace(self.spec["kill_grace"]), attempt.stopped_leftovers)
         self.record["leftovers_killed"] += leftovers
@@ -460,7 +464,12 @@ class StepRunner:
         return started, result
 
     def _wait(self, attempt, started):
-        how, value = attempt.wait(self.spec["timeout"])
+        timeout = self.spec["timeout"]
+        first = PID_RECORD_DELAY_SECONDS if timeout is None else min(timeout, PID_RECORD_DELAY_SECONDS)
+        how, value = attempt.wait(first)
+        if how == "timeout" and (timeout is None or timeout > first):
+            self.save(pid=attempt.pid)
+            how, value = attempt.wait(None if timeout is None else max(0.0, started + timeout - time.time()))
         if how == "exited":
             return self._result(value, started, None)
         status = attempt.stop(self.spec["kill_grace"])
