@@ -210,6 +210,8 @@ class Launcher:
             # make stopped the recipe before its request was read, so no recipe waits for this step.
             return
         request = ("%d %d %s\n" % (group, client, " ".join(words[1:]))).encode()
+        # Taken before the worker can see the request, so every record it saves for it is newer.
+        requested_at = time.time()
         while True:
             worker = self.idle.pop() if self.idle else self._fork_worker()
             try:
@@ -220,7 +222,7 @@ class Launcher:
                 continue
         worker.reply = reply
         worker.client = client
-        worker.requested_at = time.time()
+        worker.requested_at = requested_at
         self.busy += 1
 
     def _fork_worker(self):
