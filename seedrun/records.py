@@ -121,8 +121,12 @@ def _number(raw: bytes | None) -> float | int | None:
 
 
 def run_status(steps: list[dict], interrupted: bool) -> tuple[str, int]:
-    """Return the run's status and exit code from its steps."""
-    if interrupted:
+    """Return the run's status and exit code from its steps.
+
+    An interrupt that arrived after every step had ended (while the record
+    was written) stopped nothing, so the steps decide the status.
+    """
+    if interrupted and any(step["status"] in ("interrupted", "not_run") for step in steps):
         return "interrupted", 130
     for step in steps:
         if step["status"] in FAILED_STATUSES and not step["allowed_failure"]:

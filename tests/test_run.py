@@ -7,6 +7,8 @@ import time
 
 from support import parse_time
 
+from seedrun.records import run_status
+
 PAIRS_PIPELINE = '''
     [pipeline]
     name = "shape"
@@ -540,3 +542,15 @@ def test_huge_job_limit_runs(ws):
     assert "Run %s: 2 steps, up to 100000 at once" % ws.record()["run_id"] in result.out
     result = ws.run("run", "--jobs", "70000", timeout=60)
     assert result.code == 0, result.out + result.err
+
+
+def test_interrupt_after_every_step_ended_keeps_status():
+    finished = [{"status": "succeeded", "allowed_failure": False, "reason": None}] * 3
+    assert run_status(finished, interrupted=True) == ("succeeded", 0)
+    failed = finished + [{"status": "failed", "allowed_failure": False, "reason": "exit code 1"}]
+    assert run_status(failed, interrupted=True) == ("failed", 1)
+    stopped = finished + [{"status": "interrupted", "allowed_failure": False, "reason": "interrupted after 1s"}]
+    assert run_status(stopped, interrupted=True) == ("interrupted", 130)
+    unstarted = finished + [{"status": "not_run", "allowed_failure": False,
+                             "reason": "not started: the run was interrupted"}]
+    assert run_status(unstarted, interrupted=True) == ("interrupted", 130)
