@@ -194,7 +194,7 @@ def resolve(pipeline: Pipeline, selection: Selection, durations: dict[str, float
     _check_enable(pipeline, selection)
     chosen = _chosen_steps(pipeline, selection)
     if selection.with_needs:
-        chosen = _with_prerequisites(pipeline, chosen)
+        chosen = _with_prerequisites(pipeline, chosen, set(selection.enable))
     if not chosen:
         raise UsageError("the selection %r of %s contains no enabled step; enable one with --enable NAME"
                          % (selection.label(), pipeline.path))
@@ -274,7 +274,12 @@ def _lookup(table: dict, name: str, kind: str, pipeline: Pipeline):
     return table[name]
 
 
-def _with_prerequisites(pipeline: Pipeline, chosen: set[str]) -> set[str]:
+def _with_prerequisites(pipeline: Pipeline, chosen: set[str], enabled: set[str]) -> set[str]:
+    """Add what the chosen steps wait for, directly or not, except disabled steps that are not enabled.
+
+    The search goes on through a disabled step, so that what it waits for
+    still runs first, as it does when a selected step needs a disabled one.
+    """
     edges = _edges(pipeline)
     seen = set(chosen)
     queue = deque(chosen)
@@ -283,7 +288,8 @@ def _with_prerequisites(pipeline: Pipeline, chosen: set[str]) -> set[str]:
             if child not in seen:
                 seen.add(child)
                 queue.append(child)
-    return {name for name in seen if not name.startswith(BARRIER)}
+    return {name for name in seen if name in chosen or (
+        not name.startswith(BARRIER) and (pipeline.steps[name].enabled or name in enabled))}
 
 
 def _direct_waits(pipeline: Pipeline, name: str) -> list[tuple[str, bool]]:

@@ -315,6 +315,30 @@ def test_selection_takes_outside_needs_as_satisfied(ws):
     assert len((ws.scratch / "fetch.count").read_text().splitlines()) == 2
 
 
+def test_with_needs_leaves_disabled_needs_out(ws):
+    ws.write('''
+        [pipeline]
+        name = "x"
+        [steps.a]
+        command = 'echo a >> "$T/order"'
+        [steps.b]
+        command = 'echo b >> "$T/order"'
+        enabled = false
+        needs = ["a"]
+        [steps.c]
+        command = 'echo c >> "$T/order"'
+        needs = ["b"]
+    ''')
+    result = ws.run("run", "c", "--with-needs")
+    assert result.code == 0, result.out + result.err
+    # b stays disabled, but what b waits for (a) still runs before c.
+    assert (ws.scratch / "order").read_text() == "a\nc\n"
+    assert "Note: c needs b, which is disabled: c runs without it, after what b waits for" in result.lines
+    result = ws.run("run", "c", "--with-needs", "--enable", "b")
+    assert result.code == 0, result.out + result.err
+    assert (ws.scratch / "order").read_text() == "a\nc\na\nb\nc\n"
+
+
 def test_command_not_found_is_a_readable_failure(ws):
     ws.write('''
         [pipeline]
