@@ -315,21 +315,34 @@ def _remove(path: str) -> None:
         pass
 
 
-def explain_resume(path: str | os.PathLike | None, run_id: str | None = None) -> str:
-    """Say, step by step, what a resume of the run would keep and what it would run again."""
+def explain_resume(path: str | os.PathLike | None, run_id: str | None = None, replan: bool = False) -> str:
+    """Say, step by step, what a resume of the run would keep and what it would run again.
+
+    With replan, say it of `seedrun resume --replan`, which takes the
+    pipeline file as it is now: steps added to it run, steps removed from
+    it are dropped, and a step that succeeded is kept even if it changed.
+    """
     pipeline = load_pipeline(pipeline_path(path))
     run_dir = find_run(pipeline, run_id)
     document = _load_plan(run_dir)
     files = steprunner.RunFiles(str(run_dir))
     settled = _settled_steps(run_dir)
-    lines = ["Resume of run %s (%s):" % (document["run_id"], display_path(run_dir))]
-    for entry in document["steps"]:
-        record = settled.get(entry["name"]) or read_step_record(files, entry["name"]) or {}
-        lines.append("  %-32s %s" % (entry["name"], _resume_reason(record)))
     new_document, _ = build_plan_document(pipeline, resolve(pipeline, Selection(**document["selection_args"])),
                                           document["run_id"], run_dir, document["jobs"])
     changes = plan_changes(document, new_document)
-    if changes:
+    title = "Resume with --replan" if replan else "Resume"
+    lines = ["%s of run %s (%s):" % (title, document["run_id"], display_path(run_dir))]
+    before = {entry["name"] for entry in document["steps"]}
+    for entry in (new_document if replan else document)["steps"]:
+        record = settled.get(entry["name"]) or read_step_record(files, entry["name"]) or {}
+        reason = "runs: added to %s" % pipeline.path.name if entry["name"] not in before else _resume_reason(record)
+        lines.append("  %-32s %s" % (entry["name"], reason))
+    if replan:
+        after = {entry["name"] for entry in new_document["steps"]}
+        lines += ["  %-32s dropped: no longer in %s" % (name, pipeline.path.name) for name in sorted(before - after)]
+        if changes:
+            lines.append("%s changed since the run started: %s" % (pipeline.path.name, "; ".join(changes)))
+    elif changes:
         lines.append("%s changed since the run started: %s; seedrun resume keeps the old plan, "
                      "seedrun resume --replan takes the new one" % (pipeline.path.name, "; ".join(changes)))
     return "\n".join(lines)

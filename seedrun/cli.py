@@ -16,7 +16,7 @@ import os
 import sys
 
 from seedrun import __version__
-from seedrun.errors import EXIT_INTERRUPTED, EXIT_INVALID, EXIT_LOCKED, SeedrunError
+from seedrun.errors import EXIT_INTERRUPTED, EXIT_INVALID, EXIT_LOCKED, SeedrunError, UsageError
 from seedrun.graph import Plan, Selection
 from seedrun.step import ensure_standard_fds
 
@@ -71,6 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument("-j", "--jobs", metavar="N", help="steps at once, as seedrun run would use them")
     plan.add_argument("--resume", nargs="?", const="", metavar="RUN_ID",
                       help="explain what seedrun resume would keep and run again")
+    plan.add_argument("--replan", action="store_true", help="with --resume: explain seedrun resume --replan")
 
     graph = commands.add_parser("graph", help="print the plan as a Graphviz DOT graph")
     _add_selection(graph)
@@ -156,8 +157,10 @@ def dispatch(args: argparse.Namespace) -> int:
     if args.command == "run":
         return api.run(args.pipeline, _selection(args), args.jobs)
     if args.command == "plan":
+        if args.replan and args.resume is None:
+            raise UsageError("--replan explains a resume: use seedrun plan --resume --replan")
         if args.resume is not None:
-            print(api.explain_resume(args.pipeline, args.resume or None))
+            print(api.explain_resume(args.pipeline, args.resume or None, args.replan))
         else:
             the_plan = api.plan(args.pipeline, _selection(args))
             print(format_plan(the_plan, api.parse_jobs(args.jobs, the_plan.pipeline.jobs)))

@@ -277,6 +277,35 @@ def test_plan_resume_explains_each_step(ws):
     assert processes_with_args("sleep 393") == []
 
 
+def test_plan_resume_explains_replan(ws):
+    ws.write(FIXABLE_PIPELINE)
+    assert ws.run("run").code == 1
+    run_id = ws.record()["run_id"]
+    changed = FIXABLE_PIPELINE.replace("echo a >>", "echo a2 >>") + '''
+    [steps.d]
+    command = 'echo d >> "$T/runs"'
+'''
+    ws.write(changed)
+
+    result = ws.run("plan", "--resume", "--replan")
+    assert result.code == 0, result.err
+    assert result.lines[0] == "Resume with --replan of run %s (logs/%s):" % (run_id, run_id)
+    assert explanations(result.out) == {
+        "a": "kept: succeeded",
+        "b": "runs again: failed (exit code 1)",
+        "d": "runs: added to pipeline.toml",
+    }
+    assert result.lines[-1] == "pipeline.toml changed since the run started: d added; a (command changed)"
+
+    ws.write(changed.replace("[steps.a]", "[steps.a0]").replace('needs = ["a"]', 'needs = ["a0"]'))
+    result = ws.run("plan", "--resume", "--replan")
+    assert "  %-32s dropped: no longer in pipeline.toml" % "a" in result.lines
+
+    result = ws.run("plan", "--replan")
+    assert result.code == 2
+    assert "--replan explains a resume: use seedrun plan --resume --replan" in result.err
+
+
 def test_plan_resume_explains_killed_step_runner(ws):
     ws.write('''
         [pipeline]
