@@ -39,6 +39,8 @@ SIGHUP, SIGINT, SIGKILL, SIGTERM = 1, 2, 9, 15
 MAKE_VARIABLES = ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES",
                   "MAKE_TERMOUT", "MAKE_TERMERR", "MAKE_RESTARTS")
 MAX_RATE_LIMITED_RETRIES = 50
+# The footer says how long stopping a step's leftover processes took when it took this long.
+LEFTOVER_WAIT_SHOWN_SECONDS = 1.0
 # A command still running after this long gets its PID in the step's record.
 PID_RECORD_DELAY_SECONDS = 0.05
 INTERRUPTED_EXIT = 130
@@ -592,8 +594,14 @@ class StepRunner:
         else:
             text += "[seedrun] %s after %s\n" % (result["summary"], duration)
         if leftovers:
-            text += "[seedrun] killed %d leftover process%s that the step started\n" % (
+            text += "[seedrun] killed %d leftover process%s that the step started" % (
                 leftovers, "" if leftovers == 1 else "es")
+            waited = time.time() - result["finished_at"]
+            if waited >= LEFTOVER_WAIT_SHOWN_SECONDS:
+                # The next steps waited for this too, though the step's duration does not show it.
+                text += ", %s after the command ended (SIGTERM, then SIGKILL after kill_grace)" % (
+                    format_duration(waited))
+            text += "\n"
         self._log_write(fd, text)
 
     # Finishing

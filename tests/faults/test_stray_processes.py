@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import time
 
@@ -210,6 +211,29 @@ def test_escaped_deaf_child_killed_within_grace(reaped):
     assert processes_with_args("sleep 366") == []
     assert run_processes(ws.scratch) == []
 
+
+def test_footer_shows_wait_for_deaf_leftover(reaped):
+    ws = reaped
+    ws.write("""
+        [pipeline]
+        name = "deaf-leftover"
+
+        [steps.quick]   # exits at once, leaving a child that ignores SIGTERM in a session of its own
+        command = '''setsid sh -c 'trap "" TERM; sleep 367' & sleep 0.2'''
+        kill_grace = "2s"
+    """)
+    result = ws.run("run", timeout=60)
+
+    assert result.code == 0, result.out + result.err
+    step = ws.steps()["quick"]
+    assert step["duration_s"] < 1.5
+    assert step["leftovers_killed"] == 1
+    last = footer_lines(ws.log("quick"))[-1]
+    # SIGKILL comes kill_grace (2s) after the command ended; format_duration shows tenths below a minute.
+    assert re.fullmatch(r"\[seedrun\] killed 1 leftover process that the step started, 2(\.\d)?s after the "
+                        r"command ended \(SIGTERM, then SIGKILL after kill_grace\)", last), last
+    assert processes_with_args("sleep 367") == []
+    assert run_processes(ws.scratch) == []
 
 def test_second_interrupt_kills_escaped_grandchildren(reaped):
     ws = reaped
