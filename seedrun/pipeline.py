@@ -631,12 +631,17 @@ def _check_references(pipeline: Pipeline, problems: Problems) -> None:
 def _check_phase_references(pipeline: Pipeline, problems: Problems, check: Any) -> None:
     seen: dict[str, str] = {}
     for phase in pipeline.phases:
+        kept = []
         for name in phase.steps:
             check("phase %r" % phase.name, "lists", name)
             if name in seen and seen[name] != phase.name:
                 problems.add("phase %r" % phase.name, "step %r is already in phase %r; a step belongs to one phase"
                              % (name, seen[name]))
+                # Left out here, so that the cycle check sees the step in one phase and reports no false cycle.
+                continue
             seen.setdefault(name, phase.name)
+            kept.append(name)
+        phase.steps = kept
 
 
 def _check_names_unique(pipeline: Pipeline, problems: Problems) -> None:
