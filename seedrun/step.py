@@ -611,7 +611,8 @@ class StepRunner:
         if outcome == "rate_limited":
             outcome = "failed"
         finished = result["finished_at"]
-        allowed = outcome == "failed" and self.spec["on_failure"] == "ignore"
+        # on_failure applies to a timeout as to any failure, as skip-dependents and abort do.
+        allowed = outcome in ("failed", "timed_out") and self.spec["on_failure"] == "ignore"
         reason = self._reason(result, log_error)
         self.save(status=outcome, exit_code=result["exit_code"], signal=result["signal"],
                   started_at=first_start, finished_at=finished, duration_s=round(finished - first_start, 3),

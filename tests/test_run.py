@@ -212,6 +212,29 @@ def test_ignore_policy_keeps_run_green_but_records_failure(ws):
     assert summary[0].endswith(": 1 failed (1 allowed), 2 succeeded")
 
 
+def test_ignore_policy_covers_timeout(ws):
+    ws.write('''
+        [pipeline]
+        name = "ignored-timeout"
+        [steps.slow]
+        command = "sleep 30"
+        timeout = "1s"
+        kill_grace = "1s"
+        on_failure = "ignore"
+        [steps.after-slow]
+        command = 'echo ran > "$T/after.ran"'
+        needs = ["slow"]
+    ''')
+    result = ws.run("run")
+    assert result.code == 0, result.out + result.err
+    steps = ws.steps()
+    assert steps["slow"]["status"] == "timed_out"
+    assert steps["slow"]["allowed_failure"] is True
+    assert steps["after-slow"]["status"] == "succeeded"
+    assert (ws.scratch / "after.ran").exists()
+    assert ws.record()["status"] == "succeeded"
+
+
 def test_keep_going_fails_run_after_all_finish(ws):
     ws.write('''
         [pipeline]
