@@ -576,10 +576,13 @@ class Execution:
             return
         self.killed = True
         self.console.say("Killing the running steps now")
-        self._signal_make(signal.SIGKILL)
-        self._kill_running_steps()
+        # The launcher goes first: it would otherwise start to finish the steps
+        # of the workers killed below and die halfway, leaving a record without
+        # a footer. settle_records() finishes those steps instead.
         if self.launcher is not None and self.launcher.poll() is None:
             self.launcher.kill()
+        self._signal_make(signal.SIGKILL)
+        self._kill_running_steps()
 
     def _signal_make(self, number: int) -> None:
         if self.make is None:

@@ -674,6 +674,9 @@ class StepRunner:
             runner_pid, death, self._abandoned_command(stopped_with))
         header_written = self.record.get("status") == "running"
         interrupted = os.path.exists(self.files.flag("interrupted"))
+        if interrupted and not header_written:
+            # The interrupt reached the step runner before the step started (the signal killed it).
+            return self._finish_interrupted_before_start()
         outcome = "interrupted" if interrupted else "failed"
         allowed = outcome == "failed" and self.spec["on_failure"] == "ignore"
         self.save(status=outcome, finished_at=finished, duration_s=round(finished - started, 3), reason=reason,

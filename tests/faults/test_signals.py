@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 import time
 
@@ -290,3 +291,36 @@ def test_interrupt_while_run_starts(ws):
         assert run_processes(ws.scratch) == []
     finally:
         kill_run_processes(ws.scratch)
+
+
+def test_double_interrupt_leaves_every_log_finished(ws):
+    # Short chained steps, so that the second interrupt often lands while
+    # step runners start, end or are being finished by the launcher.
+    steps = "".join('[steps.s%02d]\ncommand = "sleep 0.0%d; echo s%02d"\n%s\n'
+                    % (n, n % 9 + 1, n, 'needs = ["s%02d"]' % (n - 4) if n >= 4 else "") for n in range(40))
+    ws.write('[pipeline]\nname = "double"\njobs = 4\nkeep_runs = 100\n\n' + steps)
+    generator = random.Random(20261205)
+    for number in range(8):
+        process = ws.launch("run")
+        # Interrupts before the run directory exists end seedrun before any step; wait for it.
+        runs = ws.path / "logs"
+        assert wait_for(lambda: len([p for p in runs.glob("*/run.json") if p.parent.name != "latest"]) > number,
+                        timeout=30)
+        time.sleep(generator.uniform(0.0, 0.5))
+        os.killpg(process.pid, signal.SIGINT)
+        time.sleep(0.01)
+        os.killpg(process.pid, signal.SIGINT)
+        output, _ = process.communicate(timeout=60)
+        if process.returncode == 0:
+            continue  # the run ended before the interrupts
+        assert process.returncode == 130, output
+        said = output.splitlines()
+        for step in ws.steps().values():
+            started = "Starting: %s" % step["name"] in said
+            assert not (started and step["status"] == "not_run"), (step, output)
+            if step["status"] == "interrupted":
+                footer = ws.log(step["name"]).splitlines()[-1]
+                assert footer.startswith("[seedrun] "), (step["name"], footer)
+                assert not footer.startswith("[seedrun] workdir: "), (step["name"], footer)
+                assert any(line.startswith("Interrupted: %s " % step["name"]) for line in said), (step, output)
+        assert run_processes(ws.scratch) == []
