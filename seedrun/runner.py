@@ -866,6 +866,8 @@ class Execution:
         handled = interrupts.count if interrupts else 0
         notify(command, run, self.run_dir, Path(self.doc["reports_dir"]), Path(self.doc["workdir"]), self.console.say,
                lambda: interrupts is not None and interrupts.count > handled)
+        # What the command started outside its process group (setsid) is orphaned to seedrun, a subreaper.
+        self._kill_stragglers()
 
     def _prune(self) -> None:
         from seedrun.retention import prune_runs

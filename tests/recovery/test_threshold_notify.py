@@ -116,13 +116,15 @@ def test_notify_skipped_when_run_succeeds(ws):
 
 
 def test_notify_leaves_no_processes(ws):
-    command = 'sleep 371 & echo sent > "$T/notify.ran"'
+    command = 'sleep 371 & setsid sleep 373 & echo sent > "$T/notify.ran"'
     ws.write(NOTIFY.replace("COMMAND", command).replace("EXIT", "exit 3"))
     result = ws.run("run")
     assert result.code == 1, result.out + result.err
     assert (ws.scratch / "notify.ran").exists()
     assert not any(line.startswith("Warning:") for line in result.lines)
     assert processes_with_args("sleep 371") == []
+    # setsid took this one out of the command's process group; seedrun, a subreaper, still ends it.
+    assert processes_with_args("sleep 373") == []
 
 
 def test_interrupt_stops_notify(ws):
