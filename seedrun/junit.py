@@ -145,6 +145,9 @@ def _failure_message(step: Mapping[str, Any]) -> str:
         message = "timed out"
     elif step.get("signal"):
         message = f"killed by {step['signal']}"
+    elif step.get("exit_code") is None:
+        # No exit code: the step ended without its command's, as when its step runner died.
+        message = step.get("reason") or "failed"
     else:
         message = f"exit code {step.get('exit_code')}"
     attempts = step.get("attempts") or 1

@@ -688,7 +688,11 @@ class StepRunner:
                 self.name, format_duration(finished - started), self.spec["log_display"]))
             return INTERRUPTED_EXIT
         self._write_stamps(outcome, allowed)
-        self._say_outcome(outcome, {"summary": reason}, finished - started, allowed)
+        if header_written:
+            self._say_outcome(outcome, {"summary": reason}, finished - started, allowed)
+        else:
+            # No log was started, so the console points to none.
+            self.console.say("Failed: %s, %s" % (self.name, reason))
         return 0
 
     def _abandoned_command(self, stopped_with):

@@ -279,9 +279,13 @@ def test_runner_killed_while_waiting_for_pool(ws):
         command = 'echo $PPID > "$T/holder.runner"; sleep 3'
         pool = "one"
 
+        [steps.gate]    # lets waiter ask for the pool's slot only once holder has it
+        command = 'while ! test -s "$T/holder.runner"; do sleep 0.05; done'
+
         [steps.waiter]
         command = 'echo ran > "$T/waiter.ran"'
         pool = "one"
+        needs = ["gate"]
 
         [steps.dep]
         command = 'echo ran > "$T/dep.ran"'
@@ -292,8 +296,9 @@ def test_runner_killed_while_waiting_for_pool(ws):
     assert wait_for(lambda: status_of(ws, "waiter") == "waiting", timeout=30)
     holder_runner = int(lines(ws.scratch / "holder.runner")[0])
     launcher = parent_of(holder_runner)
-    # The launcher's other worker serves waiter.
-    waiter_runner = [pid for pid in children_of(launcher) if pid != holder_runner]
+    # A busy worker joins make's process group, as holder's has; an idle one waits in the launcher's.
+    busy = os.getpgid(holder_runner)
+    waiter_runner = [pid for pid in children_of(launcher) if pid != holder_runner and os.getpgid(pid) == busy]
     assert len(waiter_runner) == 1
     os.kill(waiter_runner[0], signal.SIGKILL)
     output, _ = process.communicate(timeout=60)
@@ -304,6 +309,12 @@ def test_runner_killed_while_waiting_for_pool(ws):
               % waiter_runner[0])
     assert steps["waiter"]["status"] == "failed"
     assert steps["waiter"]["reason"] == reason
+    # waiter never started a log, so nothing points to one.
+    assert "Failed: waiter, %s" % reason in output.splitlines()
+    assert not (ws.run_dir / "waiter.log").exists()
+    junit = (ws.run_dir / "junit.xml").read_text()
+    assert 'message="%s"' % reason in junit
+    assert "exit code None" not in junit
     assert steps["dep"]["status"] == "skipped"
     assert steps["dep"]["blocked_by"] == "waiter"
     assert steps["holder"]["status"] == "succeeded"
