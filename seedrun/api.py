@@ -123,12 +123,16 @@ def signals_deferred():
     From the moment its directory exists a run must end with a run.json, so
     an interrupt that arrives while the plan is written waits until
     Execution.execute() has installed its handlers and unblocks it.
+    Execution.execute() blocks them again once the run's record is final,
+    and they stay blocked after a run that returned: the process can only
+    exit then, with the run's own exit code.
     """
     previous = signal.pthread_sigmask(signal.SIG_BLOCK, INTERRUPT_SIGNALS)
     try:
         yield
-    finally:
+    except BaseException:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        raise
 
 
 def take_over(previous: dict) -> None:

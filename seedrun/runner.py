@@ -414,7 +414,12 @@ class Execution:
                     # The run directory exists, so the run must still end with its record.
                     self._stop_after_error(error)
             self._kill_stragglers()
-            return self.finish()
+            code = self.finish()
+            # The record is final, so an interrupt from here to the process's
+            # exit could only turn this exit code into 130. Such signals stay
+            # blocked (and pending) for the rest of the process.
+            signal.pthread_sigmask(signal.SIG_BLOCK, Interrupts.SIGNALS)
+            return code
 
     def _stop_after_error(self, error: OSError) -> None:
         """Stop a run that cannot go on (make or the launcher could not start) and record it failed."""

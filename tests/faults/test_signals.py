@@ -11,6 +11,7 @@ import json
 import os
 import random
 import signal
+import sys
 import time
 
 import pytest
@@ -324,3 +325,20 @@ def test_double_interrupt_leaves_every_log_finished(ws):
                 assert not footer.startswith("[seedrun] workdir: "), (step["name"], footer)
                 assert any(line.startswith("Interrupted: %s " % step["name"]) for line in said), (step, output)
         assert run_processes(ws.scratch) == []
+
+
+def test_interrupt_after_record_is_final_keeps_exit_code(ws):
+    # An interrupt that arrives once the run's record is final, on the way
+    # out of the process, must not turn the recorded exit code into 130.
+    ws.write('[pipeline]\nname = "late"\n[steps.a]\ncommand = "true"\n')
+    script = ("import os, signal, sys\n"
+              "from seedrun import api\n"
+              "from seedrun.graph import Selection\n"
+              "code = api.run(None, Selection())\n"
+              "os.kill(os.getpid(), signal.SIGINT)\n"
+              "print('returned', code)\n"
+              "sys.exit(code)\n")
+    result = ws.call([sys.executable, "-c", script])
+    assert result.code == 0, result.out + result.err
+    assert "returned 0" in result.lines
+    assert ws.record()["status"] == "succeeded"
