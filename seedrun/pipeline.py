@@ -657,3 +657,11 @@ def _check_names_unique(pipeline: Pipeline, problems: Problems) -> None:
         elif kind == "target" and name in pipeline.steps:
             problems.add("names", "target %r has the name of a step; rename the target" % name)
         owners.setdefault(name, kind)
+    # make and seedrun run a pair or a phase by the name pair-NAME or phase-NAME.
+    goals = {"pair-" + name: "pair %r" % name for name in pipeline.pairs}
+    goals.update(("phase-" + phase.name, "phase %r" % phase.name) for phase in pipeline.phases)
+    for kind, names in (("step", pipeline.steps), ("target", pipeline.targets)):
+        for name in names:
+            if name in goals:
+                problems.add("names", "%s %r has the name that runs %s (make %s); rename the %s"
+                             % (kind, name, goals[name], name, kind))

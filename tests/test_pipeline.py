@@ -171,6 +171,25 @@ def test_long_pipeline_name_error_names_limit(ws):
     assert_invalid(ws, "invalid name %r: use at most 200 letters, digits" % name)
 
 
+def test_step_named_like_phase_goal_rejected(ws):
+    ws.write('''
+        [pipeline]
+        name = "x"
+        [steps.phase-x]
+        command = "true"
+        [steps.s1]
+        command = "true"
+        [steps.pair-other]
+        command = "true"
+        [[phases]]
+        name = "x"
+        steps = ["s1"]
+    ''')
+    err = assert_invalid(ws, "step 'phase-x' has the name that runs phase 'x' (make phase-x); rename the step",
+                         args=("validate",))
+    assert "pair-other" not in err
+
+
 def test_reserved_goal_names_match_makefile():
     line = next(line for line in (REPO / "Makefile").read_text().splitlines() if line.startswith("COMMANDS :="))
     assert set(line.split(":=", 1)[1].split()) == MAKEFILE_GOALS
