@@ -338,20 +338,24 @@ def test_selection_takes_outside_needs_as_satisfied(ws):
     assert len((ws.scratch / "fetch.count").read_text().splitlines()) == 2
 
 
+# c needs b, which is disabled and needs a: c must still wait for a (a sleeps, so the order shows it).
+DISABLED_IN_CHAIN = '''
+    [pipeline]
+    name = "x"
+    [steps.a]
+    command = 'sleep 0.5; echo a >> "$T/order"'
+    [steps.b]
+    command = 'echo b >> "$T/order"'
+    enabled = false
+    needs = ["a"]
+    [steps.c]
+    command = 'echo c >> "$T/order"'
+    needs = ["b"]
+'''
+
+
 def test_with_needs_leaves_disabled_needs_out(ws):
-    ws.write('''
-        [pipeline]
-        name = "x"
-        [steps.a]
-        command = 'echo a >> "$T/order"'
-        [steps.b]
-        command = 'echo b >> "$T/order"'
-        enabled = false
-        needs = ["a"]
-        [steps.c]
-        command = 'echo c >> "$T/order"'
-        needs = ["b"]
-    ''')
+    ws.write(DISABLED_IN_CHAIN)
     result = ws.run("run", "c", "--with-needs")
     assert result.code == 0, result.out + result.err
     # b stays disabled, but what b waits for (a) still runs before c.
@@ -447,19 +451,7 @@ def test_latest_link_and_unique_run_ids(ws):
 
 
 def test_disabled_step_keeps_the_order_it_had(ws):
-    ws.write('''
-        [pipeline]
-        name = "x"
-        [steps.a]
-        command = 'sleep 0.5; echo a >> "$T/order"'
-        [steps.b]
-        command = 'echo b >> "$T/order"'
-        enabled = false
-        needs = ["a"]
-        [steps.c]
-        command = 'echo c >> "$T/order"'
-        needs = ["b"]
-    ''')
+    ws.write(DISABLED_IN_CHAIN)
     result = ws.run("run")
     assert result.code == 0, result.out
     assert (ws.scratch / "order").read_text() == "a\nc\n"
