@@ -74,6 +74,11 @@ def reply_path(state_dir, reply):
     return os.path.join(state_dir, REPLIES, reply)
 
 
+def recipe_exit_code(code):
+    """Return a process's exit code, negative for a signal, as a shell reports it (128 + the signal)."""
+    return code if code >= 0 else 128 - code
+
+
 class Worker:
     """The launcher's view of one worker: its pipes and the request it serves, if any."""
 
@@ -98,17 +103,30 @@ class Abandoned:
     or None when it wrote none for this request.
     """
 
-    def __init__(self, name, client, runner_pid, code, reply, group, grace, record):
+    def __init__(self, name, client, runner_pid, code, group, grace, record):
         self.name = name
         self.client = client
         self.runner_pid = runner_pid
         self.code = code
-        self.reply = reply
         self.group = group
         self.record = record
         self.grace = grace
         self.deadline = time.monotonic() + grace
         self.killed = False
+
+    def still_stopping(self, now):
+        """Return whether the command's process group still exists, sending it SIGKILL once kill_grace is over."""
+        try:
+            if now >= self.deadline:
+                os.killpg(self.group, SIGKILL)
+                self.killed = True
+            else:
+                os.killpg(self.group, 0)
+        except ProcessLookupError:
+            return False
+        except OSError:
+            pass
+        return True
 
 
 class Launcher:
@@ -165,26 +183,11 @@ class Launcher:
                     pass
         now = time.monotonic()
         for abandoned in list(self.abandoned):
-            if abandoned.group is not None and self._still_stopping(abandoned, now):
+            if abandoned.group is not None and abandoned.still_stopping(now):
                 continue
             self.abandoned.remove(abandoned)
             send_reply(reply_path(self.state, abandoned.name), self._finish_abandoned(abandoned), abandoned.client)
             self.busy -= 1
-
-    @staticmethod
-    def _still_stopping(abandoned, now):
-        """Return whether the command's process group is still there; SIGKILL it once kill_grace is over."""
-        try:
-            if now >= abandoned.deadline:
-                os.killpg(abandoned.group, SIGKILL)
-                abandoned.killed = True
-            else:
-                os.killpg(abandoned.group, 0)
-        except ProcessLookupError:
-            return False
-        except OSError:
-            pass
-        return True
 
     def _read_requests(self):
         try:
@@ -274,15 +277,14 @@ class Launcher:
         _, status = os.waitpid(worker.pid, 0)
         if worker.reply is not None:
             code = os.waitstatus_to_exitcode(status)
-            reply = code if code >= 0 else 128 - code
             record = self._fresh_record(worker)
             if record is not None and record.get("status") not in ("running", "waiting"):
                 # The step had ended, and its recipe had its reply, before the worker died.
-                send_reply(reply_path(self.state, worker.reply), reply, worker.client)
+                send_reply(reply_path(self.state, worker.reply), recipe_exit_code(code), worker.client)
                 self.busy -= 1
             else:
                 # The recipe gets its reply once the command is gone, as after any stopped step.
-                self.abandoned.append(self._stop_orphaned_command(worker, record, code, reply))
+                self.abandoned.append(self._stop_orphaned_command(worker, record, code))
             worker.reply = None
 
     def _fresh_record(self, worker):
@@ -316,7 +318,7 @@ class Launcher:
                 return pid
         return None
 
-    def _stop_orphaned_command(self, worker, record, code, reply):
+    def _stop_orphaned_command(self, worker, record, code):
         """Send SIGTERM to the command of a step whose worker died, which nothing supervises any more.
 
         Return the Abandoned step. Its command's process group gets SIGKILL
@@ -330,7 +332,7 @@ class Launcher:
         group = None
         if record is not None and record.get("status") == "running":
             group = record.get("pid") or self._orphaned_command(worker.reply)
-        abandoned = Abandoned(worker.reply, worker.client, worker.pid, code, reply, group, grace, record)
+        abandoned = Abandoned(worker.reply, worker.client, worker.pid, code, group, grace, record)
         if group is None:
             return abandoned
         try:
@@ -355,7 +357,7 @@ class Launcher:
             import traceback
 
             traceback.print_exc()
-            return abandoned.reply
+            return recipe_exit_code(abandoned.code)
 
     def _unwatch(self, fd):
         try:
@@ -479,7 +481,7 @@ class WorkerLoop:
 
 
 def send_reply(path, code, client):
-    """Write an exit code to the reply FIFO of the recipe with PID client; a recipe that is gone gets nothing.
+    """Write an exit code to the reply FIFO of the recipe with PID client, unless the recipe is gone.
 
     If the FIFO's name is gone with a deleted run directory, the recipe
     still has the FIFO open as its fd 3, and /proc reaches it there.

@@ -637,7 +637,7 @@ def _check_phase_references(pipeline: Pipeline, problems: Problems, check: Any) 
             if name in seen and seen[name] != phase.name:
                 problems.add("phase %r" % phase.name, "step %r is already in phase %r; a step belongs to one phase"
                              % (name, seen[name]))
-                # Left out here, so that the cycle check sees the step in one phase and reports no false cycle.
+                # Left out of this phase, so that the cycle check finds the step in one phase only.
                 continue
             seen.setdefault(name, phase.name)
             kept.append(name)

@@ -749,25 +749,29 @@ class Execution:
                 self.records[name] = dict(record, status=status, finished_at=finished, reason=reason,
                                           duration_s=round(finished - started, 3) if started else None,
                                           signal="SIGKILL" if self.killed else record.get("signal"))
-                if record.get("status") == "running":
+                started_log = record.get("status") == "running"
+                if started_log:
                     # The step runner died before its footer. Nothing writes to the log any more,
                     # because a second interrupt killed the command or the run killed it as a leftover.
                     if not steprunner.append_footer(self.run_dir / entry["log"], self.records[name]):
                         log.warning("cannot write the footer of %s", self.run_dir / entry["log"])
                 if self.make is not None:
-                    # No step runner is left to say how the step ended.
-                    self._say_settled(name, self.records[name], display_path(self.run_dir / entry["log"]))
+                    # No step runner is left to print how the step ended. A step that was
+                    # waiting for a pool slot has no log to point to.
+                    log_display = display_path(self.run_dir / entry["log"]) if started_log else None
+                    self._say_settled(name, self.records[name], log_display)
         if unreached:
             self._explain_unreached(unreached)
 
-    def _say_settled(self, name: str, record: dict, log_display: str) -> None:
+    def _say_settled(self, name: str, record: dict, log_display: str | None) -> None:
+        see = " (see %s)" % log_display if log_display else ""
         if record["status"] == "interrupted":
-            started = record.get("started_at")
-            duration = steprunner.format_duration(record["finished_at"] - started) if started else "an unknown time"
-            self.console.say("Interrupted: %s after %s, %s (see %s)" % (
-                name, duration, record["reason"], log_display))
+            duration = record["duration_s"]
+            self.console.say("Interrupted: %s after %s, %s%s" % (
+                name, "an unknown time" if duration is None else steprunner.format_duration(duration),
+                record["reason"], see))
         else:
-            self.console.say("Failed: %s, %s (see %s)" % (name, record["reason"], log_display))
+            self.console.say("Failed: %s, %s%s" % (name, record["reason"], see))
 
     def _explain_unreached(self, names: list[str]) -> None:
         """Say on the console that make ended before it started some steps, with make's last message."""

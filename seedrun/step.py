@@ -39,7 +39,7 @@ SIGHUP, SIGINT, SIGKILL, SIGTERM = 1, 2, 9, 15
 MAKE_VARIABLES = ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES",
                   "MAKE_TERMOUT", "MAKE_TERMERR", "MAKE_RESTARTS")
 MAX_RATE_LIMITED_RETRIES = 50
-# The footer says how long stopping a step's leftover processes took when it took this long.
+# The footer gives the time spent stopping a step's leftover processes when it reaches this.
 LEFTOVER_WAIT_SHOWN_SECONDS = 1.0
 # A command still running after this long gets its PID in the step's record.
 PID_RECORD_DELAY_SECONDS = 0.05
@@ -442,10 +442,10 @@ class StepRunner:
     def _run_one(self, attempt, counted, limit):
         started = time.time()
         # Saved before the header, so that a step runner killed from here on
-        # leaves a record that says the step started. The command's PID
-        # follows in _wait(), and only for a command that outlives
-        # PID_RECORD_DELAY_SECONDS: until then the launcher finds it by its
-        # environment, and a short step writes one record fewer.
+        # leaves a record of a started step. _wait() adds the command's PID,
+        # but only for a command that outlives PID_RECORD_DELAY_SECONDS. Until
+        # then the launcher finds the command by its environment, and a short
+        # step writes one record fewer.
         self.save(status="running", started_at=self.record["started_at"] or started, pid=None)
         self._log_header(attempt.log_fd, counted, limit, started)
         try:
