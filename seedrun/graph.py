@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import heapq
 from collections import deque
-from dataclasses import dataclass, field
 
 from seedrun.errors import UsageError
 from seedrun.pipeline import Pipeline, closest
@@ -20,16 +19,19 @@ from seedrun.pipeline import Pipeline, closest
 BARRIER = "phase:"
 
 
-@dataclass
 class Selection:
     """The steps, phases, pairs and targets an operator selected to run."""
 
-    names: list[str] = field(default_factory=list)
-    phases: list[str] = field(default_factory=list)
-    pairs: list[str] = field(default_factory=list)
-    targets: list[str] = field(default_factory=list)
-    with_needs: bool = False
-    enable: list[str] = field(default_factory=list)
+    # A plain class for the start-up time of every run, as in pipeline.py.
+    def __init__(self, names: list[str] | None = None, phases: list[str] | None = None,
+                 pairs: list[str] | None = None, targets: list[str] | None = None, with_needs: bool = False,
+                 enable: list[str] | None = None) -> None:
+        self.names = list(names or [])
+        self.phases = list(phases or [])
+        self.pairs = list(pairs or [])
+        self.targets = list(targets or [])
+        self.with_needs = with_needs
+        self.enable = list(enable or [])
 
     def label(self) -> str:
         parts = list(self.names)
@@ -39,23 +41,27 @@ class Selection:
         return " ".join(parts) if parts else "seed-all"
 
 
-@dataclass
 class PlannedStep:
-    name: str
-    phase: str | None
-    needs: list[str]
-    after: list[str]
-    needs_phase: str | None = None
-    after_phase: str | None = None
+    __slots__ = ("name", "phase", "needs", "after", "needs_phase", "after_phase")
+
+    def __init__(self, name: str, phase: str | None, needs: list[str], after: list[str],
+                 needs_phase: str | None = None, after_phase: str | None = None) -> None:
+        self.name = name
+        self.phase = phase
+        self.needs = needs
+        self.after = after
+        self.needs_phase = needs_phase
+        self.after_phase = after_phase
 
 
-@dataclass
 class Plan:
-    pipeline: Pipeline
-    selection: Selection
-    steps: list[PlannedStep]
-    barriers: dict[str, list[str]]
-    notes: list[str] = field(default_factory=list)
+    def __init__(self, pipeline: Pipeline, selection: Selection, steps: list[PlannedStep],
+                 barriers: dict[str, list[str]], notes: list[str] | None = None) -> None:
+        self.pipeline = pipeline
+        self.selection = selection
+        self.steps = steps
+        self.barriers = barriers
+        self.notes = notes if notes is not None else []
 
     @property
     def names(self) -> list[str]:

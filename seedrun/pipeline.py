@@ -8,7 +8,6 @@ key it concerns and says what to do.
 from __future__ import annotations
 
 import codecs
-import difflib
 import functools
 import hashlib
 import json
@@ -16,7 +15,6 @@ import re
 import shlex
 import tomllib
 from collections import Counter
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -61,73 +59,96 @@ STEP_DEFAULTS: dict[str, Any] = {
 }
 
 
-@dataclass(frozen=True)
+# The classes below are plain classes, not dataclasses: importing dataclasses
+# (and inspect with it) and generating each class's methods took about 12 ms
+# of every run's start, and seedrun starts once per run.
+
+
 class Pool:
-    name: str
-    size: int
-    min_interval: float = 0.0
-    rate_limited_exit_code: int | None = None
-    cooldown: float = 60.0
+    __slots__ = ("name", "size", "min_interval", "rate_limited_exit_code", "cooldown")
+
+    def __init__(self, name: str, size: int, min_interval: float = 0.0, rate_limited_exit_code: int | None = None,
+                 cooldown: float = 60.0) -> None:
+        self.name = name
+        self.size = size
+        self.min_interval = min_interval
+        self.rate_limited_exit_code = rate_limited_exit_code
+        self.cooldown = cooldown
 
 
-@dataclass
 class Step:
-    name: str
-    command: str
-    needs: list[str]
-    after: list[str]
-    on_failure: str
-    timeout: float | None
-    retries: int
-    retry_delay: float
-    max_retry_delay: float
-    retry_on_exit_codes: list[int] | None
-    kill_grace: float
-    pool: str | None
-    env: dict[str, str]
-    enabled: bool
-    metrics: dict[str, str]
-    metric_floors: dict[str, float]
-    description: str
-    index: int = 0
+    __slots__ = ("name", "command", "needs", "after", "on_failure", "timeout", "retries", "retry_delay",
+                 "max_retry_delay", "retry_on_exit_codes", "kill_grace", "pool", "env", "enabled", "metrics",
+                 "metric_floors", "description", "index")
+
+    def __init__(self, *, name: str, command: str, needs: list[str], after: list[str], on_failure: str,
+                 timeout: float | None, retries: int, retry_delay: float, max_retry_delay: float,
+                 retry_on_exit_codes: list[int] | None, kill_grace: float, pool: str | None, env: dict[str, str],
+                 enabled: bool, metrics: dict[str, str], metric_floors: dict[str, float], description: str,
+                 index: int = 0) -> None:
+        self.name = name
+        self.command = command
+        self.needs = needs
+        self.after = after
+        self.on_failure = on_failure
+        self.timeout = timeout
+        self.retries = retries
+        self.retry_delay = retry_delay
+        self.max_retry_delay = max_retry_delay
+        self.retry_on_exit_codes = retry_on_exit_codes
+        self.kill_grace = kill_grace
+        self.pool = pool
+        self.env = env
+        self.enabled = enabled
+        self.metrics = metrics
+        self.metric_floors = metric_floors
+        self.description = description
+        self.index = index
 
 
-@dataclass
 class Phase:
-    name: str
-    steps: list[str]
-    mode: str = "parallel"
-    wait: str = "succeeded"
-    enabled: bool = True
+    __slots__ = ("name", "steps", "mode", "wait", "enabled")
+
+    def __init__(self, name: str, steps: list[str], mode: str = "parallel", wait: str = "succeeded",
+                 enabled: bool = True) -> None:
+        self.name = name
+        self.steps = steps
+        self.mode = mode
+        self.wait = wait
+        self.enabled = enabled
 
 
-@dataclass
 class Pair:
-    name: str
-    main: str
-    dependent: str
+    __slots__ = ("name", "main", "dependent")
+
+    def __init__(self, name: str, main: str, dependent: str) -> None:
+        self.name = name
+        self.main = main
+        self.dependent = dependent
 
 
-@dataclass
 class Pipeline:
-    path: Path
-    sha256: str
-    name: str
-    jobs: int
-    workdir: Path
-    logs_dir: Path
-    reports_dir: Path
-    max_failures: int | str | None
-    keep_runs: int
-    mask_env: list[str]
-    notify_on_failure: str | None
-    pools: dict[str, Pool] = field(default_factory=dict)
-    steps: dict[str, Step] = field(default_factory=dict)
-    phases: list[Phase] = field(default_factory=list)
-    pairs: dict[str, Pair] = field(default_factory=dict)
-    targets: dict[str, list[str]] = field(default_factory=dict)
-    _phase_index: dict[str, Phase] | None = field(default=None, repr=False)
-    _pair_mains: dict[str, list[str]] | None = field(default=None, repr=False)
+    def __init__(self, *, path: Path, sha256: str, name: str, jobs: int, workdir: Path, logs_dir: Path,
+                 reports_dir: Path, max_failures: int | str | None, keep_runs: int, mask_env: list[str],
+                 notify_on_failure: str | None) -> None:
+        self.path = path
+        self.sha256 = sha256
+        self.name = name
+        self.jobs = jobs
+        self.workdir = workdir
+        self.logs_dir = logs_dir
+        self.reports_dir = reports_dir
+        self.max_failures = max_failures
+        self.keep_runs = keep_runs
+        self.mask_env = mask_env
+        self.notify_on_failure = notify_on_failure
+        self.pools: dict[str, Pool] = {}
+        self.steps: dict[str, Step] = {}
+        self.phases: list[Phase] = []
+        self.pairs: dict[str, Pair] = {}
+        self.targets: dict[str, list[str]] = {}
+        self._phase_index: dict[str, Phase] | None = None
+        self._pair_mains: dict[str, list[str]] | None = None
 
     def phase_of(self, step: str) -> Phase | None:
         return self.phase_index().get(step)
@@ -173,6 +194,9 @@ def _parse_duration_text(value: str) -> float:
 
 def closest(name: str, choices: Any) -> str:
     """Return ' (did you mean 'x'?)' for the closest choice, or ''."""
+    # Here, not at the top: only a mistake needs it.
+    import difflib
+
     matches = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.6)
     return " (did you mean %r?)" % matches[0] if matches else ""
 

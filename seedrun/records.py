@@ -12,7 +12,6 @@ import json
 import logging
 import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
@@ -170,6 +169,9 @@ class RunJsonWriter:
         return self._write_fallback(record)
 
     def _write_fallback(self, record: dict) -> Path | None:
+        # Here, not at the top: tempfile imports shutil and random, and only a failed write needs it.
+        import tempfile
+
         path = Path(tempfile.gettempdir()) / ("seedrun-%s.run.json" % record["run_id"])
         try:
             write_json_atomically(path, record)
