@@ -24,7 +24,8 @@ from seedrun.records import read_step_record, write_json_atomically
 from seedrun.retention import RUN_ID, list_runs, prune_runs
 from seedrun.rules import render_rules
 from seedrun.runner import (Execution, build_plan_document, convert_spec_folder, display_path, find_make,
-                            max_kill_grace, new_run_id, point_latest, start_launcher, write_run_files)
+                            max_kill_grace, new_run_id, point_latest, ready_together, start_launcher,
+                            write_run_files)
 
 DEFAULT_PIPELINE = "pipeline.toml"
 STALE_STOP_SECONDS = 10.0
@@ -95,8 +96,8 @@ def run(path: str | os.PathLike | None, selection: Selection, jobs: object = Non
         with signals_deferred():
             run_id, run_dir = new_run_id(pipeline.logs_dir, pipeline.name)
             lock.describe(run_id, run_dir)
-            launcher = start_launcher(run_dir)
             document, specs = build_plan_document(pipeline, the_plan, run_id, run_dir, jobs)
+            launcher = start_launcher(run_dir, ready_together(document, jobs))
             write_run_files(run_dir, document, specs, render_rules(the_plan, run_dir))
             point_latest(pipeline.logs_dir, run_id)
             return Execution(run_dir, document, jobs, launcher=launcher).execute()

@@ -8,7 +8,10 @@ from the launcher that runs the step runner. A worker serves one step at a
 time and then waits for the next, so a run forks about as many workers as
 it runs steps at once, not one per step. Forking costs little, but the
 hundreds of copy-on-write page faults that follow it in the child cost more
-than the rest of a short step.
+than the rest of a short step. So while a step runs and no request waits,
+the launcher forks spare workers, up to the number of steps that can become
+ready together: when a step that many others need ends, they all start on
+workers that already exist.
 
 A step's recipe (see rules.py) uses shell builtins only, so it costs no more
 than the shell make starts anyway::
@@ -64,6 +67,8 @@ PR_SET_PDEATHSIG = 1
 STEPS_PER_WORKER = 500
 STEP_SIGNALS = (1, 2, 15)
 ABANDONED_POLL_MS = 50
+# A spare worker is forked after this long without a request or a report.
+SPARE_IDLE_MS = 10
 # The default kill_grace of a step (STEP_DEFAULTS in pipeline.py).
 DEFAULT_KILL_GRACE_SECONDS = 30.0
 IDLE = b"idle"
@@ -132,8 +137,12 @@ class Abandoned:
 class Launcher:
     """Serve the requests of one run's recipes until asked to stop and every step has replied."""
 
-    def __init__(self, run_dir):
+    def __init__(self, run_dir, spares=0):
         self.run_dir = os.path.abspath(run_dir)
+        # How many workers to fork ahead, while nothing else is to be done:
+        # the most steps that can become ready together. A fan-out of steps
+        # then starts without waiting for a fork per step.
+        self.spares = spares
         self.state = os.path.join(self.run_dir, ".seedrun")
         # Read and write, so the open does not wait for a writer and the
         # FIFO never reports end-of-file between two recipes.
@@ -152,7 +161,12 @@ class Launcher:
 
     def serve(self):
         while not (self.stopping and not self.busy):
-            for fd, _ in self.poller.poll(self._poll_timeout()):
+            spare = self._wants_spare()
+            events = self.poller.poll(SPARE_IDLE_MS if spare else self._poll_timeout())
+            if not events and spare:
+                # Behind the warm workers, which pop() reuses first.
+                self.idle.insert(0, self._fork_worker())
+            for fd, _ in events:
                 worker = self.by_fd.get(fd)
                 if fd == self.queue:
                     self._read_requests()
@@ -166,6 +180,12 @@ class Launcher:
                 self._check_abandoned()
         self._dismiss_workers()
         return 0
+
+    def _wants_spare(self):
+        # Only while a step runs: before the first one, and between two
+        # steps of a chain, the next request is usually a moment away, and
+        # a fork would delay it.
+        return self.busy and not self.stopping and len(self.workers) < self.spares
 
     def _poll_timeout(self):
         # The end of an abandoned step's command has no fd to wait on.
@@ -274,6 +294,8 @@ class Launcher:
         self.workers.discard(worker)
         if worker in self.idle:
             self.idle.remove(worker)
+            # Something kills idle workers, so forking more ahead would only feed it.
+            self.spares = 0
         _, status = os.waitpid(worker.pid, 0)
         if worker.reply is not None:
             code = os.waitstatus_to_exitcode(status)
@@ -515,8 +537,8 @@ def _open_deleted_reply(path, client):
 
 
 def main(argv):
-    if len(argv) != 2 or not argv[1].isdigit():
-        sys.stderr.write("usage: launcher.py RUN_DIR SEEDRUN_PID\n")
+    if len(argv) != 3 or not argv[1].isdigit() or not argv[2].isdigit():
+        sys.stderr.write("usage: launcher.py RUN_DIR SEEDRUN_PID SPARE_WORKERS\n")
         return 2
     # Die with seedrun. Checking the parent after prctl() covers a seedrun
     # that died before the call.
@@ -532,4 +554,4 @@ def main(argv):
     step.ensure_standard_fds()
     # The processes of a worker that dies mid-step come here, to be waited for and reaped.
     become_subreaper()
-    return Launcher(argv[0]).serve()
+    return Launcher(argv[0], int(argv[2])).serve()

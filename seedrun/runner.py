@@ -256,11 +256,34 @@ class LauncherProcess(subprocess.Popen):
     queue_fd: int | None = None
 
 
-def start_launcher(run_dir: Path) -> LauncherProcess | None:
+def ready_together(document: dict, jobs: int) -> int:
+    """Return how many of the plan's steps can become ready at the same moment, at most its job limit.
+
+    Steps at the same depth of the graph (the longest chain of steps and
+    phase barriers before them) can all be ready together, so the largest
+    depth is the count. The launcher forks that many workers ahead.
+    """
+    depth: dict[str, int] = {}
+    barrier_depth: dict[str, int] = {}
+    width: dict[int, int] = {}
+    for entry in document["steps"]:
+        before = [depth.get(name, -1) for name in entry["needs"] + entry["after"]]
+        for phase in (entry["needs_phase"], entry["after_phase"]):
+            if phase:
+                if phase not in barrier_depth:
+                    barrier_depth[phase] = max([depth.get(m, -1) for m in document["barriers"].get(phase, [])] + [-1])
+                before.append(barrier_depth[phase])
+        level = depth[entry["name"]] = max(before + [-1]) + 1
+        width[level] = width.get(level, 0) + 1
+    return min(max(width.values(), default=0), jobs)
+
+
+def start_launcher(run_dir: Path, spares: int) -> LauncherProcess | None:
     """Start the step launcher of a run (see launcher.py), or return None where it cannot work.
 
     It may start before the run's files are written, so that its own start
     overlaps with writing them: it needs only the FIFO it reads requests from.
+    `spares` is how many workers it forks ahead (see ready_together()).
     """
     try:
         # The launcher and the orchestrator wait on pidfds (Linux 5.3 and later).
@@ -283,7 +306,7 @@ def start_launcher(run_dir: Path) -> LauncherProcess | None:
     # nothing to do) waits in the FIFO instead of being lost.
     queue_fd = os.open(state / launcher.QUEUE, os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC)
     command = [sys.executable, "-I", "-S", "-c", LAUNCHER_CODE, str(Path(__file__).resolve().parent.parent),
-               str(run_dir), str(os.getpid())]
+               str(run_dir), str(os.getpid()), str(spares)]
     with open(run_dir / "make.log", "ab") as make_log:
         # No preexec_fn, so that subprocess can use vfork: the launcher sets
         # its own parent-death signal.
@@ -445,7 +468,7 @@ class Execution:
 
     def _watch_make(self, interrupts: Interrupts) -> None:
         if self.launcher is None:
-            self.launcher = start_launcher(self.run_dir)
+            self.launcher = start_launcher(self.run_dir, ready_together(self.doc, self.make_jobs()))
         if self.launcher is not None:
             try:
                 self._make_reply_fifos()

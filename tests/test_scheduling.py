@@ -9,6 +9,7 @@ from pathlib import Path
 from seedrun import history
 from seedrun.graph import Selection, resolve
 from seedrun.pipeline import load_pipeline
+from seedrun.runner import build_plan_document, ready_together
 from support import parse_time
 
 CHAINS = '''
@@ -133,3 +134,72 @@ def test_second_run_starts_long_step_first(ws):
     started = sorted(ws.steps().values(), key=lambda step: parse_time(step["started_at"]))
     assert "long" in {step["name"] for step in started[:2]}
     assert "$(S)/long.done $(S)/a.done" in (ws.run_dir / "rules.mk").read_text()
+
+
+FAN_OUT = '''
+[pipeline]
+name = "fan-out"
+
+[steps.products]
+command = "true"
+
+[steps.codes]
+command = "true"
+needs = ["products"]
+
+[steps.main-a]
+command = "true"
+needs = ["codes"]
+
+[steps.main-b]
+command = "true"
+needs = ["codes"]
+
+[steps.dependent-a]
+command = "true"
+needs = ["main-a"]
+
+[steps.vendor]
+command = "true"
+needs = ["codes"]
+
+[steps.summary]
+command = "true"
+after = ["vendor"]
+
+[[phases]]
+name = "sync"
+steps = ["products", "codes", "main-a", "main-b", "dependent-a", "vendor"]
+
+[[phases]]
+name = "final"
+steps = ["audit", "export", "mail"]
+
+[steps.audit]
+command = "true"
+
+[steps.export]
+command = "true"
+
+[steps.mail]
+command = "true"
+needs = ["export"]
+'''
+
+
+def test_ready_together_widest_level(tmp_path):
+    # main-a, main-b and vendor become ready together once codes is done;
+    # audit and export wait for the sync phase, so they come two levels later.
+    path = tmp_path / "pipeline.toml"
+    path.write_text(FAN_OUT)
+    pipeline = load_pipeline(path)
+    document, _ = build_plan_document(pipeline, resolve(pipeline, Selection()), "r", tmp_path / "r", 16)
+    assert ready_together(document, 16) == 3
+    assert ready_together(document, 2) == 2
+
+    path.write_text(FAN_OUT.replace('steps = ["audit", "export", "mail"]',
+                                    'steps = ["audit", "export", "mail", "a2", "a3", "a4"]')
+                    + "".join('\n[steps.a%d]\ncommand = "true"\n' % n for n in (2, 3, 4)))
+    pipeline = load_pipeline(path)
+    document, _ = build_plan_document(pipeline, resolve(pipeline, Selection()), "r", tmp_path / "r", 16)
+    assert ready_together(document, 16) == 5

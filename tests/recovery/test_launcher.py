@@ -8,6 +8,8 @@ import signal
 import subprocess
 import time
 
+import pytest
+
 from support import processes_with_args, wait_for
 from recovery_support import kill_runner, lines, make_of_run, processes_of_run
 
@@ -51,6 +53,20 @@ def launcher_of_run(run_dir, seedrun_pid: int) -> list[int]:
         if b"seedrun.launcher" in command and parent == seedrun_pid:
             found.append(pid)
     return found
+
+
+def parent_of(pid: int) -> int | None:
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return int(f.read().rsplit(")", 1)[1].split()[1])
+    except OSError:
+        return None
+
+
+def workers_of(run_dir, seedrun_pid: int) -> list[int]:
+    """PIDs of the workers of a run's launcher: its children (a busy one works in the step's workdir)."""
+    launchers = launcher_of_run(run_dir, seedrun_pid)
+    return [pid for pid in map(int, filter(str.isdigit, os.listdir("/proc"))) if parent_of(pid) in launchers]
 
 
 def test_lost_launcher_stops_run(ws):
@@ -225,4 +241,38 @@ def test_take_over_ends_stale_recipe_of_finished_run(ws):
     assert stale.wait(timeout=10) == -signal.SIGKILL
     assert lines(ws.scratch / "after.count") == ["after"]
     assert result.out.count("Starting: after") == 1
+    assert processes_of_run(run_dir) == []
+
+
+FAN_OUT = '''
+    [pipeline]
+    name = "fan-out"
+    jobs = JOBS
+
+    [steps.first]
+    command = 'touch "$T/started"; sleep 1.5'
+'''
+
+
+def fan_out(count: int, jobs: int) -> str:
+    text = FAN_OUT.replace("JOBS", str(jobs))
+    for number in range(count):
+        text += '\n    [steps.next-%d]\n    command = "true"\n    needs = ["first"]\n' % number
+    return text
+
+
+@pytest.mark.parametrize("jobs, workers", [(8, 4), (2, 2)])
+def test_spare_workers_before_fan_out(ws, jobs, workers):
+    # Four steps become ready together after `first`, so while it runs the
+    # launcher forks workers beside the one that runs it: as many as the
+    # steps that come next, and no more than the job limit.
+    ws.write(fan_out(4, jobs))
+    process = ws.launch("run")
+    assert wait_for(lambda: (ws.scratch / "started").exists())
+    run_dir = ws.run_dir
+    assert wait_for(lambda: len(workers_of(run_dir, process.pid)) == workers)
+    time.sleep(0.3)
+    assert len(workers_of(run_dir, process.pid)) == workers
+    output, _ = process.communicate(timeout=60)
+    assert process.returncode == 0, output
     assert processes_of_run(run_dir) == []
