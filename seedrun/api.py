@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import signal
+import subprocess
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,8 +25,7 @@ from seedrun.records import read_step_record, write_json_atomically
 from seedrun.retention import RUN_ID, list_runs, prune_runs
 from seedrun.rules import render_rules
 from seedrun.runner import (Execution, build_plan_document, convert_spec_folder, display_path, find_make,
-                            max_kill_grace, new_run_id, point_latest, ready_together, start_launcher,
-                            write_run_files)
+                            max_kill_grace, new_run_id, point_latest, write_run_files)
 
 DEFAULT_PIPELINE = "pipeline.toml"
 STALE_STOP_SECONDS = 10.0
@@ -83,8 +83,13 @@ def expected_durations(pipeline: Pipeline) -> dict[str, float]:
         return {}
 
 
-def run(path: str | os.PathLike | None, selection: Selection, jobs: object = None) -> int:
-    """Run a selection of the pipeline in a new run directory; return the exit code."""
+def run(path: str | os.PathLike | None, selection: Selection, jobs: object = None,
+        launcher: subprocess.Popen | None = None) -> int:
+    """Run a selection of the pipeline in a new run directory; return the exit code.
+
+    `launcher` is a step launcher from seedrun.launcher.spawn(), started
+    early by the caller; without one, the run starts its own.
+    """
     pipeline = load_pipeline(pipeline_path(path))
     the_plan = resolve(pipeline, selection, expected_durations(pipeline))
     jobs = parse_jobs(jobs, pipeline.jobs)
@@ -97,7 +102,6 @@ def run(path: str | os.PathLike | None, selection: Selection, jobs: object = Non
             run_id, run_dir = new_run_id(pipeline.logs_dir, pipeline.name)
             lock.describe(run_id, run_dir)
             document, specs = build_plan_document(pipeline, the_plan, run_id, run_dir, jobs)
-            launcher = start_launcher(run_dir, ready_together(document, jobs))
             write_run_files(run_dir, document, specs, render_rules(the_plan, run_dir))
             point_latest(pipeline.logs_dir, run_id)
             return Execution(run_dir, document, jobs, launcher=launcher).execute()
@@ -236,8 +240,8 @@ def find_run(pipeline: Pipeline, run_id: str | None) -> Path:
 
 
 def resume(path: str | os.PathLike | None, run_id: str | None = None, replan: bool = False,
-           jobs: object = None) -> int:
-    """Rerun, in its own run directory, every step of a run that did not succeed."""
+           jobs: object = None, launcher: subprocess.Popen | None = None) -> int:
+    """Rerun, in its own run directory, every step of a run that did not succeed; `launcher` as for run()."""
     pipeline = load_pipeline(pipeline_path(path))
     find_make()
     with PipelineLock(pipeline.logs_dir, pipeline.name) as lock:
@@ -258,7 +262,7 @@ def resume(path: str | os.PathLike | None, run_id: str | None = None, replan: bo
             document.setdefault("resumed_at", []).append(steprunner.iso(time.time()))
             write_json_atomically(run_dir / "plan.json", document)
             point_latest(pipeline.logs_dir, document["run_id"])
-            return Execution(run_dir, document, jobs, resumed=True).execute()
+            return Execution(run_dir, document, jobs, resumed=True, launcher=launcher).execute()
 
 
 def _resume_plan(pipeline: Pipeline, run_dir: Path, document: dict, replan: bool, jobs: int) -> dict:

@@ -14,11 +14,16 @@ import functools
 import logging
 import os
 import sys
+from typing import TYPE_CHECKING
 
 from seedrun import __version__
 from seedrun.errors import EXIT_INTERRUPTED, EXIT_INVALID, EXIT_LOCKED, SeedrunError, UsageError
-from seedrun.graph import Plan, Selection
 from seedrun.step import ensure_standard_fds
+
+if TYPE_CHECKING:
+    import subprocess
+
+    from seedrun.graph import Plan, Selection
 
 # The Makefile sets this to 1: make can only exit 0, 1 or 2, and 2 means an
 # invalid pipeline, so under make a run refused by the lock exits 1.
@@ -38,6 +43,8 @@ def _add_selection(parser: argparse.ArgumentParser) -> None:
 
 
 def _selection(args: argparse.Namespace) -> Selection:
+    from seedrun.graph import Selection
+
     return Selection(names=args.names, phases=args.phase, pairs=args.pair, targets=args.target,
                      with_needs=args.with_needs, enable=args.enable)
 
@@ -152,10 +159,27 @@ def _dot_id(name: str) -> str:
 
 
 def dispatch(args: argparse.Namespace) -> int:
+    if args.command in ("run", "resume"):
+        # Before the rest of seedrun is imported, so that the launcher's
+        # start overlaps it (see seedrun.launcher).
+        from seedrun import launcher
+
+        early = launcher.spawn()
+        try:
+            return _dispatch(args, early)
+        finally:
+            if early is not None and not early.stdin.closed:
+                # No run was started: the launcher exits when its stdin closes.
+                early.stdin.close()
+                early.wait()
+    return _dispatch(args, None)
+
+
+def _dispatch(args: argparse.Namespace, launcher: subprocess.Popen | None) -> int:
     from seedrun import api
 
     if args.command == "run":
-        return api.run(args.pipeline, _selection(args), args.jobs)
+        return api.run(args.pipeline, _selection(args), args.jobs, launcher)
     if args.command == "plan":
         if args.replan and args.resume is None:
             raise UsageError("--replan explains a resume: use seedrun plan --resume --replan")
@@ -169,7 +193,7 @@ def dispatch(args: argparse.Namespace) -> int:
         print(format_graph(api.plan(args.pipeline, _selection(args))))
         return 0
     if args.command == "resume":
-        return api.resume(args.pipeline, args.run_id, args.replan, args.jobs)
+        return api.resume(args.pipeline, args.run_id, args.replan, args.jobs, launcher)
     if args.command == "report":
         print("Report: %s" % api.report(args.pipeline, args.run_id))
         return 0

@@ -27,6 +27,11 @@ make's group reaches the step runner as it would reach a recipe, and idle
 workers wait in the launcher's group, out of its reach. The worker writes
 the exit code to the reply FIFO, and the recipe exits with that code.
 
+seedrun starts the launcher before it reads the pipeline file, so that the
+launcher's start overlaps seedrun's own imports and planning. The launcher
+then waits on stdin for the run directory and its number of spare workers.
+If stdin closes with nothing on it, no run started, and it exits.
+
 Records, stamps and logs are the step runner's. If a worker dies mid-step,
 the launcher sends SIGTERM to the step's command, which nothing supervises
 any more, and SIGKILL after the step's kill_grace. It is the command's
@@ -537,21 +542,101 @@ def _open_deleted_reply(path, client):
 
 
 def main(argv):
-    if len(argv) != 3 or not argv[1].isdigit() or not argv[2].isdigit():
-        sys.stderr.write("usage: launcher.py RUN_DIR SEEDRUN_PID SPARE_WORKERS\n")
+    if len(argv) != 1 or not argv[0].isdigit():
+        sys.stderr.write("usage: launcher.py SEEDRUN_PID, then RUN_DIR NUL SPARE_WORKERS on stdin\n")
         return 2
     # Die with seedrun. Checking the parent after prctl() covers a seedrun
     # that died before the call.
     prctl = prctl_function()
     if prctl is not None:
         prctl(PR_SET_PDEATHSIG, SIGKILL)
-    if os.getppid() != int(argv[1]):
+    if os.getppid() != int(argv[0]):
         return 1
-    # seedrun starts the launcher while it holds SIGINT, SIGTERM and SIGHUP
-    # back, and a blocked signal stays blocked across exec and fork: without
-    # this, no step runner would see make's SIGTERM.
-    _signal.pthread_sigmask(_signal.SIG_SETMASK, [])
     step.ensure_standard_fds()
+    handover = _read_handover()
+    if handover is None:
+        # seedrun did not start a run: the pipeline was invalid, or another run holds the lock.
+        return 0
+    run_dir, spares = handover
+    os.chdir(run_dir)
+    log = os.open("make.log", os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    os.dup2(log, 2)
+    os.close(log)
+    null = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+    os.dup2(null, 0)
+    os.close(null)
+    # A launcher spawned while seedrun prepares the run (api.signals_deferred)
+    # starts with SIGINT, SIGTERM and SIGHUP blocked, because a blocked mask
+    # survives exec and fork. Without this, no step runner would see make's SIGTERM.
+    _signal.pthread_sigmask(_signal.SIG_SETMASK, [])
     # The processes of a worker that dies mid-step come here, to be waited for and reaped.
     become_subreaper()
-    return Launcher(argv[0], int(argv[2])).serve()
+    return Launcher(run_dir, spares).serve()
+
+
+def _read_handover():
+    """Read "RUN_DIR NUL SPARE_WORKERS" from stdin until seedrun closes it; return None if it sent nothing."""
+    data = b""
+    while True:
+        chunk = os.read(0, 65536)
+        if not chunk:
+            break
+        data += chunk
+    run_dir, _, spares = data.partition(b"\0")
+    if not run_dir or not spares.isdigit():
+        return None
+    return os.fsdecode(run_dir), int(spares)
+
+
+# seedrun's side: the launcher starts before seedrun has planned the run, so
+# that its interpreter's start and its imports (about 20 ms) overlap
+# seedrun's own. It waits for the run on stdin.
+
+CODE = ("import sys; sys.path.insert(0, sys.argv[1]); "
+        "from seedrun.launcher import main; sys.exit(main(sys.argv[2:]))")
+
+
+def spawn():
+    """Start a launcher that waits for its run (see hand_over()), or return None where it cannot work."""
+    try:
+        # The launcher and the orchestrator wait on pidfds (Linux 5.3 and later).
+        os.close(os.pidfd_open(os.getpid()))
+    except (AttributeError, OSError):
+        return None
+    import subprocess
+
+    source = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    # No preexec_fn, so that subprocess can use vfork: the launcher sets its
+    # own parent-death signal. A process group of its own keeps the
+    # terminal's Ctrl-C away from it and its idle workers.
+    return subprocess.Popen([sys.executable, "-I", "-S", "-c", CODE, source, str(os.getpid())],
+                            env=environment(), stdin=subprocess.PIPE, process_group=0)
+
+
+def hand_over(process, run_dir, spares):
+    """Send a spawned launcher its run directory, whose request FIFO must exist, and its spare worker count."""
+    try:
+        process.stdin.write(os.fsencode(run_dir) + b"\0" + str(spares).encode())
+    finally:
+        process.stdin.close()
+
+
+def environment():
+    """Return seedrun's environment for make, the launcher and the steps, without an outer make's variables.
+
+    When seedrun runs from a virtualenv, that virtualenv's bin directory goes
+    first on PATH, as activating it would, so ``python`` in a step command is
+    the interpreter seedrun is installed in.
+    """
+    env = dict(os.environ)
+    for name in step.MAKE_VARIABLES:
+        env.pop(name, None)
+    # The Makefile sets it for this seedrun process only; a step that runs
+    # seedrun itself must get seedrun's own exit code 75 when locked out.
+    env.pop("SEEDRUN_LOCKED_EXIT_CODE", None)
+    if sys.prefix != sys.base_prefix:
+        bin_dir = os.path.dirname(sys.executable)
+        paths = env.get("PATH", "").split(os.pathsep)
+        if not paths or paths[0] != bin_dir:
+            env["PATH"] = os.pathsep.join([bin_dir] + [p for p in paths if p])
+    return env

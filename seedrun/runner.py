@@ -55,8 +55,6 @@ MAX_MAKE_JOBS = 65536
 UNREACHED_SHOWN = 5
 # An import that takes longer than this is left to finish(), which imports again.
 PRELOAD_WAIT_SECONDS = 30.0
-LAUNCHER_CODE = ("import sys; sys.path.insert(0, sys.argv[1]); "
-                 "from seedrun.launcher import main; sys.exit(main(sys.argv[2:]))")
 
 
 def display_path(path: Path) -> str:
@@ -191,32 +189,11 @@ def find_make() -> str:
     """Return the absolute path of the make that runs the steps, or raise SetupError before anything starts."""
     import shutil
 
-    found = shutil.which("make", path=make_environment().get("PATH"))
+    found = shutil.which("make", path=launcher.environment().get("PATH"))
     if found is None:
         raise SetupError("GNU make was not found on PATH; install it (Debian and Ubuntu: apt install make) "
                          "and run again. Nothing was run.")
     return found
-
-
-def make_environment() -> dict[str, str]:
-    """seedrun's environment for make and the steps, without an outer make's variables.
-
-    When seedrun runs from a virtualenv, that virtualenv's bin directory goes
-    first on PATH, as activating it would, so ``python`` in a step command is
-    the interpreter seedrun is installed in.
-    """
-    env = dict(os.environ)
-    for name in steprunner.MAKE_VARIABLES:
-        env.pop(name, None)
-    # The Makefile sets it for this seedrun process only; a step that runs
-    # seedrun itself must get seedrun's own exit code 75 when locked out.
-    env.pop("SEEDRUN_LOCKED_EXIT_CODE", None)
-    if sys.prefix != sys.base_prefix:
-        bin_dir = str(Path(sys.executable).parent)
-        paths = env.get("PATH", "").split(os.pathsep)
-        if not paths or paths[0] != bin_dir:
-            env["PATH"] = os.pathsep.join([bin_dir] + [p for p in paths if p])
-    return env
 
 
 def last_line(path: Path, limit: int = 4096) -> str:
@@ -250,12 +227,6 @@ def _load_finishing_modules() -> None:
         log.debug("cannot load the modules that finish a run: %s", error, exc_info=True)
 
 
-class LauncherProcess(subprocess.Popen):
-    """The launcher's process, with the request FIFO that seedrun keeps open while it runs."""
-
-    queue_fd: int | None = None
-
-
 def ready_together(document: dict, jobs: int) -> int:
     """Return how many of the plan's steps can become ready at the same moment, at most its job limit.
 
@@ -278,42 +249,27 @@ def ready_together(document: dict, jobs: int) -> int:
     return min(max(width.values(), default=0), jobs)
 
 
-def start_launcher(run_dir: Path, spares: int) -> LauncherProcess | None:
-    """Start the step launcher of a run (see launcher.py), or return None where it cannot work.
+def hand_over_run(process: subprocess.Popen, run_dir: Path, spares: int) -> int:
+    """Create the run's request FIFO and send a spawned launcher its run; return seedrun's fd of the FIFO.
 
-    It may start before the run's files are written, so that its own start
-    overlaps with writing them: it needs only the FIFO it reads requests from.
-    `spares` is how many workers it forks ahead (see ready_together()).
+    Raise OSError when the FIFO cannot be created or opened.
     """
-    try:
-        # The launcher and the orchestrator wait on pidfds (Linux 5.3 and later).
-        os.close(os.pidfd_open(os.getpid()))
-    except (AttributeError, OSError) as error:
-        log.info("no step launcher, each recipe starts its own step runner: pidfd_open: %s", error)
-        return None
     state = run_dir / ".seedrun"
     state.mkdir(exist_ok=True)
     try:
         os.mkfifo(state / launcher.QUEUE, 0o600)
     except FileExistsError:
         pass
-    except OSError as error:
-        log.info("no step launcher, each recipe starts its own step runner: cannot create a FIFO in %s: %s",
-                 state, error.strerror)
-        return None
     # seedrun keeps the request FIFO open for the whole run, so a request
     # written before the launcher opened it (the stop request, when make has
     # nothing to do) waits in the FIFO instead of being lost.
     queue_fd = os.open(state / launcher.QUEUE, os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC)
-    command = [sys.executable, "-I", "-S", "-c", LAUNCHER_CODE, str(Path(__file__).resolve().parent.parent),
-               str(run_dir), str(os.getpid()), str(spares)]
-    with open(run_dir / "make.log", "ab") as make_log:
-        # No preexec_fn, so that subprocess can use vfork: the launcher sets
-        # its own parent-death signal.
-        process = LauncherProcess(command, cwd=run_dir, env=make_environment(), stdin=subprocess.DEVNULL,
-                                  stderr=make_log, process_group=0)
-    process.queue_fd = queue_fd
-    return process
+    try:
+        launcher.hand_over(process, str(run_dir), spares)
+    except OSError as error:
+        # The launcher died before it got its run, which _watch_make() notices.
+        log.info("cannot hand the run to the step launcher (PID %d): %s", process.pid, error)
+    return queue_fd
 
 
 def max_kill_grace(document: dict) -> float:
@@ -380,7 +336,7 @@ class Execution:
     """One invocation of make on a run directory, from start to the final record."""
 
     def __init__(self, run_dir: Path, document: dict, jobs: int, *, resumed: bool = False,
-                 launcher: LauncherProcess | None = None):
+                 launcher: subprocess.Popen | None = None):
         self.run_dir = run_dir
         self.doc = document
         self.jobs = jobs
@@ -400,7 +356,10 @@ class Execution:
         self.signalled = False
         self.killed = False
         self.make: subprocess.Popen | None = None
+        # The step launcher, spawned before the run was planned (launcher.spawn()), or None.
         self.launcher = launcher
+        # seedrun's fd of the launcher's request FIFO.
+        self.queue_fd: int | None = None
         self.fallback_used = False
         self.launcher_lost = False
         self.preloader: threading.Thread | None = None
@@ -468,13 +427,17 @@ class Execution:
 
     def _watch_make(self, interrupts: Interrupts) -> None:
         if self.launcher is None:
-            self.launcher = start_launcher(self.run_dir, ready_together(self.doc, self.make_jobs()))
+            self.launcher = launcher.spawn()
+            if self.launcher is None:
+                log.info("no step launcher, each recipe starts its own step runner: no pidfd_open")
         if self.launcher is not None:
             try:
+                # The reply FIFOs first: a recipe that opens a missing one creates a plain file.
                 self._make_reply_fifos()
+                self.queue_fd = hand_over_run(self.launcher, self.run_dir, ready_together(self.doc, self.make_jobs()))
             except OSError as error:
-                log.info("no step launcher, each recipe starts its own step runner: cannot create the reply "
-                         "FIFOs: %s", error)
+                log.info("no step launcher, each recipe starts its own step runner: cannot create the FIFOs "
+                         "in %s: %s", self.files.state, error)
                 self.launcher.kill()
                 self.launcher.wait()
                 self._close_queue()
@@ -540,14 +503,14 @@ class Execution:
                 pass
 
     def _close_queue(self) -> None:
-        if self.launcher is not None and self.launcher.queue_fd is not None:
-            os.close(self.launcher.queue_fd)
-            self.launcher.queue_fd = None
+        if self.queue_fd is not None:
+            os.close(self.queue_fd)
+            self.queue_fd = None
 
     def _stop_launcher(self) -> None:
         """Ask the launcher to exit once its step runners have; make has exited, so no request follows."""
         try:
-            os.write(self.launcher.queue_fd, launcher.STOP_REQUEST + b"\n")
+            os.write(self.queue_fd, launcher.STOP_REQUEST + b"\n")
         except OSError as error:
             log.warning("cannot ask the step launcher (PID %d) to stop: %s", self.launcher.pid, error)
 
@@ -585,7 +548,7 @@ class Execution:
             command.append("SEEDRUN_LAUNCHER=1")
         make_log = open(self.run_dir / "make.log", "ab")
         try:
-            process = subprocess.Popen(command, cwd=self.run_dir, env=make_environment(), stdin=subprocess.DEVNULL,
+            process = subprocess.Popen(command, cwd=self.run_dir, env=launcher.environment(), stdin=subprocess.DEVNULL,
                                        stderr=make_log, process_group=0, preexec_fn=parent_death_setup(signal.SIGTERM))
         finally:
             make_log.close()

@@ -44,7 +44,12 @@ def overlapping_starts(events: list[str]) -> list[str]:
 
 
 def processes_of_run(run_dir: Path) -> list[int]:
-    """PIDs of live processes that belong to a run: make (working directory) and step runners (arguments)."""
+    """PIDs of live processes that belong to a run.
+
+    make, the recipes and the launcher work in the run directory. A step
+    runner started by a recipe has it among its arguments, and one in a
+    launcher's worker has the run's files open (its log and the active lock).
+    """
     found = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit() or int(entry) == os.getpid():
@@ -55,9 +60,21 @@ def processes_of_run(run_dir: Path) -> list[int]:
             cwd = os.readlink("/proc/%s/cwd" % entry)
         except OSError:
             continue
-        if (str(run_dir) in cmdline or cwd == str(run_dir)) and pid_alive(int(entry)):
+        belongs = str(run_dir) in cmdline or cwd == str(run_dir) or _has_open_file_in(int(entry), run_dir)
+        if belongs and pid_alive(int(entry)):
             found.append(int(entry))
     return found
+
+
+def _has_open_file_in(pid: int, run_dir: Path) -> bool:
+    prefix = str(run_dir) + os.sep
+    try:
+        for fd in os.listdir("/proc/%d/fd" % pid):
+            if os.readlink("/proc/%d/fd/%s" % (pid, fd)).startswith(prefix):
+                return True
+    except OSError:
+        pass
+    return False
 
 
 def make_of_run(run_dir: Path) -> list[int]:

@@ -276,3 +276,32 @@ def test_spare_workers_before_fan_out(ws, jobs, workers):
     output, _ = process.communicate(timeout=60)
     assert process.returncode == 0, output
     assert processes_of_run(run_dir) == []
+
+
+def launchers_of(seedrun_pid: int) -> list[int]:
+    """PIDs of the live launchers and workers of the seedrun process seedrun_pid (its PID is their last argument)."""
+    return [pid for pid in map(int, filter(str.isdigit, os.listdir("/proc")))
+            if b"seedrun.launcher" in command_line(pid)
+            and command_line(pid).rstrip(b"\0").rsplit(b"\0", 1)[-1] == str(seedrun_pid).encode()]
+
+
+def test_launcher_exits_when_run_not_started(ws):
+    # seedrun starts its launcher before it reads the pipeline file. A run
+    # that the lock or the pipeline file stops must not leave it behind.
+    ws.write(PIPELINE.replace("SECONDS", "30"))
+    holder = ws.launch("run")
+    assert wait_for(lambda: lines(ws.scratch / "slow.events"))
+    refused = ws.launch("run")
+    output, _ = refused.communicate(timeout=60)
+    assert refused.returncode == 75, output
+    assert launchers_of(refused.pid) == []
+
+    ws.write("[steps.broken]\ncommand = 3\n", name="broken.toml")
+    invalid = ws.launch("--pipeline", "broken.toml", "run")
+    output, _ = invalid.communicate(timeout=60)
+    assert invalid.returncode == 2, output
+    assert launchers_of(invalid.pid) == []
+
+    os.killpg(holder.pid, signal.SIGINT)
+    output, _ = holder.communicate(timeout=60)
+    assert holder.returncode == 130, output
