@@ -769,12 +769,17 @@ def run_phase_barrier(run_dir, phase):
 
 
 def ensure_standard_fds():
-    """Open /dev/null on any of fds 0-2 that is closed, so log fds never land there."""
+    """Open /dev/null on any of fds 0-2 that is closed, so log fds never land there.
+
+    The new fds are inheritable, as standard fds are: a Python child started
+    with one of them closed would have None for sys.stdin, sys.stdout or
+    sys.stderr, and fail on its first use.
+    """
     for fd in (0, 1, 2):
         try:
             os.fstat(fd)
         except OSError:
-            os.open(os.devnull, os.O_RDWR)
+            os.set_inheritable(os.open(os.devnull, os.O_RDWR), True)
 
 
 def main(argv):

@@ -125,6 +125,16 @@ def test_console_script_with_stdout_closed(ws):
             assert "Starting:" not in lock.read_text(errors="replace")
 
 
+def test_console_script_with_stderr_closed(ws):
+    # The launcher inherits seedrun's fds. Started with fd 2 closed, its
+    # workers had no sys.stderr and failed every step's reply with exit 70.
+    ws.write(FAILING.replace("exit 3", "exit 0"))
+    result = ws.call(["/bin/sh", "-c", 'exec "$0" run --phase vendors 2>&-', SEEDRUN])
+    assert result.code == 0, result.out
+    assert (ws.scratch / "load.ran").read_text() == "ran\n"
+    assert "Error 70" not in (ws.run_dir / "make.log").read_text()
+
+
 @pytest.mark.parametrize("goals", [("plan", "pair-quadratec"), ("graph", "meyer"), ("plan", "seed-all")])
 def test_make_preview_with_selection_runs_nothing(ws, goals):
     ws.write(FAILING)
