@@ -169,8 +169,7 @@ class Launcher:
             spare = self._wants_spare()
             events = self.poller.poll(SPARE_IDLE_MS if spare else self._poll_timeout())
             if not events and spare:
-                # Behind the warm workers, which pop() reuses first.
-                self.idle.insert(0, self._fork_worker())
+                self._fork_spare()
             for fd, _ in events:
                 worker = self.by_fd.get(fd)
                 if fd == self.queue:
@@ -185,6 +184,15 @@ class Launcher:
                 self._check_abandoned()
         self._dismiss_workers()
         return 0
+
+    def _fork_spare(self):
+        try:
+            # Behind the warm workers, which pop() reuses first.
+            self.idle.insert(0, self._fork_worker())
+        except OSError as error:
+            # Near a process or memory limit: steps get their workers when they start.
+            self.spares = 0
+            sys.stderr.write("seedrun launcher: stopped forking spare workers: %s\n" % error)
 
     def _wants_spare(self):
         # Only while a step runs: before the first one, and between two
@@ -256,7 +264,12 @@ class Launcher:
     def _fork_worker(self):
         requests_read, requests_write = os.pipe2(os.O_CLOEXEC)
         reports_read, reports_write = os.pipe2(os.O_CLOEXEC)
-        pid = os.fork()
+        try:
+            pid = os.fork()
+        except OSError:
+            for fd in (requests_read, requests_write, reports_read, reports_write):
+                os.close(fd)
+            raise
         if pid == 0:
             os.close(requests_write)
             os.close(reports_read)

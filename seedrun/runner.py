@@ -228,16 +228,22 @@ def _load_finishing_modules() -> None:
 
 
 def ready_together(document: dict, jobs: int) -> int:
-    """Return how many of the plan's steps can become ready at the same moment, at most its job limit.
+    """Estimate how many of the plan's steps become ready at the same moment, at most its job limit.
 
     Steps at the same depth of the graph (the longest chain of steps and
-    phase barriers before them) can all be ready together, so the largest
-    depth is the count. The launcher forks that many workers ahead.
+    phase barriers before them) become ready together when a fan-out starts,
+    so the estimate is the number of steps at the most crowded depth. Steps
+    at different depths can be ready together too, which it does not count.
+    A step that a resume carries over does not run and counts as done. The
+    launcher forks that many workers ahead.
     """
     depth: dict[str, int] = {}
     barrier_depth: dict[str, int] = {}
     width: dict[int, int] = {}
     for entry in document["steps"]:
+        if entry.get("carried_over"):
+            depth[entry["name"]] = -1
+            continue
         before = [depth.get(name, -1) for name in entry["needs"] + entry["after"]]
         for phase in (entry["needs_phase"], entry["after_phase"]):
             if phase:

@@ -203,3 +203,15 @@ def test_ready_together_widest_level(tmp_path):
     pipeline = load_pipeline(path)
     document, _ = build_plan_document(pipeline, resolve(pipeline, Selection()), "r", tmp_path / "r", 16)
     assert ready_together(document, 16) == 5
+
+
+def test_ready_together_skips_carried_over(tmp_path):
+    # A resume runs only the steps that did not succeed: here dependent-a,
+    # while main-a, main-b and vendor are carried over.
+    path = tmp_path / "pipeline.toml"
+    path.write_text(FAN_OUT)
+    pipeline = load_pipeline(path)
+    document, _ = build_plan_document(pipeline, resolve(pipeline, Selection()), "r", tmp_path / "r", 16)
+    for entry in document["steps"]:
+        entry["carried_over"] = entry["name"] != "dependent-a"
+    assert ready_together(document, 16) == 1
