@@ -158,8 +158,18 @@ def _dot_id(name: str) -> str:
     return '"%s"' % name.replace("\\", "\\\\").replace('"', '\\"')
 
 
+def _interrupt(number: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def dispatch(args: argparse.Namespace) -> int:
     if args.command in ("run", "resume"):
+        # Until the run installs its own handlers, SIGTERM and SIGHUP stop
+        # seedrun as Ctrl-C does, with exit code 130.
+        import signal
+
+        for number in (signal.SIGTERM, signal.SIGHUP):
+            signal.signal(number, _interrupt)
         # Before the rest of seedrun is imported, so that the launcher's
         # start overlaps it (see seedrun.launcher).
         from seedrun import launcher

@@ -342,3 +342,18 @@ def test_interrupt_after_record_is_final_keeps_exit_code(ws):
     assert result.code == 0, result.out + result.err
     assert "returned 0" in result.lines
     assert ws.record()["status"] == "succeeded"
+
+
+@pytest.mark.parametrize("number", [signal.SIGTERM, signal.SIGHUP])
+def test_signal_before_run_starts_exits_130(ws, number):
+    # A pipeline file that is a FIFO keeps seedrun waiting in its read,
+    # before any run exists, until the signal arrives.
+    fifo = ws.path / "waiting.toml"
+    os.mkfifo(fifo)
+    process = ws.launch("--pipeline", str(fifo), "run")
+    time.sleep(1.0)
+    process.send_signal(number)
+    output, _ = process.communicate(timeout=30)
+    assert process.returncode == 130, output
+    assert "seedrun: interrupted" in output
+    assert not (ws.path / "logs").exists()
