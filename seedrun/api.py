@@ -143,9 +143,13 @@ def signals_deferred():
 def take_over(previous: dict) -> None:
     """Finish the record of a run that died holding the lock, after its step runners stopped."""
     run_dir = Path(previous["run_dir"]) if previous.get("run_dir") else None
-    if run_dir is None or not (run_dir / "plan.json").exists():
+    if run_dir is None:
         return
-    if _run_status(run_dir) != "running" and wait_for_step_runners(run_dir, 0):
+    if not (run_dir / "plan.json").exists():
+        _remove_unplanned(run_dir)
+        return
+    # A run that died before its first run.json has none (None), and is as unfinished as a running one.
+    if _run_status(run_dir) not in (None, "running") and wait_for_step_runners(run_dir, 0):
         # The run has its final record, but a crash while it was resumed can
         # leave recipe shells that would hand a new launcher stale requests.
         _end_old_recipes(run_dir)
@@ -168,6 +172,26 @@ def take_over(previous: dict) -> None:
     run_record = execution.assemble(status="interrupted", exit_code=130, finished=time.time())
     execution.writer.write(run_record)
     execution.write_companions(run_record)
+
+
+def _remove_unplanned(run_dir: Path) -> None:
+    """Delete the directory of a run that died before it wrote plan.json.
+
+    plan.json is the last file a new run writes before it starts make, so
+    no step of that run started, and no other run lists the directory. A
+    directory that holds anything but .seedrun and rules.mk, or whose name
+    is not a run id, is left alone.
+    """
+    import shutil
+
+    try:
+        if not RUN_ID.match(run_dir.name) or not set(os.listdir(run_dir)) <= {".seedrun", "rules.mk"}:
+            return
+        shutil.rmtree(run_dir)
+    except FileNotFoundError:
+        pass
+    except OSError as error:
+        log.warning("cannot delete %s, left by a run that died before it started: %s", run_dir, error)
 
 
 def _run_status(run_dir: Path) -> str | None:

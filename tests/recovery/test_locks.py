@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import re
 import signal
 import sqlite3
+import subprocess
 import time
 from contextlib import closing
 from datetime import datetime, timezone
@@ -126,6 +128,54 @@ def test_stale_lock_is_taken_over(ws):
     assert ws.steps(old_dir)["slow"]["status"] == "interrupted"
     assert processes_of_run(old_dir) == []
     assert processes_with_args("sleep 2.6") == []
+
+
+def dead_holder(ws, run_dir) -> int:
+    """Write the lock details of a seedrun that died holding the lock for run_dir; return its PID."""
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    lock = ws.path / "logs" / ".seedrun" / "locks.lock"
+    lock.write_text(json.dumps({"run_id": run_dir.name, "run_dir": str(run_dir), "pid": gone.pid,
+                                "host": os.uname().nodename, "started_at": "2026-12-04T00:00:00Z"}))
+    return gone.pid
+
+
+def test_take_over_run_without_run_json(ws):
+    # What a seedrun killed after it wrote plan.json and before its first
+    # run.json leaves: a planned run with no record at all.
+    ws.write(SLOW.replace("SECONDS", "0.1"))
+    assert ws.run("run").code == 0
+    old_dir = ws.run_dir
+    (old_dir / "run.json").unlink()
+    pid = dead_holder(ws, old_dir)
+
+    result = ws.run("run")
+    assert result.code == 0, result.out + result.err
+    assert ("Warning: run %s (PID %d) ended without finishing; taking over its lock"
+            % (old_dir.name, pid)) in result.lines
+    old = ws.record(old_dir)
+    assert old["status"] == "interrupted"
+    assert old["exit_code"] == 130
+
+
+def test_take_over_deletes_unplanned_run(ws):
+    # What a seedrun killed before it wrote plan.json leaves: a directory
+    # that no command lists or cleans up, and in which no step ran.
+    ws.write(SLOW.replace("SECONDS", "0.1"))
+    assert ws.run("run").code == 0
+    unplanned = ws.path / "logs" / "20261204T000000Z-locks"
+    (unplanned / ".seedrun" / "stamps").mkdir(parents=True)
+    (unplanned / "rules.mk").write_text("all:\n")
+    dead_holder(ws, unplanned)
+    assert ws.run("run").code == 0
+    assert not unplanned.exists()
+
+    # A directory with anything else in it stays.
+    (unplanned / ".seedrun").mkdir(parents=True)
+    (unplanned / "notes.txt").write_text("mine\n")
+    dead_holder(ws, unplanned)
+    assert ws.run("run").code == 0
+    assert (unplanned / "notes.txt").read_text() == "mine\n"
 
 
 @pytest.mark.parametrize("number, code", [(signal.SIGTERM, 130), (signal.SIGINT, 130), (signal.SIGKILL, -9)])
