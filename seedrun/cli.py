@@ -162,7 +162,17 @@ def _interrupt(number: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
+def _check_working_directory() -> None:
+    """Raise UsageError if the working directory was deleted: every relative path and console path needs it."""
+    try:
+        os.getcwd()
+    except FileNotFoundError:
+        raise UsageError("the current directory (%s) no longer exists; cd to an existing directory and run again"
+                         % os.environ.get("PWD", "unknown")) from None
+
+
 def dispatch(args: argparse.Namespace) -> int:
+    _check_working_directory()
     if args.command in ("run", "resume"):
         # Until the run installs its own handlers, SIGTERM and SIGHUP stop
         # seedrun as Ctrl-C does, with exit code 130.

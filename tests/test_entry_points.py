@@ -135,6 +135,20 @@ def test_console_script_with_stderr_closed(ws):
     assert "Error 70" not in (ws.run_dir / "make.log").read_text()
 
 
+def test_deleted_working_directory_is_an_error(ws):
+    # A run used to create its run directory and then fail with a traceback.
+    ws.write(FAILING)
+    gone = ws.path / "gone"
+    gone.mkdir()
+    script = 'cd "$1" && rmdir "$1" && exec "$0" --pipeline "$2" run meyer'
+    result = ws.call(["/bin/sh", "-c", script, SEEDRUN, str(gone), str(ws.path / "pipeline.toml")])
+    assert result.code == 2, result.err
+    assert "Traceback" not in result.err
+    assert result.err == ("seedrun: error: the current directory (%s) no longer exists; cd to an existing "
+                          "directory and run again\n" % gone)
+    assert not (ws.path / "logs").exists()
+
+
 @pytest.mark.parametrize("goals", [("plan", "pair-quadratec"), ("graph", "meyer"), ("plan", "seed-all")])
 def test_make_preview_with_selection_runs_nothing(ws, goals):
     ws.write(FAILING)
