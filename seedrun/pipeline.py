@@ -11,6 +11,7 @@ import codecs
 import functools
 import hashlib
 import json
+import os
 import re
 import shlex
 import tomllib
@@ -262,6 +263,13 @@ def _build(path: Path, raw: bytes, data: dict, problems: Problems) -> Pipeline:
     section = _table(data, "pipeline", problems)
     problems.unknown_keys("[pipeline]", section, PIPELINE_KEYS)
     base = path.resolve().parent
+    try:
+        str(base).encode("utf-8")
+    except UnicodeEncodeError:
+        # Paths written in the file are UTF-8, as TOML is, so only this directory can break the rules and records.
+        shown = os.fsencode(base).decode("ascii", "backslashreplace")
+        problems.add("[pipeline]", "the pipeline file's directory %s is not valid UTF-8, which make's rules, "
+                                   "run.json and the report need; rename it" % shown)
     workdir = base / str(section.get("workdir", "."))
     if not workdir.is_dir():
         problems.add("[pipeline]", "workdir %r is not a directory (%s); create it or fix the path, which is "

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
+import subprocess
 
 import pytest
 
-from support import REPO, Workspace
+from support import REPO, SEEDRUN, Workspace
 
 from seedrun.pipeline import MAKEFILE_GOALS
 
@@ -251,6 +252,19 @@ def test_pipeline_file_with_byte_order_mark(ws):
     path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
     assert_invalid(ws, "pipeline.toml: the file starts with a UTF-8 byte order mark, which TOML does not allow; "
                        "save it as UTF-8 without one")
+
+
+def test_pipeline_in_non_utf8_directory(ws):
+    # It used to create the run's directory and fail writing make's rules.
+    folder = os.fsencode(ws.path) + b"/vendor\xff"
+    os.mkdir(folder)
+    with open(folder + b"/pipeline.toml", "w") as f:
+        f.write('[pipeline]\nname = "x"\n[steps.a]\ncommand = \'echo > "$T/a"\'\n')
+    done = subprocess.run([SEEDRUN, "run"], cwd=folder, env=ws.env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2, done.stderr
+    assert "the pipeline file's directory %s/vendor\\xff is not valid UTF-8" % ws.path in done.stderr
+    assert os.listdir(folder) == [b"pipeline.toml"]
+    assert not (ws.scratch / "a").exists()
 
 
 @pytest.mark.parametrize("jobs", ["0", "abc", "-3"])
