@@ -96,11 +96,10 @@ def run(path: str | os.PathLike | None, selection: Selection, jobs: object = Non
     find_make()
     with PipelineLock(pipeline.logs_dir, pipeline.name) as lock:
         with interrupts_raised():
-            take_over(lock.acquire())
+            take_over(lock.acquire(), pipeline.logs_dir)
         lock.took_over()
         with signals_deferred():
-            run_id, run_dir = new_run_id(pipeline.logs_dir, pipeline.name)
-            lock.describe(run_id, run_dir)
+            run_id, run_dir = new_run_id(pipeline.logs_dir, pipeline.name, lock.describe)
             document, specs = build_plan_document(pipeline, the_plan, run_id, run_dir, jobs)
             write_run_files(run_dir, document, specs, render_rules(the_plan, run_dir))
             point_latest(pipeline.logs_dir, run_id)
@@ -140,13 +139,13 @@ def signals_deferred():
         raise
 
 
-def take_over(previous: dict) -> None:
+def take_over(previous: dict, logs_dir: Path) -> None:
     """Finish the record of a run that died holding the lock, after its step runners stopped."""
-    run_dir = Path(previous["run_dir"]) if previous.get("run_dir") else None
+    run_dir = _own_run_dir(previous.get("run_dir"), logs_dir)
     if run_dir is None:
         return
     if not (run_dir / "plan.json").exists():
-        _remove_unplanned(run_dir)
+        _remove_unplanned(run_dir, previous)
         return
     # A run that died before its first run.json has none (None), and is as unfinished as a running one.
     if _run_status(run_dir) not in (None, "running") and wait_for_step_runners(run_dir, 0):
@@ -154,17 +153,21 @@ def take_over(previous: dict) -> None:
         # leave recipe shells that would hand a new launcher stale requests.
         _end_old_recipes(run_dir)
         return
+    document = _readable_plan(run_dir)
+    if document is None:
+        say("Warning: run %s (PID %s) ended without finishing, and its plan.json cannot be read; "
+            "leaving its directory %s as it is" % (previous.get("run_id"), previous.get("pid"), display_path(run_dir)))
+        return
     say("Warning: run %s (PID %s) ended without finishing; taking over its lock"
         % (previous.get("run_id"), previous.get("pid")))
     if not wait_for_step_runners(run_dir, 0):
         say("Waiting for the steps of run %s to stop" % previous.get("run_id"))
         _stop_old_make(run_dir, signal.SIGTERM)
-        if not wait_for_step_runners(run_dir, STALE_STOP_SECONDS + max_kill_grace(_load_plan(run_dir))):
+        if not wait_for_step_runners(run_dir, STALE_STOP_SECONDS + max_kill_grace(document)):
             _stop_old_make(run_dir, signal.SIGKILL)
             _kill_old_steps(run_dir)
             wait_for_step_runners(run_dir, STALE_STOP_SECONDS)
     _end_old_recipes(run_dir)
-    document = _load_plan(run_dir)
     execution = Execution(run_dir, document, document["jobs"])
     execution.interrupted = True
     execution.reload_records()
@@ -174,24 +177,69 @@ def take_over(previous: dict) -> None:
     execution.write_companions(run_record)
 
 
-def _remove_unplanned(run_dir: Path) -> None:
+def _own_run_dir(value: object, logs_dir: Path) -> Path | None:
+    """Return the run directory the lock names if it is a run of this logs directory, else None.
+
+    A workspace copied with its logs (cp -a) has a lock file that names the
+    original's runs, which may still be running, and a lock file can be
+    edited by hand. seedrun acts only on runs in its own logs directory,
+    whose lock it holds.
+    """
+    if not isinstance(value, str):
+        return None
+    run_dir = Path(value)
+    if run_dir.is_absolute() and RUN_ID.match(run_dir.name) and run_dir.parent.resolve() == logs_dir.resolve():
+        return run_dir
+    log.warning("the lock names %s, which is not a run directory in %s; leaving it alone", value, logs_dir)
+    return None
+
+
+def _readable_plan(run_dir: Path) -> dict | None:
+    try:
+        document = _load_plan(run_dir)
+    except (OSError, ValueError):
+        return None
+    shaped = isinstance(document, dict) and isinstance(document.get("steps"), list) and "jobs" in document
+    return document if shaped else None
+
+
+# The directories and files a new run creates before plan.json (see
+# runner.write_run_files). Temporary files of its atomic writes end in .tmp.
+UNPLANNED_DIRECTORIES = (".seedrun", ".seedrun/records", ".seedrun/stamps", ".seedrun/failed")
+UNPLANNED_FILES = ("rules.mk", ".seedrun/specs")
+
+
+def _remove_unplanned(run_dir: Path, previous: dict) -> None:
     """Delete the directory of a run that died before it wrote plan.json.
 
     plan.json is the last file a new run writes before it starts make, so
     no step of that run started, and no other run lists the directory. A
-    directory that holds anything but .seedrun and rules.mk, or whose name
-    is not a run id, is left alone.
+    directory that contains anything else is left alone.
     """
     import shutil
 
     try:
-        if not RUN_ID.match(run_dir.name) or not set(os.listdir(run_dir)) <= {".seedrun", "rules.mk"}:
+        if not _holds_only_unplanned_files(run_dir):
             return
+        say("Warning: run %s (PID %s) ended before it started a step; deleting its directory %s"
+            % (previous.get("run_id"), previous.get("pid"), display_path(run_dir)))
         shutil.rmtree(run_dir)
     except FileNotFoundError:
         pass
     except OSError as error:
         log.warning("cannot delete %s, left by a run that died before it started: %s", run_dir, error)
+
+
+def _holds_only_unplanned_files(run_dir: Path) -> bool:
+    for root, directories, files in os.walk(run_dir):
+        relative = os.path.relpath(root, run_dir)
+        for name in directories:
+            if os.path.normpath(os.path.join(relative, name)) not in UNPLANNED_DIRECTORIES:
+                return False
+        for name in files:
+            if os.path.normpath(os.path.join(relative, name)) not in UNPLANNED_FILES and not name.endswith(".tmp"):
+                return False
+    return True
 
 
 def _run_status(run_dir: Path) -> str | None:
@@ -270,7 +318,7 @@ def resume(path: str | os.PathLike | None, run_id: str | None = None, replan: bo
     find_make()
     with PipelineLock(pipeline.logs_dir, pipeline.name) as lock:
         with interrupts_raised():
-            take_over(lock.acquire())
+            take_over(lock.acquire(), pipeline.logs_dir)
         lock.took_over()
         run_dir = find_run(pipeline, run_id)
         document = _load_plan(run_dir)

@@ -46,8 +46,9 @@ class PipelineLock:
         self.fd = fd
         previous = self._read(fd)
         # A run that died while it took over a dead run's lock left that run's details nested.
-        self.previous = previous.get("taking_over") or previous
-        self.taking_over = self.previous if self.previous.get("run_dir") else None
+        nested = previous.get("taking_over")
+        self.previous = nested if isinstance(nested, dict) and nested else previous
+        self.taking_over = self.previous if isinstance(self.previous.get("run_dir"), str) else None
         self.describe(run_id=None, run_dir=None)
         return self.previous
 
@@ -88,9 +89,11 @@ class PipelineLock:
 
     def _read(self, fd: int) -> dict:
         try:
-            return json.loads(os.pread(fd, 65536, 0).decode() or "{}")
+            details = json.loads(os.pread(fd, 65536, 0).decode() or "{}")
         except (OSError, ValueError):
             return {}
+        # A lock file edited by hand can hold any JSON value.
+        return details if isinstance(details, dict) else {}
 
     def _wait_for_description(self, fd: int) -> dict:
         """Wait briefly for the holder's details, which it writes right after it takes the lock."""

@@ -63,12 +63,18 @@ def display_path(path: Path) -> str:
     return str(path) if relative.startswith("..") else relative
 
 
-def new_run_id(logs_dir: Path, pipeline_name: str) -> tuple[str, Path]:
-    """Create a fresh run directory named by UTC start time and pipeline; add -2, -3 ... if taken."""
+def new_run_id(logs_dir: Path, pipeline_name: str, claim) -> tuple[str, Path]:
+    """Create a fresh run directory named by UTC start time and pipeline; add -2, -3 ... if taken.
+
+    claim(run_id, run_dir) runs before each attempt to create the directory,
+    so that the lock names a directory before it exists: a run killed right
+    after creating it leaves nothing that the next run cannot find.
+    """
     base = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + pipeline_name
     logs_dir.mkdir(parents=True, exist_ok=True)
     for suffix in range(1, 1000):
         run_id = base if suffix == 1 else "%s-%d" % (base, suffix)
+        claim(run_id, logs_dir / run_id)
         try:
             (logs_dir / run_id).mkdir()
             return run_id, logs_dir / run_id

@@ -6,6 +6,7 @@ import fcntl
 import json
 import os
 import re
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -170,12 +171,72 @@ def test_take_over_deletes_unplanned_run(ws):
     assert ws.run("run").code == 0
     assert not unplanned.exists()
 
-    # A directory with anything else in it stays.
-    (unplanned / ".seedrun").mkdir(parents=True)
-    (unplanned / "notes.txt").write_text("mine\n")
+    # Killed in the middle of an atomic write, it leaves temporary files too.
+    (unplanned / ".seedrun" / "records").mkdir(parents=True)
+    (unplanned / ".plan.json.123.tmp").write_text("{")
+    (unplanned / ".seedrun" / "specs").write_bytes(b"")
     dead_holder(ws, unplanned)
+    result = ws.run("run")
+    assert result.code == 0, result.out + result.err
+    assert ("Warning: run %s (PID" % unplanned.name) in result.out
+    assert not unplanned.exists()
+
+    # A directory with anything else in it stays, at any depth.
+    for extra in ("notes.txt", ".seedrun/notes.txt"):
+        (unplanned / ".seedrun").mkdir(parents=True)
+        (unplanned / extra).write_text("mine\n")
+        dead_holder(ws, unplanned)
+        assert ws.run("run").code == 0
+        assert (unplanned / extra).read_text() == "mine\n"
+        shutil.rmtree(unplanned)
+
+
+def test_take_over_ignores_runs_outside_logs(ws):
+    # A workspace copied with its logs keeps a lock file that names the
+    # original's runs. They are not this workspace's to finish or delete.
+    ws.write(SLOW.replace("SECONDS", "0.1"))
     assert ws.run("run").code == 0
-    assert (unplanned / "notes.txt").read_text() == "mine\n"
+    elsewhere = ws.path / "original" / "logs"
+    planned = elsewhere / "20261204T000000Z-locks"
+    (planned / ".seedrun").mkdir(parents=True)
+    (planned / "plan.json").write_text((ws.run_dir / "plan.json").read_text())
+    unplanned = elsewhere / "20261204T000001Z-locks"
+    (unplanned / ".seedrun").mkdir(parents=True)
+    for run_dir in (planned, unplanned):
+        dead_holder(ws, run_dir)
+        result = ws.run("run")
+        assert result.code == 0, result.out + result.err
+        assert "the lock names %s, which is not a run directory in %s" % (run_dir, ws.path / "logs") in result.err
+        assert run_dir.is_dir()
+    assert not (planned / "run.json").exists()
+
+
+@pytest.mark.parametrize("details", ["[]", "null", '"x"', '{"taking_over": "x"}', '{"run_dir": 123}'])
+def test_take_over_survives_garbled_lock(ws, details):
+    ws.write(SLOW.replace("SECONDS", "0.1"))
+    (ws.path / "logs" / ".seedrun").mkdir(parents=True)
+    (ws.path / "logs" / ".seedrun" / "locks.lock").write_text(details)
+    for _ in range(2):
+        result = ws.run("run")
+        assert result.code == 0, result.out + result.err
+        assert "Traceback" not in result.err
+
+
+def test_take_over_leaves_unreadable_plan(ws):
+    # It used to fail every later run and resume with a traceback.
+    ws.write(SLOW.replace("SECONDS", "0.1"))
+    assert ws.run("run").code == 0
+    old_dir = ws.run_dir
+    (old_dir / "run.json").unlink()
+    (old_dir / "plan.json").write_text("")
+    pid = dead_holder(ws, old_dir)
+    result = ws.run("run")
+    assert result.code == 0, result.out + result.err
+    assert ("Warning: run %s (PID %d) ended without finishing, and its plan.json cannot be read; leaving its "
+            "directory logs/%s as it is" % (old_dir.name, pid, old_dir.name)) in result.lines
+    assert (old_dir / "plan.json").read_text() == ""
+    assert not (old_dir / "run.json").exists()
+    assert ws.run("resume").code == 0
 
 
 @pytest.mark.parametrize("number, code", [(signal.SIGTERM, 130), (signal.SIGINT, 130), (signal.SIGKILL, -9)])
