@@ -13,6 +13,7 @@ import argparse
 import functools
 import logging
 import os
+import signal
 import sys
 from typing import TYPE_CHECKING
 
@@ -174,12 +175,6 @@ def _check_working_directory() -> None:
 def dispatch(args: argparse.Namespace) -> int:
     _check_working_directory()
     if args.command in ("run", "resume"):
-        # Until the run installs its own handlers, SIGTERM and SIGHUP stop
-        # seedrun as Ctrl-C does, with exit code 130.
-        import signal
-
-        for number in (signal.SIGTERM, signal.SIGHUP):
-            signal.signal(number, _interrupt)
         # Before the rest of seedrun is imported, so that the launcher's
         # start overlaps it (see seedrun.launcher).
         from seedrun import launcher
@@ -231,6 +226,12 @@ def _dispatch(args: argparse.Namespace, launcher: subprocess.Popen | None) -> in
 
 
 def main(argv: list[str] | None = None) -> int:
+    # From here, and until a run installs its own handlers, SIGTERM and
+    # SIGHUP stop seedrun as Ctrl-C does, with exit code 130. Before this
+    # line (Python's start and the imports above, about 40 ms) they still
+    # end the process with the signal.
+    for number in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(number, _interrupt)
     # A closed stdout would otherwise be reused by the first file seedrun
     # opens, and the console lines would go into it.
     ensure_standard_fds()
