@@ -187,31 +187,31 @@ needs = ["export"]
 '''
 
 
+def plan_document(tmp_path: Path, text: str) -> dict:
+    path = tmp_path / "pipeline.toml"
+    path.write_text(text)
+    pipeline = load_pipeline(path)
+    document, _ = build_plan_document(pipeline, resolve(pipeline, Selection()), "r", tmp_path / "r", 16)
+    return document
+
+
 def test_ready_together_widest_level(tmp_path):
     # main-a, main-b and vendor become ready together once codes is done;
     # audit and export wait for the sync phase, so they come two levels later.
-    path = tmp_path / "pipeline.toml"
-    path.write_text(FAN_OUT)
-    pipeline = load_pipeline(path)
-    document, _ = build_plan_document(pipeline, resolve(pipeline, Selection()), "r", tmp_path / "r", 16)
+    document = plan_document(tmp_path, FAN_OUT)
     assert ready_together(document, 16) == 3
     assert ready_together(document, 2) == 2
 
-    path.write_text(FAN_OUT.replace('steps = ["audit", "export", "mail"]',
-                                    'steps = ["audit", "export", "mail", "a2", "a3", "a4"]')
-                    + "".join('\n[steps.a%d]\ncommand = "true"\n' % n for n in (2, 3, 4)))
-    pipeline = load_pipeline(path)
-    document, _ = build_plan_document(pipeline, resolve(pipeline, Selection()), "r", tmp_path / "r", 16)
-    assert ready_together(document, 16) == 5
+    final = 'steps = ["audit", "export", "mail"]'
+    wider = (FAN_OUT.replace(final, final.replace('"mail"', '"mail", "a2", "a3", "a4"'))
+             + "".join('\n[steps.a%d]\ncommand = "true"\n' % n for n in (2, 3, 4)))
+    assert ready_together(plan_document(tmp_path, wider), 16) == 5
 
 
 def test_ready_together_skips_carried_over(tmp_path):
     # A resume runs only the steps that did not succeed: here dependent-a,
     # while main-a, main-b and vendor are carried over.
-    path = tmp_path / "pipeline.toml"
-    path.write_text(FAN_OUT)
-    pipeline = load_pipeline(path)
-    document, _ = build_plan_document(pipeline, resolve(pipeline, Selection()), "r", tmp_path / "r", 16)
+    document = plan_document(tmp_path, FAN_OUT)
     for entry in document["steps"]:
         entry["carried_over"] = entry["name"] != "dependent-a"
     assert ready_together(document, 16) == 1
