@@ -238,12 +238,14 @@ def test_dead_worker_of_last_step_gets_grace(ws):
 def test_step_that_kills_its_runner_at_once(ws):
     # The command kills its step runner before the runner may have saved the
     # command's PID; the launcher still finds the command and ends the step.
+    # The command notes the runner's PID first: after the kill, the launcher
+    # may stop the command before it runs another line.
     ws.write('''
         [pipeline]
         name = "self-kill"
 
         [steps.killer]
-        command = 'kill -KILL $PPID; echo $PPID > "$T/killer.runner"; sleep 1; echo orphan-done > "$T/orphan"'
+        command = 'echo $PPID > "$T/killer.runner"; kill -KILL $PPID; sleep 1; echo orphan-done > "$T/orphan"'
 
         [steps.dep]
         command = 'echo ran > "$T/dep.ran"'
