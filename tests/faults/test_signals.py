@@ -351,9 +351,20 @@ def test_signal_before_run_starts_exits_130(ws, number):
     fifo = ws.path / "waiting.toml"
     os.mkfifo(fifo)
     process = ws.launch("--pipeline", str(fifo), "run")
-    time.sleep(1.0)
+    writer = []
+
+    def reader_waits() -> bool:
+        # Opening for writing succeeds once seedrun has the FIFO open for reading.
+        try:
+            writer.append(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+            return True
+        except OSError:
+            return False
+
+    assert wait_for(reader_waits, timeout=30)
     process.send_signal(number)
     output, _ = process.communicate(timeout=30)
+    os.close(writer[0])
     assert process.returncode == 130, output
     assert "seedrun: interrupted" in output
     assert not (ws.path / "logs").exists()

@@ -250,7 +250,7 @@ FAN_OUT = '''
     jobs = JOBS
 
     [steps.first]
-    command = 'touch "$T/started"; sleep 1.5'
+    command = 'touch "$T/started"; sleep 3'
 '''
 
 
