@@ -267,9 +267,9 @@ def _build(path: Path, raw: bytes, data: dict, problems: Problems) -> Pipeline:
         str(base).encode("utf-8")
     except UnicodeEncodeError:
         # Paths written in the file are UTF-8, as TOML is, so only this directory can break the rules and records.
-        shown = os.fsencode(base).decode("ascii", "backslashreplace")
+        escaped = os.fsencode(base).decode("ascii", "backslashreplace")
         problems.add("[pipeline]", "the pipeline file's directory %s is not valid UTF-8, which make's rules, "
-                                   "run.json and the report need; rename it" % shown)
+                                   "run.json and the report need; rename it" % escaped)
     workdir = base / str(section.get("workdir", "."))
     if not workdir.is_dir():
         problems.add("[pipeline]", "workdir %r is not a directory (%s); create it or fix the path, which is "

@@ -138,14 +138,14 @@ def test_console_script_with_stderr_closed(ws):
 def test_deleted_working_directory_is_an_error(ws):
     # A run used to create its run directory and then fail with a traceback.
     ws.write(FAILING)
-    gone = ws.path / "gone"
-    gone.mkdir()
+    deleted = ws.path / "deleted"
+    deleted.mkdir()
     script = 'cd "$1" && rmdir "$1" && exec "$0" --pipeline "$2" run meyer'
-    result = ws.call(["/bin/sh", "-c", script, SEEDRUN, str(gone), str(ws.path / "pipeline.toml")])
+    result = ws.call(["/bin/sh", "-c", script, SEEDRUN, str(deleted), str(ws.path / "pipeline.toml")])
     assert result.code == 2, result.err
     assert "Traceback" not in result.err
     assert result.err == ("seedrun: error: the current directory (%s) no longer exists; cd to an existing "
-                          "directory and run again\n" % gone)
+                          "directory and run again\n" % deleted)
     assert not (ws.path / "logs").exists()
 
 

@@ -363,9 +363,9 @@ def test_signal_before_run_starts_exits_130(ws, number):
 
     assert wait_for(reader_waits, timeout=30)
     process.send_signal(number)
-    # A signal that lands just before the read() call starts, after Python's
-    # last check for signals, does not interrupt it; the end of the file does,
-    # and the handler then runs before the empty file is parsed.
+    # A signal that lands after Python's last check for signals and before
+    # read() starts does not interrupt the read. The end of the file does, and
+    # the handler then runs before the empty file is parsed.
     os.close(writer[0])
     output, _ = process.communicate(timeout=30)
     assert process.returncode == 130, output

@@ -291,10 +291,10 @@ def test_launcher_exits_when_run_not_started(ws):
     ws.write(PIPELINE.replace("SECONDS", "30"))
     holder = ws.launch("run")
     assert wait_for(lambda: lines(ws.scratch / "slow.events"))
-    refused = ws.launch("run")
-    output, _ = refused.communicate(timeout=60)
-    assert refused.returncode == 75, output
-    assert launchers_of(refused.pid) == []
+    locked_out = ws.launch("run")
+    output, _ = locked_out.communicate(timeout=60)
+    assert locked_out.returncode == 75, output
+    assert launchers_of(locked_out.pid) == []
 
     ws.write("[steps.broken]\ncommand = 3\n", name="broken.toml")
     invalid = ws.launch("--pipeline", "broken.toml", "run")

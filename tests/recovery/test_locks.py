@@ -133,12 +133,12 @@ def test_stale_lock_is_taken_over(ws):
 
 def dead_holder(ws, run_dir) -> int:
     """Write the lock details of a seedrun that died holding the lock for run_dir; return its PID."""
-    gone = subprocess.Popen(["true"])
-    gone.wait()
+    exited = subprocess.Popen(["true"])
+    exited.wait()
     lock = ws.path / "logs" / ".seedrun" / "locks.lock"
-    lock.write_text(json.dumps({"run_id": run_dir.name, "run_dir": str(run_dir), "pid": gone.pid,
+    lock.write_text(json.dumps({"run_id": run_dir.name, "run_dir": str(run_dir), "pid": exited.pid,
                                 "host": os.uname().nodename, "started_at": "2026-12-04T00:00:00Z"}))
-    return gone.pid
+    return exited.pid
 
 
 def test_take_over_run_without_run_json(ws):
