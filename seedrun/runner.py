@@ -16,7 +16,6 @@ written before the exit.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import marshal
 import os
@@ -33,7 +32,7 @@ from seedrun import step as steprunner
 from seedrun.lock import wait_for_step_runners
 from seedrun.graph import Plan
 from seedrun.errors import SetupError
-from seedrun.pipeline import Pipeline
+from seedrun.pipeline import Pipeline, sha256
 from seedrun.process import become_subreaper, list_children, prctl_function
 from seedrun.records import (RunJsonWriter, count_statuses, extract_metrics, read_step_record, run_status,
                              step_entry, write_json_atomically)
@@ -117,7 +116,7 @@ def fingerprint(spec: dict, planned: dict) -> str:
     keys = ("command", "workdir", "env", "timeout", "retries", "retry_on_exit_codes", "on_failure", "pool")
     text = repr([spec.get(k) for k in keys] + [planned["needs"], planned["after"],
                                                 planned["needs_phase"], planned["after_phase"]])
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+    return sha256(text.encode()).hexdigest()[:16]
 
 
 def build_plan_document(pipeline: Pipeline, plan: Plan, run_id: str, run_dir: Path, jobs: int) -> tuple[dict, dict]:
