@@ -172,22 +172,40 @@ def _check_working_directory() -> None:
                          % os.environ.get("PWD", "unknown")) from None
 
 
-def dispatch(args: argparse.Namespace) -> int:
-    _check_working_directory()
-    if args.command in ("run", "resume"):
-        # Before the rest of seedrun is imported, so that the launcher's
-        # start overlaps it (see seedrun.launcher).
-        from seedrun import launcher
+def spawn_launcher(argv: list[str]) -> subprocess.Popen | None:
+    """Start the step launcher early when the command line may start a run, else return None.
 
-        early = launcher.spawn()
-        try:
-            return _dispatch(args, early)
-        finally:
-            if early is not None and not early.stdin.closed:
-                # No run was started: the launcher exits when its stdin closes.
-                early.stdin.close()
-                early.wait()
-    return _dispatch(args, None)
+    The launcher's start (about 17 ms) then overlaps building the parser and
+    importing the rest of seedrun (see seedrun.launcher). argparse has not
+    parsed argv yet, so any argument spelled "run" or "resume" counts. A
+    launcher that gets no run exits once its stdin closes.
+    """
+    if "run" not in argv and "resume" not in argv:
+        return None
+    from seedrun import launcher
+
+    return launcher.spawn()
+
+
+def release_launcher(process: subprocess.Popen | None) -> None:
+    """Close the stdin of a launcher that got no run, so that it exits, and wait for it."""
+    if process is not None and not process.stdin.closed:
+        process.stdin.close()
+        process.wait()
+
+
+def dispatch(args: argparse.Namespace, launcher: subprocess.Popen | None = None) -> int:
+    """Run the parsed command; `launcher` is one from spawn_launcher(), used by run and resume."""
+    _check_working_directory()
+    if args.command not in ("run", "resume"):
+        release_launcher(launcher)
+        launcher = None
+    elif launcher is None:
+        launcher = spawn_launcher([args.command])
+    try:
+        return _dispatch(args, launcher)
+    finally:
+        release_launcher(launcher)
 
 
 def _dispatch(args: argparse.Namespace, launcher: subprocess.Popen | None) -> int:
@@ -235,12 +253,13 @@ def main(argv: list[str] | None = None) -> int:
     # A closed stdout would otherwise be reused by the first file seedrun
     # opens, and the console lines would go into it.
     ensure_standard_fds()
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
-                        format="seedrun: %(levelname)s: %(name)s: %(message)s")
+    launcher = spawn_launcher(sys.argv[1:] if argv is None else argv)
     try:
-        return dispatch(args)
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
+                            format="seedrun: %(levelname)s: %(name)s: %(message)s")
+        return dispatch(args, launcher)
     except SeedrunError as error:
         print("seedrun: error: %s" % error, file=sys.stderr)
         if error.exit_code == EXIT_LOCKED and os.environ.get(LOCKED_EXIT_VARIABLE, "").isdigit():
@@ -251,6 +270,9 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         return EXIT_INVALID
+    finally:
+        # argparse exits on --help, --version and invalid arguments.
+        release_launcher(launcher)
 
 
 def entry_point() -> None:

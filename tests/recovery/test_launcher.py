@@ -305,3 +305,21 @@ def test_launcher_exits_when_run_not_started(ws):
     os.killpg(holder.pid, signal.SIGINT)
     output, _ = holder.communicate(timeout=60)
     assert holder.returncode == 130, output
+
+
+@pytest.mark.parametrize("args, code, expected", [
+    (("run", "--no-such-option"), 2, "unrecognized arguments: --no-such-option"),
+    (("run", "--help"), 0, "usage: seedrun run"),
+    (("plan", "run"), 0, "run"),
+    (("validate", "resume"), 2, "unrecognized arguments: resume"),
+])
+def test_early_launcher_of_other_commands_exits(ws, args, code, expected):
+    # seedrun starts its launcher before argparse has read the command line,
+    # whenever an argument is "run" or "resume". A command line that starts
+    # no run must still work and must not leave that launcher behind.
+    ws.write('[steps.run]\ncommand = "true"\n')
+    process = ws.launch(*args)
+    output, _ = process.communicate(timeout=60)
+    assert process.returncode == code, output
+    assert expected in output
+    assert launchers_of(process.pid) == []
