@@ -113,6 +113,12 @@ class PipelineHistory:
         return (self.steps or {}).get(name, StepHistory())
 
 
+def prepare(db_path: Path) -> None:
+    """Create the database and its schema if they do not exist yet, so that record_run() has less to do."""
+    with closing(_connect(db_path)):
+        pass
+
+
 def record_run(db_path: Path, run: Mapping[str, Any]) -> None:
     """Insert or replace a run and all of its steps in the history database."""
     summary = summarize_run(run)

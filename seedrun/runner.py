@@ -218,18 +218,21 @@ def _exit_description(returncode: int) -> str:
     return "exit code %d" % returncode
 
 
-def _load_finishing_modules() -> None:
-    """Import what finishing a run needs (Jinja2 and the templates, SQLite) while make runs, off the critical path.
+def _prepare_finish(history_db: Path) -> None:
+    """Do what finishing a run needs while make runs, off the critical path.
 
-    finish() imports the same modules again, so an error here surfaces there,
+    That is importing Jinja2 and SQLite, loading the report's templates and
+    creating the history database (about 3 ms when it does not exist yet).
+    finish() imports and connects again, so an error here surfaces there,
     where it is reported.
     """
     try:
         from seedrun import history, junit, report, retention  # noqa: F401
 
         report.load_templates()
+        history.prepare(history_db)
     except Exception as error:  # noqa: BLE001 - see the docstring
-        log.debug("cannot load the modules that finish a run: %s", error, exc_info=True)
+        log.debug("cannot prepare the end of the run: %s", error, exc_info=True)
 
 
 def ready_together(document: dict, jobs: int) -> int:
@@ -455,7 +458,8 @@ class Execution:
                 self.launcher = None
         self.make = self._start_make()
         # Started after the forks above, so that no fork copies a thread in the middle of an import.
-        self.preloader = threading.Thread(target=_load_finishing_modules, name="seedrun-preload", daemon=True)
+        self.preloader = threading.Thread(target=_prepare_finish, args=(self.history_db,), name="seedrun-preload",
+                                          daemon=True)
         self.preloader.start()
         self.refresh(force=True)
         handled = self._wait_for(self.make, interrupts, 0)
