@@ -398,17 +398,17 @@ def _metric_baselines(
     db_path: Path, run: Mapping[str, Any], steps: list[Mapping[str, Any]]
 ) -> dict[str, list[dict[str, Any]]]:
     """Return the metrics of each step's last successful runs before this run, newest first."""
-    if not db_path.exists():
+    measured = [step["name"] for step in steps if step.get("metrics")]
+    if not measured or not db_path.exists():
         return {}
     pipeline, run_id = run.get("pipeline", ""), run["run_id"]
     with closing(_connect(db_path)) as connection:
         return {
-            step["name"]: [
+            name: [
                 json.loads(row[0])
-                for row in _successful_rows(connection, pipeline, step["name"], run_id, "metrics", METRIC_BASELINE_RUNS)
+                for row in _successful_rows(connection, pipeline, name, run_id, "metrics", METRIC_BASELINE_RUNS)
             ]
-            for step in steps
-            if step.get("metrics")
+            for name in measured
         }
 
 
