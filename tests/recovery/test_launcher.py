@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -95,6 +96,35 @@ def test_lost_launcher_stops_run(ws):
     assert ws.record(run_dir)["exit_code"] == 1
     assert processes_of_run(run_dir) == []
     assert processes_with_args("sleep 30") == []
+
+
+def recipe_of(step: str) -> list[int]:
+    """PIDs of the recipe shells that wait for the reply of `step`."""
+    return [pid for pid in map(int, filter(str.isdigit, os.listdir("/proc")))
+            if b"/bin/sh" in command_line(pid) and b".seedrun/reply/%s;" % step.encode() in command_line(pid)]
+
+
+def test_killed_recipe_waits_for_its_step(ws):
+    # make gives up on a recipe that was killed and exits, but the step it
+    # asked for runs on in its worker. The run must wait for that step and
+    # record how it ended, not end while it runs.
+    ws.write(PIPELINE.replace("SECONDS", "2"))
+    process = ws.launch("run")
+    assert wait_for(lambda: lines(ws.scratch / "slow.events"))
+    run_dir = ws.run_dir
+    recipes = recipe_of("slow")
+    assert len(recipes) == 1
+    os.kill(recipes[0], signal.SIGKILL)
+
+    output, _ = process.communicate(timeout=30)
+    assert process.returncode == 1, output
+    steps = ws.steps(run_dir)
+    assert steps["slow"]["status"] == "succeeded"
+    assert steps["slow"]["duration_s"] >= 2
+    assert steps["after"]["status"] == "not_run"
+    assert not (ws.scratch / "after.count").exists()
+    assert re.search(r"^\[seedrun\] exit code 0 after ", ws.log("slow"), re.M)
+    assert processes_of_run(run_dir) == []
 
 
 def test_make_without_launcher_runs_steps(ws):
