@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 
     from seedrun.graph import Plan, Selection
 
+log = logging.getLogger(__name__)
+
 # The Makefile sets this to 1: make can only exit 0, 1 or 2, and 2 means an
 # invalid pipeline, so under make a run refused by the lock exits 1.
 LOCKED_EXIT_VARIABLE = "SEEDRUN_LOCKED_EXIT_CODE"
@@ -184,7 +186,12 @@ def spawn_launcher(argv: list[str]) -> subprocess.Popen | None:
         return None
     from seedrun import launcher
 
-    return launcher.spawn()
+    try:
+        return launcher.spawn()
+    except OSError as error:
+        # The run spawns one again when it starts, and reports a failure there.
+        log.debug("cannot start the step launcher early: %s", error)
+        return None
 
 
 def release_launcher(process: subprocess.Popen | None) -> None:
@@ -253,8 +260,9 @@ def main(argv: list[str] | None = None) -> int:
     # A closed stdout would otherwise be reused by the first file seedrun
     # opens, and the console lines would go into it.
     ensure_standard_fds()
-    launcher = spawn_launcher(sys.argv[1:] if argv is None else argv)
+    launcher = None
     try:
+        launcher = spawn_launcher(sys.argv[1:] if argv is None else argv)
         parser = build_parser()
         args = parser.parse_args(argv)
         logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
