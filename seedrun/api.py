@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import marshal
 import os
 import signal
 import subprocess
@@ -368,20 +369,34 @@ def plan_changes(old: dict, new: dict) -> list[str]:
 
 
 def reset_unfinished(run_dir: Path, document: dict) -> None:
-    """Delete the stamps of every step that did not succeed, so make runs it again."""
+    """Delete the stamps of every step that did not succeed, so make runs it again, and mark it pending.
+
+    A step keeps its attempt count and history, but not the outcome of its
+    last run. If the resumed run ends before the step starts again, its
+    record then shows that it did not start, not why it failed or was
+    skipped before.
+    """
     files = steprunner.RunFiles(str(run_dir))
     for entry in document["steps"]:
-        record = read_step_record(files, entry["name"]) or {}
-        succeeded = record.get("status") == "succeeded" and os.path.exists(files.stamp(entry["name"], "ok"))
+        record = read_step_record(files, entry["name"])
+        succeeded = record is not None and record.get("status") == "succeeded" \
+            and os.path.exists(files.stamp(entry["name"], "ok"))
         entry["carried_over"] = succeeded
         if succeeded:
             # make reads the .done stamp. In a run whose rules did not yet mark stamps
             # .PRECIOUS, an interrupted make may have deleted it after the step succeeded.
             steprunner.touch(files.stamp(entry["name"], "done"))
-        else:
-            for kind in ("done", "ok"):
-                _remove(files.stamp(entry["name"], kind))
-            _remove(os.path.join(files.failed_dir(), entry["name"]))
+            continue
+        for kind in ("done", "ok"):
+            _remove(files.stamp(entry["name"], kind))
+        _remove(os.path.join(files.failed_dir(), entry["name"]))
+        if record is not None:
+            try:
+                steprunner.write_atomically(files.record(entry["name"]),
+                                            marshal.dumps(steprunner.pending_record(record)))
+            except OSError as error:
+                # The step runner writes a pending record of its own when the step starts again.
+                log.warning("cannot reset the record of step %s: %s", entry["name"], error)
     for phase in document["barriers"]:
         for kind in ("done", "ok"):
             _remove(files.phase_stamp(phase, kind))

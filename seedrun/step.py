@@ -148,6 +148,18 @@ def load_record(files, name):
     return None
 
 
+def pending_record(previous):
+    """Return the record of a step not started yet in this run, with the attempts of the earlier runs in `previous`."""
+    return {
+        "status": "pending", "exit_code": None, "signal": None,
+        "attempts": previous.get("attempts", 0), "queued_at": None,
+        "started_at": None, "finished_at": None, "duration_s": None,
+        "reason": None, "blocked_by": None,
+        "attempt_history": previous.get("attempt_history", []),
+        "leftovers_killed": 0, "log_error": None, "pid": None,
+    }
+
+
 def succeeded(files, name):
     """Tell whether a step succeeded (or failed with on_failure = "ignore"): by its stamp, else its record."""
     if os.path.exists(files.stamp(name, "ok")):
@@ -254,15 +266,7 @@ class StepRunner:
         self.record = self._previous_record()
 
     def _previous_record(self):
-        previous = load_record(self.files, self.name) or {}
-        return {
-            "status": "pending", "exit_code": None, "signal": None,
-            "attempts": previous.get("attempts", 0), "queued_at": None,
-            "started_at": None, "finished_at": None, "duration_s": None,
-            "reason": None, "blocked_by": None,
-            "attempt_history": previous.get("attempt_history", []),
-            "leftovers_killed": 0, "log_error": None, "pid": None,
-        }
+        return pending_record(load_record(self.files, self.name) or {})
 
     def save(self, **changes):
         self.record.update(changes)

@@ -379,3 +379,45 @@ def test_resume_restores_deleted_done_stamp(ws):
     assert "Starting: a" not in result.out
     assert lines(ws.scratch / "runs") == ["a", "b"]
     assert ws.steps()["a"]["carried_over"] is True
+
+
+INTERRUPTED_RESUME = '''
+[pipeline]
+name = "stale"
+jobs = 2
+
+[defaults]
+kill_grace = "3s"
+
+[steps.first]
+command = 'test -f "$T/fixed" || exit 1; echo start >> "$T/first.events"; sleep 30'
+
+[steps.second]
+command = 'echo second >> "$T/second.count"'
+needs = ["first"]
+'''
+
+
+def test_interrupted_resume_records_unreached_step(ws):
+    # `second` was skipped because `first` failed. The resumed run is
+    # interrupted while `first` runs again, so `second` is not reached. Its
+    # record must show that, not the skip of the run before.
+    ws.write(INTERRUPTED_RESUME)
+    result = ws.run("run")
+    assert result.code == 1, result.out + result.err
+    assert ws.steps()["second"]["status"] == "skipped"
+    (ws.scratch / "fixed").touch()
+
+    process = ws.launch("resume")
+    assert wait_for(lambda: lines(ws.scratch / "first.events"))
+    os.killpg(process.pid, signal.SIGINT)
+    output, _ = process.communicate(timeout=30)
+    assert process.returncode == 130, output
+
+    steps = ws.steps()
+    assert steps["first"]["status"] == "interrupted"
+    assert steps["first"]["attempts"] == 2
+    assert steps["second"]["status"] == "not_run"
+    assert steps["second"]["reason"] == "not started: the run was interrupted"
+    assert steps["second"]["blocked_by"] is None
+    assert not (ws.scratch / "second.count").exists()
