@@ -463,13 +463,17 @@ class Execution:
         self.preloader.start()
         self.refresh(force=True)
         handled = self._wait_for(self.make, interrupts, 0)
+        handled = self._handle_interrupts(interrupts, handled)
+        if self.make.returncode < 0 and not self.interrupted:
+            self._on_make_lost()
         if self.launcher is not None:
             self._stop_launcher()
             handled = self._wait_for(self.launcher, interrupts, handled)
             self._close_queue()
-            # The launcher normally exits after its step runners. One that died
-            # left them orphaned here, still stopping their steps.
-            handled = self._wait_for_step_runners(interrupts, handled)
+        # The launcher normally exits after its step runners. One that died
+        # left them orphaned here, still stopping their steps, and so does a
+        # make killed while its recipes ran step runners (without a launcher).
+        handled = self._wait_for_step_runners(interrupts, handled)
         self._handle_interrupts(interrupts, handled)
 
     def _handle_interrupts(self, interrupts: Interrupts, handled: int) -> int:
@@ -531,13 +535,30 @@ class Execution:
 
     def _on_launcher_lost(self) -> None:
         self.launcher_lost = True
+        ended = "exited unexpectedly with %s" % _exit_description(self.launcher.returncode)
+        self._stop_on_lost_process("the step launcher %s" % ended, "Error: the step launcher (PID %d) %s; stopping "
+                                   "the run (see make.log in %s)" % (self.launcher.pid, ended,
+                                                                     display_path(self.run_dir)))
+
+    def _stop_on_lost_process(self, reason: str, message: str) -> None:
+        """Record why the run cannot go on, keep the steps not started from starting, and stop the running ones."""
         self.interrupted = True
-        self.stop_error = "the step launcher exited unexpectedly with %s" % _exit_description(self.launcher.returncode)
+        self.stop_error = reason
         steprunner.touch(self.files.flag("interrupted"))
-        self.console.say("Error: the step launcher (PID %d) exited unexpectedly with %s; stopping the run "
-                         "(see make.log in %s)" % (self.launcher.pid, _exit_description(self.launcher.returncode),
-                                                   display_path(self.run_dir)))
+        self.console.say(message)
         self._signal_make(signal.SIGTERM)
+
+    def _on_make_lost(self) -> None:
+        """Stop the steps that still run after a signal that seedrun did not send ended make.
+
+        make passes SIGTERM on to its recipes, but a recipe only waits for a
+        launcher worker, which runs the step on. The worker is in make's
+        process group while it runs a step, and the group outlives make, so
+        SIGTERM to the group stops the step as it would stop a recipe.
+        """
+        ended = "exited unexpectedly with %s" % _exit_description(self.make.returncode)
+        self._stop_on_lost_process("make %s" % ended, "Error: make (PID %d) %s; stopping the running steps "
+                                   "(see make.log in %s)" % (self.make.pid, ended, display_path(self.run_dir)))
 
     def _announce(self) -> None:
         count = len(self.doc["steps"])

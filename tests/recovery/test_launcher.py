@@ -127,6 +127,73 @@ def test_killed_recipe_waits_for_its_step(ws):
     assert processes_of_run(run_dir) == []
 
 
+@pytest.mark.parametrize("number", [signal.SIGTERM, signal.SIGKILL])
+def test_killed_make_stops_running_steps(ws, number):
+    # Without seedrun's handling, the step would run its 30 s to the end in
+    # its launcher worker, unsupervised, with nothing on the console.
+    ws.write(PIPELINE.replace("SECONDS", "30"))
+    process = ws.launch("run")
+    assert wait_for(lambda: lines(ws.scratch / "slow.events"))
+    run_dir = ws.run_dir
+    makes = make_of_run(run_dir)
+    assert len(makes) == 1
+    os.kill(makes[0], number)
+
+    output, _ = process.communicate(timeout=20)
+    name = signal.Signals(number).name
+    assert process.returncode == 1, output
+    assert ("Error: make (PID %d) exited unexpectedly with %s; stopping the running steps (see make.log in logs/%s)"
+            % (makes[0], name, run_dir.name)) in output.splitlines()
+    assert [event.split()[0] for event in lines(ws.scratch / "slow.events")] == ["start", "end"]
+    steps = ws.steps(run_dir)
+    assert steps["slow"]["status"] == "interrupted"
+    assert steps["after"]["status"] == "not_run"
+    assert steps["after"]["reason"] == "not started: make exited unexpectedly with %s" % name
+    assert ws.record(run_dir)["status"] == "failed"
+    assert processes_of_run(run_dir) == []
+    assert processes_with_args("sleep 30") == []
+
+
+def break_reply_fifos(run_dir) -> None:
+    """Replace a run's folder of reply FIFOs with a file, so that a resume cannot use the launcher."""
+    replies = run_dir / ".seedrun" / "reply"
+    for fifo in replies.iterdir():
+        fifo.unlink()
+    replies.rmdir()
+    replies.write_text("not a folder\n")
+
+
+def test_killed_make_without_launcher_stops_steps(ws):
+    # Without a launcher each recipe runs its step runner, which the killed
+    # make leaves orphaned to seedrun. seedrun must let it stop its step and
+    # write its record before it kills what is left.
+    ws.write(PIPELINE.replace("SECONDS", "30").replace("trap ", "test -f \"$T/fixed\" || exit 1; trap "))
+    result = ws.run("run")
+    assert result.code == 1, result.out + result.err
+    run_dir = ws.run_dir
+    # The resumed run then starts a step runner per recipe.
+    break_reply_fifos(run_dir)
+    (ws.scratch / "fixed").touch()
+
+    process = ws.launch("resume")
+    assert wait_for(lambda: lines(ws.scratch / "slow.events"))
+    makes = make_of_run(run_dir)
+    assert len(makes) == 1
+    os.kill(makes[0], signal.SIGKILL)
+
+    output, _ = process.communicate(timeout=20)
+    assert process.returncode == 1, output
+    assert "Error: make (PID %d) exited unexpectedly with SIGKILL; stopping the running steps" % makes[0] in output
+    assert [event.split()[0] for event in lines(ws.scratch / "slow.events")] == ["start", "end"]
+    steps = ws.steps(run_dir)
+    assert steps["slow"]["status"] == "interrupted"
+    assert "; stopped with SIGTERM;" in ws.log("slow").splitlines()[-1]
+    assert steps["after"]["status"] == "not_run"
+    assert steps["after"]["reason"] == "not started: make exited unexpectedly with SIGKILL"
+    assert processes_of_run(run_dir) == []
+    assert processes_with_args("sleep 30") == []
+
+
 def test_make_without_launcher_runs_steps(ws):
     ws.write(PIPELINE.replace("SECONDS", "0.1"))
     result = ws.run("run")
@@ -184,13 +251,8 @@ def test_resume_without_reply_fifos_falls_back(ws):
     result = ws.run("run")
     assert result.code == 1, result.out + result.err
     run_dir = ws.run_dir
-    # A reply folder that cannot hold FIFOs: the resumed run must start a
-    # step runner per recipe instead of failing.
-    replies = run_dir / ".seedrun" / "reply"
-    for fifo in replies.iterdir():
-        fifo.unlink()
-    replies.rmdir()
-    replies.write_text("not a folder\n")
+    # The resumed run must start a step runner per recipe instead of failing.
+    break_reply_fifos(run_dir)
     (ws.scratch / "fixed").touch()
 
     result = ws.run("resume")
