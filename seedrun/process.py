@@ -144,6 +144,17 @@ def kill_leftovers(pgid, grace, stopped=None):
             return len(seen)
 
 
+def pid_alive(pid):
+    """Tell whether a process with this PID exists (it may belong to another user)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    return True
+
+
 def process_group(pid):
     """Return the process group of pid, or None when the process is gone."""
     try:

@@ -33,7 +33,7 @@ from seedrun.lock import wait_for_step_runners
 from seedrun.graph import Plan
 from seedrun.errors import SetupError
 from seedrun.pipeline import Pipeline, sha256
-from seedrun.process import become_subreaper, list_children, prctl_function
+from seedrun.process import become_subreaper, list_children, pid_alive, prctl_function
 from seedrun.records import (RunJsonWriter, count_statuses, extract_metrics, read_step_record, run_status,
                              step_entry, write_json_atomically)
 from seedrun.secrets import mask_env, mask_tree, secret_values
@@ -84,6 +84,7 @@ def new_run_id(logs_dir: Path, pipeline_name: str, claim) -> tuple[str, Path]:
 
 def point_latest(logs_dir: Path, run_id: str) -> None:
     """Point logs/latest at the run, replacing the old link atomically."""
+    _remove_stale_latest_links(logs_dir)
     tmp = logs_dir / (".latest.%d" % os.getpid())
     try:
         tmp.unlink()
@@ -91,6 +92,17 @@ def point_latest(logs_dir: Path, run_id: str) -> None:
         pass
     os.symlink(run_id, tmp)
     os.replace(tmp, logs_dir / "latest")
+
+
+def _remove_stale_latest_links(logs_dir: Path) -> None:
+    """Delete the temporary .latest.PID links that seedrun processes killed inside point_latest() left behind."""
+    for entry in os.scandir(logs_dir):
+        prefix, _, pid = entry.name.rpartition(".")
+        if prefix == ".latest" and pid.isdigit() and entry.is_symlink() and not pid_alive(int(pid)):
+            try:
+                os.unlink(entry.path)
+            except FileNotFoundError:
+                pass
 
 
 def _spec(pipeline: Pipeline, name: str, run_id: str, run_dir: Path, failure_limit: int | None) -> dict:

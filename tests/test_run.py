@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import time
 
 from support import parse_time
@@ -448,6 +450,27 @@ def test_latest_link_and_unique_run_ids(ws):
     assert len(ids) == 3
     assert (ws.path / "logs" / "latest").is_symlink()
     assert ws.record()["run_id"] == sorted(ids)[-1]
+
+
+def test_run_removes_stale_latest_links(ws):
+    # A seedrun killed between creating logs/.latest.PID and renaming it to
+    # logs/latest leaves that link behind. The next run deletes the links of
+    # dead PIDs only: a live PID may be a run in the middle of the rename.
+    ws.write('[pipeline]\nname = "x"\n[steps.a]\ncommand = "true"\n')
+    assert ws.run("run").code == 0
+    logs = ws.path / "logs"
+    first = ws.record()["run_id"]
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    os.symlink(first, logs / (".latest.%d" % dead.pid))
+    os.symlink(first, logs / (".latest.%d" % os.getpid()))
+    (logs / ".latest.1").write_text("not a link\n")
+
+    assert ws.run("run").code == 0
+    assert not os.path.lexists(logs / (".latest.%d" % dead.pid))
+    assert (logs / (".latest.%d" % os.getpid())).is_symlink()
+    assert (logs / ".latest.1").read_text() == "not a link\n"
+    assert ws.record()["run_id"] != first
 
 
 def test_disabled_step_keeps_the_order_it_had(ws):
