@@ -566,7 +566,12 @@ def main(argv):
     if os.getppid() != int(argv[0]):
         return 1
     step.ensure_standard_fds()
-    handover = _read_handover()
+    try:
+        handover = _read_handover()
+    except KeyboardInterrupt:
+        # Only a SIGINT sent to this PID gets here, since the launcher has a
+        # process group of its own. seedrun starts another launcher for its run.
+        return 130
     if handover is None:
         # seedrun did not start a run: the pipeline was invalid, or another run holds the lock.
         return 0

@@ -452,6 +452,11 @@ class Execution:
         self._close_queue()
 
     def _watch_make(self, interrupts: Interrupts) -> None:
+        if self.launcher is not None and self.launcher.poll() is not None:
+            # The early launcher ended before it got its run, so the run starts its own.
+            log.info("the step launcher started early (PID %d) exited with %s before the run; starting another",
+                     self.launcher.pid, _exit_description(self.launcher.returncode))
+            self.launcher = None
         if self.launcher is None:
             self.launcher = launcher.spawn()
             if self.launcher is None:

@@ -415,3 +415,26 @@ def test_early_launcher_of_other_commands_exits(ws, args, code, expected):
     assert process.returncode == code, output
     assert expected in output
     assert launchers_of(process.pid) == []
+
+
+@pytest.mark.parametrize("number", [signal.SIGINT, signal.SIGKILL])
+def test_early_launcher_lost_before_run_is_replaced(ws, number):
+    # seedrun starts its launcher before it reads the pipeline file, which is
+    # a FIFO here, so the launcher waits for its run. One that dies then is
+    # only a lost head start: the run starts another and succeeds.
+    fifo = ws.path / "waiting.toml"
+    os.mkfifo(fifo)
+    process = ws.launch("--pipeline", str(fifo), "run")
+    assert wait_for(lambda: len(launchers_of(process.pid)) == 1)
+    early = launchers_of(process.pid)[0]
+    os.kill(early, number)
+    assert wait_for(lambda: early not in launchers_of(process.pid))
+    with open(fifo, "w") as writer:
+        writer.write(PIPELINE.replace("SECONDS", "0.1"))
+
+    output, _ = process.communicate(timeout=60)
+    assert process.returncode == 0, output
+    assert "Traceback" not in output
+    assert "Error:" not in output
+    assert ws.steps()["after"]["status"] == "succeeded"
+    assert lines(ws.scratch / "after.count") == ["after"]
