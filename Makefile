@@ -42,12 +42,19 @@ ifneq ($(SEEDRUN_GOALS),)
   endif
 endif
 
+# make -n (--dry-run, --just-print) prints the command a run goal would run
+# and runs nothing. MAKEFLAGS starts with the single-letter options, or with
+# a space when there are none.
+DRY_RUN := $(findstring n,$(firstword -$(MAKEFLAGS)))
+
 # make exits 2 whenever a recipe fails, but operators and cron need seedrun's
 # own exit codes: 1 when a step failed, 2 when the pipeline file or the
 # selection is invalid. So the pipeline and the selection are checked here
 # (an invalid one stops make with exit 2 and runs nothing), and the run goals
 # execute in question mode (-q), where make exits 1 when the run failed.
-# Their recipes start with '+', which question mode still runs.
+# Their recipes start with '+', which question mode still runs, except under
+# make -n, which would run them too.
+RUN_RECIPE := $(if $(DRY_RUN),,+)
 ifneq ($(RUN_GOALS),)
   ifneq ($(SELECTION),)
     CHECK := $(shell $(call quote,$(SEEDRUN)) $(GLOBAL_ARGS) plan $(JOB_ARGS) $(SELECTION_ARGS) > /dev/null; echo $$?)
@@ -57,7 +64,9 @@ ifneq ($(RUN_GOALS),)
   ifneq ($(CHECK),0)
     $(error nothing was run; fix the problem reported above)
   endif
-  MAKEFLAGS += -q
+  ifeq ($(DRY_RUN),)
+    MAKEFLAGS += -q
+  endif
 endif
 
 # make exits 1 or 2 only, and 2 means an invalid pipeline: under make a run
@@ -92,23 +101,23 @@ help:
 venv: $(SEEDRUN)
 
 $(SEEDRUN): $(ROOT)pyproject.toml
-	+@$(BOOTSTRAP)
-	+@touch $(call quote,$(SEEDRUN))
+	$(RUN_RECIPE)@$(BOOTSTRAP)
+	$(RUN_RECIPE)@touch $(call quote,$(SEEDRUN))
 
 ifeq ($(PREVIEW_GOALS),)
 seed-all: $(SEEDRUN)
-	+@$(call quote,$(SEEDRUN)) $(GLOBAL_ARGS) run $(JOB_ARGS)
+	$(RUN_RECIPE)@$(call quote,$(SEEDRUN)) $(GLOBAL_ARGS) run $(JOB_ARGS)
 
 ifneq ($(SELECTION),)
 .PHONY: $(SELECTION)
 $(firstword $(SELECTION)): $(SEEDRUN)
-	+@$(call quote,$(SEEDRUN)) $(GLOBAL_ARGS) run $(JOB_ARGS) $(SELECTION_ARGS)
+	$(RUN_RECIPE)@$(call quote,$(SEEDRUN)) $(GLOBAL_ARGS) run $(JOB_ARGS) $(SELECTION_ARGS)
 $(wordlist 2,$(words $(SELECTION)),$(SELECTION)): $(firstword $(SELECTION))
-	+@:
+	$(RUN_RECIPE)@:
 endif
 
 resume: $(SEEDRUN)
-	+@$(call quote,$(SEEDRUN)) $(GLOBAL_ARGS) resume $(JOB_ARGS)
+	$(RUN_RECIPE)@$(call quote,$(SEEDRUN)) $(GLOBAL_ARGS) resume $(JOB_ARGS)
 else
 # The names are arguments of plan and graph; `make plan resume` explains a resume.
 .PHONY: $(SELECTION)

@@ -162,6 +162,23 @@ def test_make_preview_with_selection_runs_nothing(ws, goals):
         assert '"meyer"' in out
 
 
+@pytest.mark.parametrize("flag, goal, printed", [
+    ("-n", "seed-all", " run "),
+    ("--dry-run", "pair-quadratec", " run  'pair-quadratec'"),
+    ("--just-print", "resume", " resume "),
+])
+def test_make_dry_run_runs_nothing(ws, flag, goal, printed):
+    # make -n must print what a goal would run, as it does for any recipe,
+    # and not start the pipeline.
+    ws.write(FAILING)
+    code, out = make(ws, flag, goal)
+    assert code == 0, out
+    assert printed in out
+    assert "/.venv/bin/seedrun'" in out
+    assert not (ws.scratch / "order").exists()
+    assert not (ws.path / "logs").exists()
+
+
 def test_make_keeps_its_variables_from_steps(ws):
     ws.write('''
         [pipeline]
