@@ -260,14 +260,8 @@ def main(argv: list[str] | None = None) -> int:
     # A closed stdout would otherwise be reused by the first file seedrun
     # opens, and the console lines would go into it.
     ensure_standard_fds()
-    launcher = None
     try:
-        launcher = spawn_launcher(sys.argv[1:] if argv is None else argv)
-        parser = build_parser()
-        args = parser.parse_args(argv)
-        logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
-                            format="seedrun: %(levelname)s: %(name)s: %(message)s")
-        return dispatch(args, launcher)
+        return parse_and_dispatch(argv)
     except SeedrunError as error:
         print("seedrun: error: %s" % error, file=sys.stderr)
         if error.exit_code == EXIT_LOCKED and os.environ.get(LOCKED_EXIT_VARIABLE, "").isdigit():
@@ -278,6 +272,22 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         return EXIT_INVALID
+
+
+def parse_and_dispatch(argv: list[str] | None) -> int:
+    """Parse the command line and run the command, with the early launcher released whatever happens.
+
+    The release waits for the launcher to exit, and an interrupt during that
+    wait must reach main()'s handlers like any other.
+    """
+    launcher = None
+    try:
+        launcher = spawn_launcher(sys.argv[1:] if argv is None else argv)
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
+                            format="seedrun: %(levelname)s: %(name)s: %(message)s")
+        return dispatch(args, launcher)
     finally:
         # argparse exits on --help, --version and invalid arguments.
         release_launcher(launcher)

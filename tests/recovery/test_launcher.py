@@ -438,3 +438,20 @@ def test_early_launcher_lost_before_run_is_replaced(ws, number):
     assert "Error:" not in output
     assert ws.steps()["after"]["status"] == "succeeded"
     assert lines(ws.scratch / "after.count") == ["after"]
+
+
+@pytest.mark.parametrize("number", [signal.SIGTERM, signal.SIGINT])
+def test_interrupt_while_early_launcher_released(ws, number):
+    # argparse rejects the command line, and seedrun then waits for the
+    # early launcher it no longer needs. A signal in that wait is an
+    # interrupt like any other: no traceback, and exit 130, or 2 if the
+    # wait was already over.
+    ws.write(PIPELINE.replace("SECONDS", "0.1"))
+    process = ws.launch("run", "--no-such-option")
+    first = process.stdout.readline()
+    process.send_signal(number)
+    output, _ = process.communicate(timeout=30)
+    assert first.startswith("usage: seedrun "), first + output
+    assert process.returncode in (2, 130), first + output
+    assert "Traceback" not in output
+    assert launchers_of(process.pid) == []
