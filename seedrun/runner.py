@@ -82,6 +82,10 @@ def new_run_id(logs_dir: Path, pipeline_name: str, claim) -> tuple[str, Path]:
     raise OSError("cannot create a run directory under %s" % logs_dir)
 
 
+# The largest PID Linux can give: pid_max is at most 2**22 (PID_MAX_LIMIT in include/linux/threads.h).
+PID_MAX_LIMIT = 4 * 1024 * 1024
+
+
 def point_latest(logs_dir: Path, run_id: str) -> None:
     """Point logs/latest at the run, replacing the old link atomically."""
     _remove_stale_latest_links(logs_dir)
@@ -95,13 +99,23 @@ def point_latest(logs_dir: Path, run_id: str) -> None:
 
 
 def _remove_stale_latest_links(logs_dir: Path) -> None:
-    """Delete the temporary .latest.PID links that seedrun processes killed inside point_latest() left behind."""
-    for entry in os.scandir(logs_dir):
-        prefix, _, pid = entry.name.rpartition(".")
-        if prefix == ".latest" and pid.isdigit() and entry.is_symlink() and not pid_alive(int(pid)):
+    """Delete the temporary .latest.PID links that seedrun processes killed inside point_latest() left behind.
+
+    Other entries, whatever their names, are left alone.
+    """
+    try:
+        entries = list(os.scandir(logs_dir))
+    except OSError:
+        return
+    for entry in entries:
+        prefix, _, digits = entry.name.rpartition(".")
+        if prefix != ".latest" or not (digits.isascii() and digits.isdigit()) or not entry.is_symlink():
+            continue
+        pid = int(digits)
+        if 0 < pid <= PID_MAX_LIMIT and not pid_alive(pid):
             try:
                 os.unlink(entry.path)
-            except FileNotFoundError:
+            except OSError:
                 pass
 
 

@@ -465,11 +465,17 @@ def test_run_removes_stale_latest_links(ws):
     os.symlink(first, logs / (".latest.%d" % dead.pid))
     os.symlink(first, logs / (".latest.%d" % os.getpid()))
     (logs / ".latest.1").write_text("not a link\n")
+    odd = [".latest.99999999999999999999", ".latest.\u00b2", ".latest.\u0663\u0664", ".latest.0", ".latest.x"]
+    for name in odd:
+        os.symlink(first, logs / name)
 
-    assert ws.run("run").code == 0
+    result = ws.run("run")
+    assert result.code == 0, result.out + result.err
     assert not os.path.lexists(logs / (".latest.%d" % dead.pid))
     assert (logs / (".latest.%d" % os.getpid())).is_symlink()
     assert (logs / ".latest.1").read_text() == "not a link\n"
+    for name in odd:
+        assert (logs / name).is_symlink(), name
     assert ws.record()["run_id"] != first
 
 
