@@ -82,7 +82,7 @@ def new_run_id(logs_dir: Path, pipeline_name: str, claim) -> tuple[str, Path]:
     raise OSError("cannot create a run directory under %s" % logs_dir)
 
 
-# The largest PID Linux can give: pid_max is at most 2**22 (PID_MAX_LIMIT in include/linux/threads.h).
+# The largest PID Linux can give: proc(5) says pid_max can be set to at most 2**22 (PID_MAX_LIMIT).
 PID_MAX_LIMIT = 4 * 1024 * 1024
 
 
