@@ -495,7 +495,7 @@ class Execution:
         self.refresh(force=True)
         handled = self._wait_for(self.make, interrupts, 0)
         handled = self._handle_interrupts(interrupts, handled)
-        if self.make.returncode < 0 and not self.interrupted:
+        if self.make.returncode != 0 and not self.interrupted and self._steps_still_running():
             self._on_make_lost()
         if self.launcher is not None:
             self._stop_launcher()
@@ -579,17 +579,23 @@ class Execution:
         self.console.say(message)
         self._signal_make(signal.SIGTERM)
 
-    def _on_make_lost(self) -> None:
-        """Stop the steps that still run after a signal that seedrun did not send ended make.
+    def _steps_still_running(self) -> bool:
+        self.reload_records()
+        return any(record and record.get("status") in ("running", "waiting") for record in self.records.values())
 
-        make passes SIGTERM on to its recipes, but a recipe only waits for a
-        launcher worker, which runs the step on. The worker is in make's
-        process group while it runs a step, and the group outlives make, so
-        SIGTERM to the group stops the step as it would stop a recipe.
+    def _on_make_lost(self) -> None:
+        """Stop the steps that still run after make exited without waiting for them.
+
+        make waits for its recipes unless something kills it, or kills a
+        recipe, or it fails itself (GNU make 4.3 can exit 2 with "wait: No
+        child processes" on SIGTERM). A recipe only waits for a launcher
+        worker, which runs the step on. The worker is in make's process group
+        while it runs a step, and the group outlives make, so SIGTERM to the
+        group stops the step as it would stop a recipe.
         """
         ended = "exited unexpectedly with %s" % _exit_description(self.make.returncode)
-        self._stop_on_lost_process("make %s" % ended, "Error: make (PID %d) %s; stopping the running steps "
-                                   "(see make.log in %s)" % (self.make.pid, ended, display_path(self.run_dir)))
+        self._stop_on_lost_process("make %s" % ended, "Error: make (PID %d) %s while steps were running; stopping "
+                                   "them (see make.log in %s)" % (self.make.pid, ended, display_path(self.run_dir)))
 
     def _announce(self) -> None:
         count = len(self.doc["steps"])

@@ -104,27 +104,33 @@ def recipe_of(step: str) -> list[int]:
             if b"/bin/sh" in command_line(pid) and b".seedrun/reply/%s;" % step.encode() in command_line(pid)]
 
 
-def test_killed_recipe_waits_for_its_step(ws):
-    # make gives up on a recipe that was killed and exits, but the step it
-    # asked for runs on in its worker. The run must wait for that step and
-    # record how it ended, not end while it runs.
-    ws.write(PIPELINE.replace("SECONDS", "2"))
+def test_killed_recipe_stops_its_step(ws):
+    # make counts a killed recipe as failed and can exit while the step it
+    # asked for still runs in its worker. Nothing can use that step in this
+    # run any more, so seedrun stops it as it stops the steps of a lost make.
+    ws.write(PIPELINE.replace("SECONDS", "30"))
     process = ws.launch("run")
     assert wait_for(lambda: lines(ws.scratch / "slow.events"))
     run_dir = ws.run_dir
     recipes = recipe_of("slow")
     assert len(recipes) == 1
+    makes = make_of_run(run_dir)
+    assert len(makes) == 1
     os.kill(recipes[0], signal.SIGKILL)
 
-    output, _ = process.communicate(timeout=30)
+    output, _ = process.communicate(timeout=20)
     assert process.returncode == 1, output
+    assert ("Error: make (PID %d) exited unexpectedly with exit code 2 while steps were running; stopping them "
+            "(see make.log in logs/%s)" % (makes[0], run_dir.name)) in output.splitlines()
+    assert [event.split()[0] for event in lines(ws.scratch / "slow.events")] == ["start", "end"]
     steps = ws.steps(run_dir)
-    assert steps["slow"]["status"] == "succeeded"
-    assert steps["slow"]["duration_s"] >= 2
+    assert steps["slow"]["status"] == "interrupted"
     assert steps["after"]["status"] == "not_run"
+    assert steps["after"]["reason"] == "not started: make exited unexpectedly with exit code 2"
     assert not (ws.scratch / "after.count").exists()
-    assert re.search(r"^\[seedrun\] exit code 0 after ", ws.log("slow"), re.M)
+    assert re.search(r"^\[seedrun\] interrupted after .*; stopped with SIGTERM", ws.log("slow"), re.M)
     assert processes_of_run(run_dir) == []
+    assert processes_with_args("sleep 30") == []
 
 
 @pytest.mark.parametrize("number", [signal.SIGTERM, signal.SIGKILL])
@@ -142,8 +148,8 @@ def test_killed_make_stops_running_steps(ws, number):
     output, _ = process.communicate(timeout=20)
     name = signal.Signals(number).name
     assert process.returncode == 1, output
-    assert ("Error: make (PID %d) exited unexpectedly with %s; stopping the running steps (see make.log in logs/%s)"
-            % (makes[0], name, run_dir.name)) in output.splitlines()
+    assert ("Error: make (PID %d) exited unexpectedly with %s while steps were running; stopping them "
+            "(see make.log in logs/%s)" % (makes[0], name, run_dir.name)) in output.splitlines()
     assert [event.split()[0] for event in lines(ws.scratch / "slow.events")] == ["start", "end"]
     steps = ws.steps(run_dir)
     assert steps["slow"]["status"] == "interrupted"
@@ -161,6 +167,26 @@ def break_reply_fifos(run_dir) -> None:
         fifo.unlink()
     replies.rmdir()
     replies.write_text("not a folder\n")
+
+
+def test_make_killed_after_last_step_is_no_error(ws):
+    # When make dies after every step has its final record, nothing was
+    # lost: the run succeeded, and nothing is stopped or reported.
+    ws.write('[pipeline]\nname = "last"\n[steps.only]\ncommand = "sleep 0.3"\n')
+    process = ws.launch("run")
+    state = ws.path / "logs" / "latest" / ".seedrun"
+    assert wait_for(lambda: (state / "records" / "only").exists(), timeout=30)
+    make_pid = int((state / "make.pid").read_text())
+    # Stopped, make cannot notice that the recipe ended until it is killed.
+    os.kill(make_pid, signal.SIGSTOP)
+    assert wait_for((state / "stamps" / "only.done").exists, timeout=30)
+    os.kill(make_pid, signal.SIGKILL)
+
+    output, _ = process.communicate(timeout=30)
+    assert process.returncode == 0, output
+    assert "Error:" not in output
+    assert ws.record()["status"] == "succeeded"
+    assert ws.steps()["only"]["status"] == "succeeded"
 
 
 def test_killed_make_without_launcher_stops_steps(ws):
@@ -183,7 +209,7 @@ def test_killed_make_without_launcher_stops_steps(ws):
 
     output, _ = process.communicate(timeout=20)
     assert process.returncode == 1, output
-    assert "Error: make (PID %d) exited unexpectedly with SIGKILL; stopping the running steps" % makes[0] in output
+    assert "Error: make (PID %d) exited unexpectedly with SIGKILL while steps were running" % makes[0] in output
     assert [event.split()[0] for event in lines(ws.scratch / "slow.events")] == ["start", "end"]
     steps = ws.steps(run_dir)
     assert steps["slow"]["status"] == "interrupted"
