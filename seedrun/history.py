@@ -22,6 +22,10 @@ from typing import Any
 logger = logging.getLogger(__name__)
 
 BUSY_TIMEOUT_S = 30.0
+# For what a run can do without: reading durations to order its steps, and
+# creating the database ahead of the end of the run, which records the run
+# with the full BUSY_TIMEOUT_S anyway.
+OPTIONAL_BUSY_TIMEOUT_S = 1.0
 SCHEMA_VERSION = 1
 PIPELINE_RATE_RUNS = 30
 STEP_RATE_RUNS = 30
@@ -115,7 +119,7 @@ class PipelineHistory:
 
 def prepare(db_path: Path) -> None:
     """Create the database and its schema if they do not exist yet, so that record_run() has less to do."""
-    with closing(_connect(db_path)):
+    with closing(_connect(db_path, OPTIONAL_BUSY_TIMEOUT_S)):
         pass
 
 
@@ -209,7 +213,7 @@ def median_durations(db_path: Path, pipeline: str) -> dict[str, float]:
     """
     if not db_path.exists():
         return {}
-    with closing(_connect(db_path)) as connection:
+    with closing(_connect(db_path, OPTIONAL_BUSY_TIMEOUT_S)) as connection:
         rows = connection.execute(
             "SELECT name, duration_s FROM (SELECT name, duration_s, ROW_NUMBER() OVER"
             " (PARTITION BY name ORDER BY run_id DESC) AS newest FROM steps WHERE pipeline = ?"
@@ -254,18 +258,21 @@ def parse_time(value: str | float | None) -> datetime | None:
         return None
 
 
-def _connect(db_path: Path) -> sqlite3.Connection:
-    """Open the database in autocommit mode, creating the file and the schema if needed."""
+def _connect(db_path: Path, busy_timeout_s: float = BUSY_TIMEOUT_S) -> sqlite3.Connection:
+    """Open the database in autocommit mode, creating the file and the schema if needed.
+
+    Every lock the connection waits for, it waits for at most busy_timeout_s.
+    """
     db_path.parent.mkdir(parents=True, exist_ok=True)
-    connection = sqlite3.connect(db_path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
-    connection.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+    connection = sqlite3.connect(db_path, timeout=busy_timeout_s, isolation_level=None)
+    connection.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
     if connection.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
-        _create_schema(connection)
+        _create_schema(connection, busy_timeout_s)
     return connection
 
 
-def _create_schema(connection: sqlite3.Connection) -> None:
-    _use_wal(connection)
+def _create_schema(connection: sqlite3.Connection, busy_timeout_s: float) -> None:
+    _use_wal(connection, busy_timeout_s)
     connection.execute("BEGIN IMMEDIATE")
     try:
         for statement in SCHEMA.split(";"):
@@ -278,7 +285,7 @@ def _create_schema(connection: sqlite3.Connection) -> None:
         raise
 
 
-def _use_wal(connection: sqlite3.Connection) -> None:
+def _use_wal(connection: sqlite3.Connection, busy_timeout_s: float) -> None:
     """Switch the database to WAL, which lets readers work while another process writes; the setting stays in the file.
 
     The switch needs an exclusive lock. When several runs create the
@@ -286,7 +293,7 @@ def _use_wal(connection: sqlite3.Connection) -> None:
     waiting out the busy timeout, so the switch is retried here until that
     timeout passes.
     """
-    deadline = time.monotonic() + BUSY_TIMEOUT_S
+    deadline = time.monotonic() + busy_timeout_s
     while True:
         try:
             if connection.execute("PRAGMA journal_mode").fetchone()[0] != "wal":

@@ -7,8 +7,11 @@ import multiprocessing
 import shutil
 import sqlite3
 import threading
+import time
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from report_fixtures import sample_run
 
@@ -100,11 +103,30 @@ def test_wal_switch_waits_for_other_writer(tmp_path: Path) -> None:
     try:
         # A zero busy timeout makes SQLite report the lock at once, as it can for the WAL switch.
         waiting = sqlite3.connect(db, timeout=0, isolation_level=None)
-        history._use_wal(waiting)
+        history._use_wal(waiting, history.BUSY_TIMEOUT_S)
         assert waiting.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         waiting.close()
     finally:
         release.join()
+        holder.close()
+
+
+def test_optional_reads_give_up_on_locked_history(tmp_path: Path) -> None:
+    # Ordering the steps and preparing the database ahead are optional, so
+    # a database locked by another process delays them by about
+    # OPTIONAL_BUSY_TIMEOUT_S, not by the 30 s that recording a run waits.
+    db = tmp_path / "history.db"
+    holder = sqlite3.connect(db, isolation_level=None)
+    holder.execute("CREATE TABLE other (x)")
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        for action in (lambda: history.median_durations(db, "x"), lambda: history.prepare(db)):
+            started = time.monotonic()
+            with pytest.raises(sqlite3.OperationalError, match="locked"):
+                action()
+            assert time.monotonic() - started < 10
+    finally:
+        holder.execute("ROLLBACK")
         holder.close()
 
 
