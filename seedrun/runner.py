@@ -82,7 +82,7 @@ def new_run_id(logs_dir: Path, pipeline_name: str, claim) -> tuple[str, Path]:
     raise OSError("cannot create a run directory under %s" % logs_dir)
 
 
-# The largest PID Linux can give: proc(5) says pid_max can be set to at most 2**22 (PID_MAX_LIMIT).
+# The largest PID Linux can give: pid_max can be set to at most 2**22 (PID_MAX_LIMIT in proc(5)).
 PID_MAX_LIMIT = 4 * 1024 * 1024
 
 
@@ -450,7 +450,7 @@ class Execution:
         self.interrupted = True
         self.stop_error = "cannot run the steps: %s" % error
         try:
-            steprunner.touch(self.files.flag("interrupted"))
+            steprunner.write_atomically(self.files.flag("interrupted"), self.stop_error.encode())
         except OSError:
             pass
         self._signal_make(signal.SIGTERM)
@@ -575,7 +575,8 @@ class Execution:
         """Record why the run cannot go on, keep the steps not started from starting, and stop the running ones."""
         self.interrupted = True
         self.stop_error = reason
-        steprunner.touch(self.files.flag("interrupted"))
+        # Step runners read the reason from the flag, for the steps they do not start now.
+        steprunner.write_atomically(self.files.flag("interrupted"), reason.encode())
         self.console.say(message)
         self._signal_make(signal.SIGTERM)
 

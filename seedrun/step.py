@@ -168,6 +168,22 @@ def succeeded(files, name):
     return bool(record) and (record.get("status") == "succeeded" or bool(record.get("allowed_failure")))
 
 
+def not_started_reason(files):
+    """Return why a step of a stopped run does not start, or None while the run goes on.
+
+    The "interrupted" flag file stops the run. It is empty after an
+    interrupt, and contains the reason when seedrun stops the run on an error.
+    """
+    try:
+        with open(files.flag("interrupted"), "rb") as f:
+            reason = f.read().decode("utf-8", "replace").strip()
+    except FileNotFoundError:
+        return None
+    except OSError:
+        reason = ""
+    return "not started: %s" % (reason or "the run was interrupted")
+
+
 def touch(path):
     os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o644))
 
@@ -301,8 +317,9 @@ class StepRunner:
         dependents of a failed step read "skipped" even when the failure also
         reached max_failures or aborted the run.
         """
-        if os.path.exists(self.files.flag("interrupted")):
-            return "not_run", "not started: the run was interrupted", None
+        reason = not_started_reason(self.files)
+        if reason:
+            return "not_run", reason, None
         for need in self.spec["needs"]:
             if not succeeded(self.files, need):
                 return self._blocked_by_step(need)
@@ -390,7 +407,7 @@ class StepRunner:
         return 0
 
     def _finish_interrupted_before_start(self):
-        reason = "not started: the run was interrupted"
+        reason = not_started_reason(self.files) or "not started: the run was interrupted"
         self.save(status="not_run", reason=reason, finished_at=time.time())
         self.console.say("Not run: %s (%s)" % (self.name, reason))
         return INTERRUPTED_EXIT

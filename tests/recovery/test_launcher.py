@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import marshal
 import os
 import re
 import signal
@@ -167,6 +168,62 @@ def break_reply_fifos(run_dir) -> None:
         fifo.unlink()
     replies.rmdir()
     replies.write_text("not a folder\n")
+
+
+POOL_PIPELINE = '''
+    [pipeline]
+    name = "pool"
+    jobs = 2
+
+    [pools]
+    one = 1
+
+    [defaults]
+    kill_grace = "3s"
+
+    [steps.first]
+    command = 'echo start >> "$T/first.events"; sleep 30'
+    pool = "one"
+
+    [steps.second]
+    command = 'echo start >> "$T/second.events"; sleep 30'
+    pool = "one"
+'''
+
+
+def record_now(ws, step: str) -> dict:
+    """The record a step runner has written so far for `step` in the newest run, or {}."""
+    try:
+        return marshal.loads((ws.path / "logs" / "latest" / ".seedrun" / "records" / step).read_bytes())
+    except (OSError, EOFError, ValueError):
+        return {}
+
+
+def test_killed_make_names_reason_for_waiting_step(ws):
+    # One step waits for the pool slot that the other has when make is
+    # killed. Its step runner must give the run's reason too, not a generic
+    # interruption. Either step may get the slot first.
+    ws.write(POOL_PIPELINE)
+    process = ws.launch("run")
+    def started() -> list[str]:
+        return [name for name in ("first", "second") if lines(ws.scratch / ("%s.events" % name))]
+
+    assert wait_for(started)
+    running = started()[0]
+    waiting = "second" if running == "first" else "first"
+    assert wait_for(lambda: record_now(ws, waiting).get("status") == "waiting")
+    makes = make_of_run(ws.run_dir)
+    assert len(makes) == 1
+    os.kill(makes[0], signal.SIGTERM)
+
+    output, _ = process.communicate(timeout=30)
+    assert process.returncode == 1, output
+    steps = ws.steps()
+    assert steps[running]["status"] == "interrupted"
+    assert steps[waiting]["status"] == "not_run"
+    assert steps[waiting]["reason"] == "not started: make exited unexpectedly with SIGTERM"
+    assert "Not run: %s (not started: make exited unexpectedly with SIGTERM)" % waiting in output.splitlines()
+    assert not (ws.scratch / ("%s.events" % waiting)).exists()
 
 
 def test_make_killed_after_last_step_is_no_error(ws):
