@@ -84,6 +84,10 @@ def new_run_id(logs_dir: Path, pipeline_name: str, claim) -> tuple[str, Path]:
 
 # The largest PID Linux can give: pid_max can be set to at most 2**22 (PID_MAX_LIMIT in proc(5)).
 PID_MAX_LIMIT = 4 * 1024 * 1024
+# point_latest() renames its link within microseconds. An older link of a
+# dead PID is left over, even where the PID is only dead in this PID
+# namespace and the logs directory is shared with another one.
+STALE_LINK_SECONDS = 60.0
 
 
 def point_latest(logs_dir: Path, run_id: str) -> None:
@@ -107,16 +111,17 @@ def _remove_stale_latest_links(logs_dir: Path) -> None:
         entries = list(os.scandir(logs_dir))
     except OSError:
         return
+    old = time.time() - STALE_LINK_SECONDS
     for entry in entries:
         prefix, _, digits = entry.name.rpartition(".")
         if prefix != ".latest" or not (digits.isascii() and digits.isdigit()) or not entry.is_symlink():
             continue
         pid = int(digits)
-        if 0 < pid <= PID_MAX_LIMIT and not pid_alive(pid):
-            try:
+        try:
+            if 0 < pid <= PID_MAX_LIMIT and not pid_alive(pid) and entry.stat(follow_symlinks=False).st_mtime < old:
                 os.unlink(entry.path)
-            except OSError:
-                pass
+        except OSError:
+            pass
 
 
 def _spec(pipeline: Pipeline, name: str, run_id: str, run_dir: Path, failure_limit: int | None) -> dict:

@@ -454,8 +454,9 @@ def test_latest_link_and_unique_run_ids(ws):
 
 def test_run_removes_stale_latest_links(ws):
     # A seedrun killed between creating logs/.latest.PID and renaming it to
-    # logs/latest leaves that link behind. The next run deletes the links of
-    # dead PIDs only: a live PID may be a run in the middle of the rename.
+    # logs/latest leaves that link behind. The next run deletes such links
+    # of dead PIDs that are older than a minute: a live PID, or a fresh
+    # link, may be a run in the middle of the rename.
     ws.write('[pipeline]\nname = "x"\n[steps.a]\ncommand = "true"\n')
     assert ws.run("run").code == 0
     logs = ws.path / "logs"
@@ -468,6 +469,14 @@ def test_run_removes_stale_latest_links(ws):
     odd = [".latest.99999999999999999999", ".latest.\u00b2", ".latest.\u0663\u0664", ".latest.0", ".latest.x"]
     for name in odd:
         os.symlink(first, logs / name)
+    # A link of a dead PID counts as left over only once it is a minute old.
+    hour_ago = time.time() - 3600
+    for entry in logs.iterdir():
+        if entry.name.startswith(".latest."):
+            os.utime(entry, (hour_ago, hour_ago), follow_symlinks=False)
+    fresh = subprocess.Popen(["true"])
+    fresh.wait()
+    os.symlink(first, logs / (".latest.%d" % fresh.pid))
 
     result = ws.run("run")
     assert result.code == 0, result.out + result.err
@@ -476,6 +485,7 @@ def test_run_removes_stale_latest_links(ws):
     assert (logs / ".latest.1").read_text() == "not a link\n"
     for name in odd:
         assert (logs / name).is_symlink(), name
+    assert (logs / (".latest.%d" % fresh.pid)).is_symlink()
     assert ws.record()["run_id"] != first
 
 
