@@ -22,9 +22,10 @@ from typing import Any
 logger = logging.getLogger(__name__)
 
 BUSY_TIMEOUT_S = 30.0
-# For what a run can do without: reading durations to order its steps, and
-# creating the database ahead of the end of the run, which records the run
-# with the full BUSY_TIMEOUT_S anyway.
+# For what a run can do without: every read (durations to order the steps,
+# metric baselines, the report's trends and index) and creating the
+# database ahead of the end of the run. Only record_run() waits the full
+# BUSY_TIMEOUT_S, so that a run is not lost from the history.
 OPTIONAL_BUSY_TIMEOUT_S = 1.0
 SCHEMA_VERSION = 1
 PIPELINE_RATE_RUNS = 30
@@ -143,7 +144,7 @@ def list_runs(db_path: Path) -> list[RunSummary]:
     """Return every recorded run, newest run id first. A missing database has no runs."""
     if not db_path.exists():
         return []
-    with closing(_connect(db_path)) as connection:
+    with closing(_connect(db_path, OPTIONAL_BUSY_TIMEOUT_S)) as connection:
         rows = connection.execute(
             "SELECT run_id, pipeline, selection, status, started_at, finished_at, duration_s,"
             " exit_code, step_count, failed_steps FROM runs ORDER BY run_id DESC"
@@ -198,7 +199,7 @@ def step_stats(
     """
     if db_path is None or not db_path.exists():
         return PipelineHistory(steps={})
-    with closing(_connect(db_path)) as connection:
+    with closing(_connect(db_path, OPTIONAL_BUSY_TIMEOUT_S)) as connection:
         run_statuses = _recent_run_statuses(connection, pipeline, run_id)
         names = list(step_names) if step_names is not None else _recent_step_names(connection, pipeline, run_id)
         steps = {name: _step_history(connection, pipeline, name, run_id) for name in names}
@@ -409,7 +410,7 @@ def _metric_baselines(
     if not measured or not db_path.exists():
         return {}
     pipeline, run_id = run.get("pipeline", ""), run["run_id"]
-    with closing(_connect(db_path)) as connection:
+    with closing(_connect(db_path, OPTIONAL_BUSY_TIMEOUT_S)) as connection:
         return {
             name: [
                 json.loads(row[0])

@@ -112,7 +112,7 @@ def test_wal_switch_waits_for_other_writer(tmp_path: Path) -> None:
 
 
 def test_optional_reads_give_up_on_locked_history(tmp_path: Path) -> None:
-    # Ordering the steps and preparing the database ahead are optional, so
+    # Reading the history and preparing the database ahead are optional, so
     # a database locked by another process delays them by about
     # OPTIONAL_BUSY_TIMEOUT_S, not by the 30 s that recording a run waits.
     db = tmp_path / "history.db"
@@ -120,7 +120,9 @@ def test_optional_reads_give_up_on_locked_history(tmp_path: Path) -> None:
     holder.execute("CREATE TABLE other (x)")
     holder.execute("BEGIN EXCLUSIVE")
     try:
-        for action in (lambda: history.median_durations(db, "x"), lambda: history.prepare(db)):
+        actions = (lambda: history.median_durations(db, "x"), lambda: history.prepare(db),
+                   lambda: history.list_runs(db), lambda: history.step_stats(db, "x", "run"))
+        for action in actions:
             started = time.monotonic()
             with pytest.raises(sqlite3.OperationalError, match="locked"):
                 action()
