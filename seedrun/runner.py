@@ -778,12 +778,14 @@ class Execution:
                 self.metrics[entry["name"]] = extract_metrics(self.run_dir / entry["log"], entry["metrics"])
         draft = self.assemble(status="running")
         status, code = run_status(draft["steps"], self.signalled or (self.interrupted and not self.stop_error))
-        run = self.assemble(status=status, exit_code=code, finished=time.time())
+        finished = time.time()
+        run = self.assemble(status=status, exit_code=code, finished=finished)
         self._add_warnings(run)
         self.writer.write(run)
         self._prune()
         self.write_companions(run)
-        self._summarize(run)
+        # The run's own duration, as run.json records it: writing the history can wait for a locked database.
+        self._summarize(run, finished - self.started_at)
         self._notify(run)
         return code
 
@@ -906,10 +908,10 @@ class Execution:
             log.debug("cannot render the report: %s", error, exc_info=True)
             return None
 
-    def _summarize(self, run: dict) -> None:
+    def _summarize(self, run: dict, seconds: float) -> None:
         steps = run["steps"]
         counts = ", ".join(self._count_text(status, number, steps) for status, number in sorted(run["counts"].items()))
-        duration = steprunner.format_duration(time.time() - self.started_at)
+        duration = steprunner.format_duration(seconds)
         self.console.say("Run %s %s in %s: %s" % (run["run_id"], run["status"], duration, counts))
         failed = [s for s in steps if s["status"] in ("failed", "timed_out")]
         if failed:

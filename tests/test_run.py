@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 import time
 
 from support import parse_time
@@ -487,6 +488,39 @@ def test_run_removes_stale_latest_links(ws):
         assert (logs / name).is_symlink(), name
     assert (logs / (".latest.%d" % fresh.pid)).is_symlink()
     assert ws.record()["run_id"] != first
+
+
+LOCK_HISTORY = """
+import sqlite3, sys, time
+connection = sqlite3.connect(sys.argv[1], isolation_level=None)
+connection.execute("BEGIN EXCLUSIVE")
+print("locked", flush=True)
+time.sleep(float(sys.argv[2]))
+connection.execute("COMMIT")
+"""
+
+
+def test_summary_time_excludes_history_wait(ws):
+    # Another process has the history locked for 3 s after the steps end.
+    # The run waits to record itself, but its summary gives the run's own
+    # time, as run.json does, not that wait.
+    ws.write('[pipeline]\nname = "x"\n[steps.a]\ncommand = "true"\n')
+    assert ws.run("run").code == 0
+    holder = subprocess.Popen([sys.executable, "-c", LOCK_HISTORY, str(ws.path / "logs" / "history.sqlite3"), "3"],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline() == "locked\n"
+        started = time.monotonic()
+        result = ws.run("run")
+        waited = time.monotonic() - started
+    finally:
+        holder.wait(timeout=30)
+    assert result.code == 0, result.out + result.err
+    assert waited >= 2
+    summary = [line for line in result.lines if line.startswith("Run ") and " succeeded in " in line]
+    assert len(summary) == 1, result.out
+    seconds = summary[0].split(" succeeded in ")[1].split(":")[0]
+    assert seconds.endswith("s") and not seconds.endswith("ms") and float(seconds[:-1]) < 1.5, summary[0]
 
 
 def test_disabled_step_keeps_the_order_it_had(ws):
