@@ -205,14 +205,11 @@ def dispatch(args: argparse.Namespace, launcher: subprocess.Popen | None = None)
     """Run the parsed command; `launcher` is one from spawn_launcher(), used by run and resume."""
     _check_working_directory()
     if args.command not in ("run", "resume"):
+        # Released now rather than when the command ends. Without a launcher,
+        # a run spawns its own.
         release_launcher(launcher)
         launcher = None
-    elif launcher is None:
-        launcher = spawn_launcher([args.command])
-    try:
-        return _dispatch(args, launcher)
-    finally:
-        release_launcher(launcher)
+    return _dispatch(args, launcher)
 
 
 def _dispatch(args: argparse.Namespace, launcher: subprocess.Popen | None) -> int:
@@ -275,10 +272,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def parse_and_dispatch(argv: list[str] | None) -> int:
-    """Parse the command line and run the command, with the early launcher released whatever happens.
+    """Parse the command line and run the command, then release the early launcher, also when argparse exits.
 
-    The release waits for the launcher to exit, and an interrupt during that
-    wait must reach main()'s handlers like any other.
+    The release waits for the launcher to exit. It runs here, inside main()'s
+    handlers, so that an interrupt during that wait exits 130 like any other.
     """
     launcher = None
     try:

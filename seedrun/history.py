@@ -259,7 +259,7 @@ def parse_time(value: str | float | None) -> datetime | None:
         return None
 
 
-def _connect(db_path: Path, busy_timeout_s: float = BUSY_TIMEOUT_S) -> sqlite3.Connection:
+def _connect(db_path: Path, busy_timeout_s: float) -> sqlite3.Connection:
     """Open the database in autocommit mode, creating the file and the schema if needed.
 
     Every lock the connection waits for, it waits for at most busy_timeout_s.
@@ -310,7 +310,7 @@ def _use_wal(connection: sqlite3.Connection, busy_timeout_s: float) -> None:
 @contextmanager
 def _transaction(db_path: Path) -> Iterator[sqlite3.Connection]:
     """Yield a connection inside a write transaction that commits on success."""
-    with closing(_connect(db_path)) as connection:
+    with closing(_connect(db_path, BUSY_TIMEOUT_S)) as connection:
         # IMMEDIATE takes the write lock up front, so two writers wait for each
         # other under the busy timeout instead of failing on a lock upgrade.
         connection.execute("BEGIN IMMEDIATE")

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 from seedrun.errors import LockedError
+from seedrun.process import pid_alive
 
 log = logging.getLogger(__name__)
 
@@ -109,13 +110,7 @@ class PipelineLock:
         """Tell whether the details name a run id and a PID that is still alive."""
         if not holder.get("run_id") or not isinstance(holder.get("pid"), int):
             return False
-        try:
-            os.kill(holder["pid"], 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return True
+        return pid_alive(holder["pid"])
 
     def _locked_message(self, holder: dict) -> str:
         run = holder.get("run_id") or "(starting)"

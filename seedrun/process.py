@@ -145,10 +145,16 @@ def kill_leftovers(pgid, grace, stopped=None):
 
 
 def pid_alive(pid):
-    """Tell whether a process with this PID exists (it may belong to another user)."""
+    """Tell whether a process with this PID exists (it may belong to another user).
+
+    A PID below 1 names no single process, and os.kill() cannot take one too
+    large for a C int, so neither counts as alive.
+    """
+    if pid < 1:
+        return False
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
+    except (ProcessLookupError, OverflowError):
         return False
     except PermissionError:
         pass

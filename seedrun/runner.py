@@ -451,14 +451,8 @@ class Execution:
     def _stop_after_error(self, error: OSError) -> None:
         """Stop a run that cannot go on (make or the launcher could not start) and record it failed."""
         log.debug("the run stopped on an error", exc_info=True)
-        self.console.say("Error: cannot run the steps: %s; stopping the run" % error)
-        self.interrupted = True
-        self.stop_error = "cannot run the steps: %s" % error
-        try:
-            steprunner.write_atomically(self.files.flag("interrupted"), self.stop_error.encode())
-        except OSError:
-            pass
-        self._signal_make(signal.SIGTERM)
+        self._stop_run_on_error("cannot run the steps: %s" % error,
+                                "Error: cannot run the steps: %s; stopping the run" % error)
         if self.launcher is not None and self.launcher.poll() is None:
             self._stop_launcher()
         for process in (self.make, self.launcher):
@@ -507,8 +501,8 @@ class Execution:
             handled = self._wait_for(self.launcher, interrupts, handled)
             self._close_queue()
         # The launcher normally exits after its step runners. One that died
-        # left them orphaned here, still stopping their steps, and so does a
-        # make killed while its recipes ran step runners (without a launcher).
+        # left them orphaned here, still stopping their steps. Without a
+        # launcher, a make killed while its recipes ran step runners did too.
         handled = self._wait_for_step_runners(interrupts, handled)
         self._handle_interrupts(interrupts, handled)
 
@@ -572,17 +566,19 @@ class Execution:
     def _on_launcher_lost(self) -> None:
         self.launcher_lost = True
         ended = "exited unexpectedly with %s" % _exit_description(self.launcher.returncode)
-        self._stop_on_lost_process("the step launcher %s" % ended, "Error: the step launcher (PID %d) %s; stopping "
-                                   "the run (see make.log in %s)" % (self.launcher.pid, ended,
-                                                                     display_path(self.run_dir)))
+        self._stop_run_on_error("the step launcher %s" % ended, "Error: the step launcher (PID %d) %s; stopping "
+                                "the run (see make.log in %s)" % (self.launcher.pid, ended, display_path(self.run_dir)))
 
-    def _stop_on_lost_process(self, reason: str, message: str) -> None:
+    def _stop_run_on_error(self, reason: str, message: str) -> None:
         """Record why the run cannot go on, keep the steps not started from starting, and stop the running ones."""
+        self.console.say(message)
         self.interrupted = True
         self.stop_error = reason
-        # Step runners read the reason from the flag, for the steps they do not start now.
-        steprunner.write_atomically(self.files.flag("interrupted"), reason.encode())
-        self.console.say(message)
+        try:
+            # Step runners read the reason from the flag, for the steps they do not start now.
+            steprunner.write_atomically(self.files.flag("interrupted"), reason.encode())
+        except OSError as error:
+            log.warning("cannot write %s, so steps not started may run: %s", self.files.flag("interrupted"), error)
         self._signal_make(signal.SIGTERM)
 
     def _steps_still_running(self) -> bool:
@@ -600,8 +596,8 @@ class Execution:
         group stops the step as it would stop a recipe.
         """
         ended = "exited unexpectedly with %s" % _exit_description(self.make.returncode)
-        self._stop_on_lost_process("make %s" % ended, "Error: make (PID %d) %s while steps were running; stopping "
-                                   "them (see make.log in %s)" % (self.make.pid, ended, display_path(self.run_dir)))
+        self._stop_run_on_error("make %s" % ended, "Error: make (PID %d) %s while steps were running; stopping "
+                                "them (see make.log in %s)" % (self.make.pid, ended, display_path(self.run_dir)))
 
     def _announce(self) -> None:
         count = len(self.doc["steps"])

@@ -520,7 +520,9 @@ def test_summary_time_excludes_history_wait(ws):
     summary = [line for line in result.lines if line.startswith("Run ") and " succeeded in " in line]
     assert len(summary) == 1, result.out
     seconds = summary[0].split(" succeeded in ")[1].split(":")[0]
-    assert seconds.endswith("s") and not seconds.endswith("ms") and float(seconds[:-1]) < 1.5, summary[0]
+    assert seconds.endswith("s"), summary[0]
+    assert not seconds.endswith("ms"), summary[0]
+    assert float(seconds[:-1]) < 1.5, summary[0]
 
 
 def test_disabled_step_keeps_the_order_it_had(ws):

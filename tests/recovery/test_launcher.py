@@ -71,6 +71,23 @@ def workers_of(run_dir, seedrun_pid: int) -> list[int]:
     return [pid for pid in map(int, filter(str.isdigit, os.listdir("/proc"))) if parent_of(pid) in launchers]
 
 
+def check_stopped_on_error(ws, run_dir, reason: str) -> None:
+    """Check a run of PIPELINE that seedrun stopped on its own error while `slow` ran.
+
+    `slow` got SIGTERM and is recorded interrupted, `after` never started
+    and gives `reason`, the run is recorded failed, and nothing of it runs on.
+    """
+    assert [event.split()[0] for event in lines(ws.scratch / "slow.events")] == ["start", "end"]
+    steps = ws.steps(run_dir)
+    assert steps["slow"]["status"] == "interrupted"
+    assert steps["after"]["status"] == "not_run"
+    assert steps["after"]["reason"] == "not started: " + reason
+    assert not (ws.scratch / "after.count").exists()
+    assert ws.record(run_dir)["status"] == "failed"
+    assert processes_of_run(run_dir) == []
+    assert processes_with_args("sleep 30") == []
+
+
 def test_lost_launcher_stops_run(ws):
     ws.write(PIPELINE.replace("SECONDS", "30"))
     process = ws.launch("run")
@@ -87,16 +104,8 @@ def test_lost_launcher_stops_run(ws):
             "(see make.log in logs/%s)" % (launchers[0], run_dir.name)) in output.splitlines()
 
     # The step runner outlived the launcher, stopped its step and recorded it.
-    assert [event.split()[0] for event in lines(ws.scratch / "slow.events")] == ["start", "end"]
-    steps = ws.steps(run_dir)
-    assert steps["slow"]["status"] == "interrupted"
-    assert steps["after"]["status"] == "not_run"
-    assert steps["after"]["reason"] == "not started: the step launcher exited unexpectedly with SIGKILL"
-    assert not (ws.scratch / "after.count").exists()
-    assert ws.record(run_dir)["status"] == "failed"
+    check_stopped_on_error(ws, run_dir, "the step launcher exited unexpectedly with SIGKILL")
     assert ws.record(run_dir)["exit_code"] == 1
-    assert processes_of_run(run_dir) == []
-    assert processes_with_args("sleep 30") == []
 
 
 def recipe_of(step: str) -> list[int]:
@@ -123,15 +132,8 @@ def test_killed_recipe_stops_its_step(ws):
     assert process.returncode == 1, output
     assert ("Error: make (PID %d) exited unexpectedly with exit code 2 while steps were running; stopping them "
             "(see make.log in logs/%s)" % (makes[0], run_dir.name)) in output.splitlines()
-    assert [event.split()[0] for event in lines(ws.scratch / "slow.events")] == ["start", "end"]
-    steps = ws.steps(run_dir)
-    assert steps["slow"]["status"] == "interrupted"
-    assert steps["after"]["status"] == "not_run"
-    assert steps["after"]["reason"] == "not started: make exited unexpectedly with exit code 2"
-    assert not (ws.scratch / "after.count").exists()
+    check_stopped_on_error(ws, run_dir, "make exited unexpectedly with exit code 2")
     assert re.search(r"^\[seedrun\] interrupted after .*; stopped with SIGTERM", ws.log("slow"), re.M)
-    assert processes_of_run(run_dir) == []
-    assert processes_with_args("sleep 30") == []
 
 
 @pytest.mark.parametrize("number", [signal.SIGTERM, signal.SIGKILL])
@@ -151,14 +153,7 @@ def test_killed_make_stops_running_steps(ws, number):
     assert process.returncode == 1, output
     assert ("Error: make (PID %d) exited unexpectedly with %s while steps were running; stopping them "
             "(see make.log in logs/%s)" % (makes[0], name, run_dir.name)) in output.splitlines()
-    assert [event.split()[0] for event in lines(ws.scratch / "slow.events")] == ["start", "end"]
-    steps = ws.steps(run_dir)
-    assert steps["slow"]["status"] == "interrupted"
-    assert steps["after"]["status"] == "not_run"
-    assert steps["after"]["reason"] == "not started: make exited unexpectedly with %s" % name
-    assert ws.record(run_dir)["status"] == "failed"
-    assert processes_of_run(run_dir) == []
-    assert processes_with_args("sleep 30") == []
+    check_stopped_on_error(ws, run_dir, "make exited unexpectedly with %s" % name)
 
 
 def break_reply_fifos(run_dir) -> None:
@@ -176,18 +171,18 @@ POOL_PIPELINE = '''
     jobs = 2
 
     [pools]
-    one = 1
+    single = 1
 
     [defaults]
     kill_grace = "3s"
 
     [steps.first]
     command = 'echo start >> "$T/first.events"; sleep 30'
-    pool = "one"
+    pool = "single"
 
     [steps.second]
     command = 'echo start >> "$T/second.events"; sleep 30'
-    pool = "one"
+    pool = "single"
 '''
 
 

@@ -96,6 +96,24 @@ def test_locked_message_skips_finished_run(ws):
     assert len(run_dirs(ws)) == 1
 
 
+@pytest.mark.parametrize("pid", [99999999999999999999, -1])
+def test_locked_message_survives_odd_holder_pid(ws, pid):
+    # A lock file edited by hand can name any number as its holder's PID.
+    ws.write(SLOW.replace("SECONDS", "0.1"))
+    lock_path = ws.path / "logs" / ".seedrun" / "locks.lock"
+    lock_path.parent.mkdir(parents=True)
+    lock_path.write_text('{"run_id": "x", "pid": %d}' % pid)
+    fd = os.open(lock_path, os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        result = ws.run("run")
+    finally:
+        os.close(fd)
+    assert result.code == 75, result.out + result.err
+    assert "Traceback" not in result.err
+    assert result.err.startswith("seedrun: error: another run of pipeline 'locks' holds the lock ")
+
+
 def kill_and_run_again(ws):
     """SIGKILL the seedrun process of a run while its step runs, then start a new run at once.
 
