@@ -75,6 +75,16 @@ def test_two_runs_at_once_one_runs(ws):
     assert processes_with_args("sleep 1.1") == []
 
 
+def run_while_locked(ws, lock_path):
+    """Run seedrun while this process holds the lock, as a run that has just taken it does."""
+    fd = os.open(lock_path, os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return ws.run("run")
+    finally:
+        os.close(fd)
+
+
 def test_locked_message_skips_finished_run(ws):
     ws.write(SLOW.replace("SECONDS", "0.1"))
     assert ws.run("run").code == 0
@@ -83,12 +93,7 @@ def test_locked_message_skips_finished_run(ws):
     # The test takes the lock as a starting run does, before that run has
     # written its own details into the lock file.
     lock_path = ws.path / "logs" / ".seedrun" / "locks.lock"
-    fd = os.open(lock_path, os.O_RDWR)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        result = ws.run("run")
-    finally:
-        os.close(fd)
+    result = run_while_locked(ws, lock_path)
     assert result.code == 75, result.out + result.err
     assert result.err.startswith("seedrun: error: another run of pipeline 'locks' holds the lock ")
     assert finished["run_id"] not in result.err
@@ -103,12 +108,7 @@ def test_locked_message_survives_odd_holder_pid(ws, pid):
     lock_path = ws.path / "logs" / ".seedrun" / "locks.lock"
     lock_path.parent.mkdir(parents=True)
     lock_path.write_text('{"run_id": "x", "pid": %d}' % pid)
-    fd = os.open(lock_path, os.O_RDWR)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        result = ws.run("run")
-    finally:
-        os.close(fd)
+    result = run_while_locked(ws, lock_path)
     assert result.code == 75, result.out + result.err
     assert "Traceback" not in result.err
     assert result.err.startswith("seedrun: error: another run of pipeline 'locks' holds the lock ")
