@@ -17,6 +17,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+# Every process this test session starts inherits this variable. With it,
+# processes_with_args() ignores processes with the same command line that
+# other test sessions or tools on the machine started.
+SESSION_VARIABLE = "SEEDRUN_TEST_SESSION"
+os.environ.setdefault(SESSION_VARIABLE, "%d.%d" % (os.getpid(), time.time_ns()))
+SESSION_ENTRY = ("%s=%s" % (SESSION_VARIABLE, os.environ[SESSION_VARIABLE])).encode()
 BIN = Path(sys.executable).parent
 SEEDRUN = str(BIN / "seedrun")
 INVOKE = str(BIN / "invoke")
@@ -110,7 +116,7 @@ def pid_alive(pid: int) -> bool:
 
 
 def processes_with_args(args: str) -> list[int]:
-    """PIDs of live processes whose whole command line is exactly args."""
+    """PIDs of live processes of this test session whose whole command line is exactly args."""
     found = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -118,9 +124,13 @@ def processes_with_args(args: str) -> list[int]:
         try:
             with open("/proc/%s/cmdline" % entry, "rb") as f:
                 cmdline = f.read().rstrip(b"\0").replace(b"\0", b" ").decode(errors="replace")
+            if cmdline != args:
+                continue
+            with open("/proc/%s/environ" % entry, "rb") as f:
+                in_session = SESSION_ENTRY in f.read().split(b"\0")
         except OSError:
             continue
-        if cmdline == args and pid_alive(int(entry)):
+        if in_session and pid_alive(int(entry)):
             found.append(int(entry))
     return found
 
