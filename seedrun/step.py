@@ -439,7 +439,8 @@ class StepRunner:
                 break
             delay = self._retry_delay(counted)
             self.console.say("Retrying: %s in %s (attempt %d of %d, %s)" % (
-                self.name, format_duration(delay), counted + 1, limit, result["summary"]))
+                self.name, format_duration(delay), self.record["attempts"] + 1, self._last_attempt(counted, limit),
+                result["summary"]))
             # A step waiting to retry gives its pool slot to others, and takes
             # one again (with the pool's min_interval) before the next attempt.
             self._release_slot()
@@ -591,13 +592,18 @@ class StepRunner:
                 self.record["log_error"] = "cannot write the log: %s" % error.strerror
                 self.console.say("Warning: cannot write %s: %s" % (self.spec["log_display"], error.strerror))
 
+    def _last_attempt(self, counted, limit):
+        """Return the number of the last attempt this run may make, with `counted` of its `limit` attempts made.
+
+        Attempts are numbered across resumes and rate-limited retries, as
+        run.json counts them, in the log and on the console alike.
+        """
+        return self.record["attempts"] - counted + limit
+
     def _log_header(self, fd, counted, limit, started):
-        # Number attempts across resumes and rate-limited retries, as run.json
-        # does: attempts before this one, plus what this try may still use.
-        number = self.record["attempts"]
         self._log_write(fd, "[seedrun] step %s, attempt %d of %d, started %s\n"
                             "[seedrun] command: %s\n[seedrun] workdir: %s\n" % (
-                                self.name, number, number - counted + limit, iso(started),
+                                self.name, self.record["attempts"], self._last_attempt(counted, limit), iso(started),
                                 self.spec["command"], self.spec["workdir"]))
 
     def _log_footer(self, fd, result, leftovers):

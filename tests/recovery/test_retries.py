@@ -189,6 +189,42 @@ def test_no_retry_after_interrupt(ws):
     assert processes_with_args("sleep 391") == []
 
 
+RESUMED_FLAKY = '''
+    [pipeline]
+    name = "retries"
+
+    [defaults]
+    kill_grace = "3s"
+
+    [steps.flaky]
+    command = \'\'\'n=$(cat "$T/n" 2>/dev/null || echo 0); n=$((n + 1)); echo $n > "$T/n"
+                 [ -f "$T/resumed" ] || { sleep 396; exit 1; }; [ $n -ge 3 ]\'\'\'
+    retries = 3
+    retry_delay = "1s"
+'''
+
+
+def test_resumed_retry_numbers_match_log(ws):
+    ws.write(RESUMED_FLAKY)
+    process = ws.launch("run")
+    assert wait_for(lambda: processes_with_args("sleep 396"))
+    os.killpg(process.pid, signal.SIGINT)
+    out, _ = process.communicate(timeout=20)
+    assert process.returncode == 130, out
+
+    (ws.scratch / "resumed").touch()
+    result = ws.run("resume")
+    assert result.code == 0, result.out + result.err
+    assert ws.steps()["flaky"]["attempts"] == 3
+
+    headers = re.findall(r"^\[seedrun\] step flaky, attempt (\d) of (\d), started ", ws.log("flaky"), re.M)
+    assert headers == [("1", "4"), ("2", "5"), ("3", "5")]
+    retrying = [line for line in result.lines if line.startswith("Retrying: flaky in ")]
+    assert len(retrying) == 1
+    assert retrying[0].endswith(" (attempt 3 of 5, exit code 1)")
+    assert processes_with_args("sleep 396") == []
+
+
 def test_interrupt_while_waiting_to_retry(ws):
     ws.write('''
         [pipeline]
