@@ -12,7 +12,7 @@ import logging
 import sqlite3
 import time
 import statistics
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -124,15 +124,39 @@ def prepare(db_path: Path) -> None:
         pass
 
 
-def record_run(db_path: Path, run: Mapping[str, Any]) -> None:
-    """Insert or replace a run and all of its steps in the history database."""
+def record_run(
+    db_path: Path, run: Mapping[str, Any], on_wait: Callable[[float], None] | None = None
+) -> None:
+    """Insert or replace a run and all of its steps in the history database.
+
+    A database that another process has locked is waited for up to
+    BUSY_TIMEOUT_S in all. With on_wait, a lock still held after
+    OPTIONAL_BUSY_TIMEOUT_S calls on_wait(seconds left to wait) first, so
+    that the caller can say why nothing happens.
+    """
     summary = summarize_run(run)
     step_rows = [_step_row(run, step) for step in run.get("steps", [])]
-    with _transaction(db_path) as connection:
+    if on_wait is None:
+        _write_run(db_path, summary, run.get("host"), step_rows, BUSY_TIMEOUT_S)
+        return
+    try:
+        _write_run(db_path, summary, run.get("host"), step_rows, OPTIONAL_BUSY_TIMEOUT_S)
+    except sqlite3.OperationalError as error:
+        if not _is_lock_error(error):
+            raise
+        remaining = BUSY_TIMEOUT_S - OPTIONAL_BUSY_TIMEOUT_S
+        on_wait(remaining)
+        _write_run(db_path, summary, run.get("host"), step_rows, remaining)
+
+
+def _write_run(
+    db_path: Path, summary: RunSummary, host: str | None, step_rows: list[tuple[Any, ...]], busy_timeout_s: float
+) -> None:
+    with _transaction(db_path, busy_timeout_s) as connection:
         connection.execute("DELETE FROM steps WHERE run_id = ?", (summary.run_id,))
         connection.execute(
             "INSERT OR REPLACE INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            _run_row(summary, run.get("host")),
+            _run_row(summary, host),
         )
         connection.executemany(
             "INSERT INTO steps VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", step_rows
@@ -301,16 +325,20 @@ def _use_wal(connection: sqlite3.Connection, busy_timeout_s: float) -> None:
                 connection.execute("PRAGMA journal_mode = WAL")
             return
         except sqlite3.OperationalError as error:
-            lock_error = "locked" in str(error) or "busy" in str(error)
-            if not lock_error or time.monotonic() > deadline:
+            if not _is_lock_error(error) or time.monotonic() > deadline:
                 raise
             time.sleep(0.02)
 
 
+def _is_lock_error(error: sqlite3.OperationalError) -> bool:
+    """Tell whether SQLite failed because another connection holds a lock ("database is locked")."""
+    return "locked" in str(error) or "busy" in str(error)
+
+
 @contextmanager
-def _transaction(db_path: Path) -> Iterator[sqlite3.Connection]:
+def _transaction(db_path: Path, busy_timeout_s: float) -> Iterator[sqlite3.Connection]:
     """Yield a connection inside a write transaction that commits on success."""
-    with closing(_connect(db_path, BUSY_TIMEOUT_S)) as connection:
+    with closing(_connect(db_path, busy_timeout_s)) as connection:
         # IMMEDIATE takes the write lock up front, so two writers wait for each
         # other under the busy timeout instead of failing on a lock upgrade.
         connection.execute("BEGIN IMMEDIATE")

@@ -885,12 +885,18 @@ class Execution:
         values = self.secret_values()
         for what, action in (("junit.xml", lambda: junit.write_junit(run, self.run_dir, self.run_dir / "junit.xml",
                                                                      secret_values=values)),
-                             ("the run history", lambda: history.record_run(self.history_db, run))):
+                             ("the run history", lambda: history.record_run(self.history_db, run,
+                                                                            on_wait=self._say_history_wait))):
             try:
                 action()
             except Exception as error:  # noqa: BLE001 - a companion file must not fail the run
                 self.console.say("Warning: cannot write %s: %s" % (what, error))
         self._render_report(run, live=False)
+
+    def _say_history_wait(self, seconds: float) -> None:
+        # Interrupts are not acted on any more, so without this line the console would look hung.
+        self.console.say("Waiting up to %s to record the run in %s, which another process has locked "
+                         "(run.json is written)" % (steprunner.format_duration(seconds), display_path(self.history_db)))
 
     def _render_report(self, run: dict, live: bool) -> Path | None:
         try:

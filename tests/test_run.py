@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 import time
+from contextlib import closing
 
 from support import parse_time
 
@@ -502,8 +504,8 @@ connection.execute("COMMIT")
 
 def test_summary_time_excludes_history_wait(ws):
     # Another process has the history locked for 3 s after the steps end.
-    # The run waits to record itself, but its summary gives the run's own
-    # time, as run.json does, not that wait.
+    # The run prints that it waits to record itself, and its summary gives
+    # the run's own time, as run.json does, not that wait.
     ws.write('[pipeline]\nname = "x"\n[steps.a]\ncommand = "true"\n')
     assert ws.run("run").code == 0
     holder = subprocess.Popen([sys.executable, "-c", LOCK_HISTORY, str(ws.path / "logs" / "history.sqlite3"), "3"],
@@ -523,6 +525,13 @@ def test_summary_time_excludes_history_wait(ws):
     assert seconds.endswith("s"), summary[0]
     assert not seconds.endswith("ms"), summary[0]
     assert float(seconds[:-1]) < 1.5, summary[0]
+    waiting = [line for line in result.lines if line.startswith("Waiting up to ")]
+    assert waiting == ["Waiting up to 29s to record the run in logs/history.sqlite3, which another process has "
+                       "locked (run.json is written)"], result.out
+    assert result.lines.index(waiting[0]) < result.lines.index(summary[0])
+    with closing(sqlite3.connect(ws.path / "logs" / "history.sqlite3")) as connection:
+        recorded = connection.execute("SELECT count(*) FROM runs WHERE run_id = ?", (ws.record()["run_id"],))
+        assert recorded.fetchone() == (1,)
 
 
 def test_disabled_step_keeps_the_order_it_had(ws):
