@@ -426,13 +426,35 @@ def explain_resume(path: str | os.PathLike | None, run_id: str | None = None, re
     new_document, _ = build_plan_document(pipeline, resolve(pipeline, Selection(**document["selection_args"])),
                                           document["run_id"], run_dir, document["jobs"])
     changes = plan_changes(document, new_document)
+    holder = PipelineLock(pipeline.logs_dir, pipeline.name).read_holder()
+    holder_live = PipelineLock.describes_live_run(holder)
+    run_live = holder_live and holder.get("run_id") == document["run_id"]
+    # A run that died holding the lock has no final run.json; the resume's take-over gives it one first.
+    run_died = not run_live and _run_status(run_dir) in (None, "running")
     title = "Resume with --replan" if replan else "Resume"
     lines = ["%s of run %s (%s):" % (title, document["run_id"], display_path(run_dir))]
     before = {entry["name"] for entry in document["steps"]}
     for entry in (new_document if replan else document)["steps"]:
         record = settled.get(entry["name"]) or read_step_record(files, entry["name"]) or {}
-        reason = "runs: added to %s" % pipeline.path.name if entry["name"] not in before else _resume_reason(record)
+        if entry["name"] not in before:
+            reason = "runs: added to %s" % pipeline.path.name
+        elif record.get("status") in ("running", "waiting") and run_live:
+            reason = "%s now" % record["status"]
+        elif record.get("status") in ("running", "waiting") and run_died:
+            reason = "runs again: interrupted (the run ended without finishing while the step was %s)" \
+                % record["status"]
+        else:
+            reason = _resume_reason(record)
         lines.append("  %-32s %s" % (entry["name"], reason))
+    if run_live:
+        lines.append("Run %s is still running (PID %s), so seedrun resume is refused until it ends"
+                     % (document["run_id"], holder.get("pid")))
+    elif holder_live:
+        lines.append("Run %s of pipeline %r holds the lock (PID %s), so seedrun resume is refused until it ends"
+                     % (holder.get("run_id"), pipeline.name, holder.get("pid")))
+    elif run_died:
+        lines.append("Run %s ended without finishing; seedrun resume first records it interrupted"
+                     % document["run_id"])
     if replan:
         after = {entry["name"] for entry in new_document["steps"]}
         lines += ["  %-32s dropped: no longer in %s" % (name, pipeline.path.name) for name in sorted(before - after)]

@@ -96,17 +96,32 @@ class PipelineLock:
         # A lock file edited by hand can hold any JSON value.
         return details if isinstance(details, dict) else {}
 
+    def read_holder(self) -> dict:
+        """Return the details in the lock file without taking the lock; empty when no run wrote any.
+
+        Details with a dead PID are those of a run that died holding the
+        lock (see release()).
+        """
+        try:
+            fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            return {}
+        try:
+            return self._read(fd)
+        finally:
+            os.close(fd)
+
     def _wait_for_description(self, fd: int) -> dict:
         """Wait briefly for the holder's details, which it writes right after it takes the lock."""
         deadline = time.monotonic() + DESCRIBE_WAIT_SECONDS
         holder = self._read(fd)
-        while not self._describes_live_run(holder) and time.monotonic() < deadline:
+        while not self.describes_live_run(holder) and time.monotonic() < deadline:
             time.sleep(0.05)
             holder = self._read(fd)
         return holder
 
     @staticmethod
-    def _describes_live_run(holder: dict) -> bool:
+    def describes_live_run(holder: dict) -> bool:
         """Tell whether the details name a run id and a PID that is still alive."""
         if not holder.get("run_id") or not isinstance(holder.get("pid"), int):
             return False

@@ -332,6 +332,58 @@ def test_plan_resume_explains_killed_step_runner(ws):
     assert processes_with_args("sleep 395") == []
 
 
+def test_plan_resume_explains_live_and_killed_run(ws):
+    ws.write('''
+        [pipeline]
+        name = "killed-run"
+        jobs = 2
+
+        [steps.a]
+        command = 'echo a'
+
+        [steps.b]
+        command = '[ -f "$T/resumed" ] || sleep 398'
+        needs = ["a"]
+
+        [steps.c]
+        command = 'echo c'
+        needs = ["b"]
+    ''')
+    process = ws.launch("run")
+    assert wait_for(lambda: processes_with_args("sleep 398"), timeout=30)
+    run_id = ws.record()["run_id"]
+
+    result = ws.run("plan", "--resume")
+    assert result.code == 0, result.err
+    assert explanations(result.out) == {"a": "kept: succeeded", "b": "running now", "c": "runs again: never started"}
+    assert result.lines[-1] == "Run %s is still running (PID %d), so seedrun resume is refused until it ends" % (
+        run_id, process.pid)
+
+    # Everything of the run dies at once, as on a machine's out-of-memory kill of the whole service.
+    run_dir = ws.run_dir
+    kill_runner(process)
+    for pid in processes_of_run(run_dir) + processes_with_args("sleep 398"):
+        os.kill(pid, signal.SIGKILL)
+    assert wait_for(lambda: not processes_of_run(run_dir) and not processes_with_args("sleep 398"))
+    assert ws.record()["status"] == "running"
+
+    result = ws.run("plan", "--resume")
+    assert result.code == 0, result.err
+    assert explanations(result.out) == {
+        "a": "kept: succeeded",
+        "b": "runs again: interrupted (the run ended without finishing while the step was running)",
+        "c": "runs again: never started",
+    }
+    assert result.lines[-1] == "Run %s ended without finishing; seedrun resume first records it interrupted" % run_id
+
+    (ws.scratch / "resumed").touch()
+    result = ws.run("resume")
+    assert result.code == 0, result.out + result.err
+    assert "Warning: run %s (PID %d) ended without finishing; taking over its lock" % (run_id, process.pid) \
+        in result.lines
+    assert ws.record()["status"] == "succeeded"
+
+
 # b fails until $T/fixed exists, so the first run ends failed and a resume can succeed.
 FIXABLE_PIPELINE = '''
     [pipeline]
