@@ -50,7 +50,7 @@ STEP_RUNNER_STOP_SECONDS = 5.0
 STRAGGLER_SECONDS = 5.0
 # make's job server keeps its free slots in a pipe of 64 KiB (Linux's default).
 MAX_MAKE_JOBS = 65536
-# The console names at most this many of the steps that make never started.
+# The console names at most this many of the steps that a run never started.
 UNREACHED_SHOWN = 5
 # An import that takes longer than this is left to finish(), which imports again.
 PRELOAD_WAIT_SECONDS = 30.0
@@ -241,6 +241,11 @@ def last_line(path: Path, limit: int = 4096) -> str:
     except OSError:
         return ""
     return next((line.strip() for line in reversed(lines) if line.strip()), "")
+
+
+def _listed(names: list[str]) -> str:
+    """Join the first UNREACHED_SHOWN names with commas, and "..." when there are more."""
+    return ", ".join(names[:UNREACHED_SHOWN]) + (", ..." if len(names) > UNREACHED_SHOWN else "")
 
 
 def _exit_description(returncode: int) -> str:
@@ -788,12 +793,14 @@ class Execution:
     def settle_records(self) -> None:
         """Give every step a final status, even when its step runner never wrote one."""
         unreached = []
+        stopped = []
         for entry in self.doc["steps"]:
             name = entry["name"]
             record = self.records.get(name)
             if record is None or record.get("status") == "pending":
                 if self.stop_error and not self.signalled:
                     reason = "not started: %s" % self.stop_error
+                    stopped.append(name)
                 elif self.interrupted:
                     reason = "not started: the run was interrupted"
                 else:
@@ -825,6 +832,8 @@ class Execution:
                     self._say_settled(name, self.records[name], log_display)
         if unreached:
             self._explain_unreached(unreached)
+        if stopped and self.make is not None:
+            self.console.say("Not run: %s (not started: %s)" % (_listed(stopped), self.stop_error))
 
     def _say_settled(self, name: str, record: dict, log_display: str | None) -> None:
         see = " (see %s)" % log_display if log_display else ""
@@ -840,10 +849,9 @@ class Execution:
         """Say on the console that make ended before it started some steps, with make's last message."""
         ended = "ended" if self.make is None or self.make.returncode is None else \
             "exited with %s" % _exit_description(self.make.returncode)
-        listed = ", ".join(names[:UNREACHED_SHOWN]) + (", ..." if len(names) > UNREACHED_SHOWN else "")
         message = last_line(self.run_dir / "make.log")
         self.console.say("Error: make %s before it started %d step%s (%s)%s; see %s" % (
-            ended, len(names), "" if len(names) == 1 else "s", listed,
+            ended, len(names), "" if len(names) == 1 else "s", _listed(names),
             ": " + message if message else "", display_path(self.run_dir / "make.log")))
 
     def _add_warnings(self, run: dict) -> None:

@@ -71,12 +71,14 @@ def workers_of(run_dir, seedrun_pid: int) -> list[int]:
     return [pid for pid in map(int, filter(str.isdigit, os.listdir("/proc"))) if parent_of(pid) in launchers]
 
 
-def check_stopped_on_error(ws, run_dir, reason: str) -> None:
+def check_stopped_on_error(ws, run_dir, reason: str, output: str) -> None:
     """Check a run of PIPELINE that seedrun stopped on its own error while `slow` ran.
 
     `slow` got SIGTERM and is recorded interrupted, `after` never started
-    and gives `reason`, the run is recorded failed, and nothing of it runs on.
+    and gives `reason` in run.json and on the console, the run is recorded
+    failed, and nothing of it runs on.
     """
+    assert "Not run: after (not started: %s)" % reason in output.splitlines()
     assert [event.split()[0] for event in lines(ws.scratch / "slow.events")] == ["start", "end"]
     steps = ws.steps(run_dir)
     assert steps["slow"]["status"] == "interrupted"
@@ -104,7 +106,7 @@ def test_lost_launcher_stops_run(ws):
             "(see make.log in logs/%s)" % (launchers[0], run_dir.name)) in output.splitlines()
 
     # The step runner outlived the launcher, stopped its step and recorded it.
-    check_stopped_on_error(ws, run_dir, "the step launcher exited unexpectedly with SIGKILL")
+    check_stopped_on_error(ws, run_dir, "the step launcher exited unexpectedly with SIGKILL", output)
     assert ws.record(run_dir)["exit_code"] == 1
 
 
@@ -132,7 +134,7 @@ def test_killed_recipe_stops_its_step(ws):
     assert process.returncode == 1, output
     assert ("Error: make (PID %d) exited unexpectedly with exit code 2 while steps were running; stopping them "
             "(see make.log in logs/%s)" % (makes[0], run_dir.name)) in output.splitlines()
-    check_stopped_on_error(ws, run_dir, "make exited unexpectedly with exit code 2")
+    check_stopped_on_error(ws, run_dir, "make exited unexpectedly with exit code 2", output)
     assert re.search(r"^\[seedrun\] interrupted after .*; stopped with SIGTERM", ws.log("slow"), re.M)
 
 
@@ -153,7 +155,7 @@ def test_killed_make_stops_running_steps(ws, number):
     assert process.returncode == 1, output
     assert ("Error: make (PID %d) exited unexpectedly with %s while steps were running; stopping them "
             "(see make.log in logs/%s)" % (makes[0], name, run_dir.name)) in output.splitlines()
-    check_stopped_on_error(ws, run_dir, "make exited unexpectedly with %s" % name)
+    check_stopped_on_error(ws, run_dir, "make exited unexpectedly with %s" % name, output)
 
 
 def break_reply_fifos(run_dir) -> None:
