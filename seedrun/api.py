@@ -297,13 +297,34 @@ def _load_plan(run_dir: Path) -> dict:
     return json.loads((run_dir / "plan.json").read_text(encoding="utf-8"))
 
 
+def _planned_pipeline(logs_dir: Path, run_id: str) -> dict | None:
+    """Return the plan.json of run_id in logs_dir, or None when run_id names no run directory with one."""
+    if not RUN_ID.match(run_id) or "/" in run_id or "\0" in run_id:
+        return None
+    try:
+        document = _load_plan(logs_dir / run_id)
+    except (OSError, ValueError):
+        return None
+    return document if isinstance(document, dict) else None
+
+
 def find_run(pipeline: Pipeline, run_id: str | None) -> Path:
     """Return the directory of the named run of the pipeline, or of its newest one."""
     runs = list_runs(pipeline.logs_dir, pipeline.name)
     ids = [r for r, _ in runs]
     if run_id:
-        if run_id in ids or (RUN_ID.match(run_id) and (pipeline.logs_dir / run_id / "plan.json").exists()):
+        if run_id in ids:
             return pipeline.logs_dir / run_id
+        owner = _planned_pipeline(pipeline.logs_dir, run_id)
+        if owner is not None and owner.get("pipeline") == pipeline.name:
+            # A run whose run.json cannot be read yet, such as one that died before writing it.
+            return pipeline.logs_dir / run_id
+        if owner is not None:
+            # Its steps, lock and retention belong to that pipeline: a resume under
+            # this one could run a step twice at once, or rewrite the other run.
+            raise UsageError("run %s belongs to pipeline %r, not to %r of %s; pass its file with --pipeline %s"
+                             % (run_id, owner.get("pipeline"), pipeline.name, pipeline.path,
+                                owner.get("pipeline_file") or "FILE"))
         raise UsageError("run %r not found in %s%s; recent runs: %s" % (
             run_id, pipeline.logs_dir, closest(run_id, ids), ", ".join(ids[-5:]) or "none"))
     if not ids:

@@ -473,3 +473,29 @@ def test_interrupted_resume_records_unreached_step(ws):
     assert steps["second"]["reason"] == "not started: the run was interrupted"
     assert steps["second"]["blocked_by"] is None
     assert not (ws.scratch / "second.count").exists()
+
+
+def test_resume_rejects_run_of_other_pipeline(ws):
+    # Two pipelines share logs/. A run id of the other one must not be
+    # resumed under this pipeline's lock, where its steps could run twice at
+    # once, and --replan would rewrite it as a run of this pipeline.
+    ws.write('[pipeline]\nname = "alpha"\n[steps.a]\ncommand = "echo a"\n', "alpha.toml")
+    beta = ws.write('[pipeline]\nname = "beta"\n[steps.b]\ncommand = \'echo b >> "$T/b.runs"; false\'\n',
+                    "beta.toml")
+    assert ws.run("--pipeline", "beta.toml", "run").code == 1
+    run_id = ws.record()["run_id"]
+    before = ws.record()
+
+    message = "seedrun: error: run %s belongs to pipeline 'beta', not to 'alpha' of %s; pass its file with " \
+              "--pipeline %s" % (run_id, ws.path / "alpha.toml", beta)
+    for command in (["resume", run_id], ["resume", "--replan", run_id], ["plan", "--resume", run_id],
+                    ["report", run_id]):
+        result = ws.run("--pipeline", "alpha.toml", *command)
+        assert result.code == 2, (command, result.out, result.err)
+        assert message in result.err.splitlines(), (command, result.err)
+    for odd in (run_id + "/../" + run_id, "../" + run_id):
+        result = ws.run("--pipeline", "alpha.toml", "resume", odd)
+        assert result.code == 2, result.out + result.err
+        assert "seedrun: error: run %r not found in " % odd in result.err
+    assert ws.record() == before
+    assert lines(ws.scratch / "b.runs") == ["b"]
