@@ -17,7 +17,7 @@ import os
 import time
 from pathlib import Path
 
-from seedrun.errors import LockedError
+from seedrun.errors import LockedError, SetupError
 from seedrun.process import pid_alive
 
 log = logging.getLogger(__name__)
@@ -36,8 +36,13 @@ class PipelineLock:
 
     def acquire(self) -> dict:
         """Take the lock or raise LockedError naming the holder; return the previous holder's details."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        except OSError as error:
+            raise SetupError("cannot create the lock file %s: %s; make the logs directory writable, or set logs_dir "
+                             "in the pipeline file to a directory seedrun can write" % (self.path, error.strerror)) \
+                from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -284,6 +284,8 @@ def _build(path: Path, raw: bytes, data: dict, problems: Problems) -> Pipeline:
     if not workdir.is_dir():
         problems.add("[pipeline]", "workdir %r is not a directory (%s); create it or fix the path, which is "
                                    "relative to the pipeline file" % (section.get("workdir", "."), workdir))
+    for key in ("logs_dir", "reports_dir"):
+        _check_output_dir(key, str(section.get(key, key.split("_")[0])), base, problems)
     pipeline = Pipeline(
         path=path.resolve(),
         sha256=sha256(raw).hexdigest(),
@@ -303,6 +305,17 @@ def _build(path: Path, raw: bytes, data: dict, problems: Problems) -> Pipeline:
     pipeline.pairs = _pairs(_table(data, "pairs", problems), problems)
     pipeline.targets = _targets(_table(data, "targets", problems), problems)
     return pipeline
+
+
+def _check_output_dir(key: str, value: str, base: Path, problems: Problems) -> None:
+    """Add a problem when the directory `value` names cannot exist, because it or a parent is not a directory."""
+    path = base / value
+    existing = path
+    while not os.path.lexists(existing) and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        problems.add("[pipeline]", "%s %r cannot be created: %s is not a directory; set %s to another path, which "
+                                   "is relative to the pipeline file" % (key, value, existing, key))
 
 
 def _table(data: dict, key: str, problems: Problems) -> dict:

@@ -381,6 +381,35 @@ def test_missing_workdir_and_zero_timeout(ws):
                    "duplicate phase name 'p'", args=("validate",))
 
 
+def test_output_dirs_that_cannot_exist(ws):
+    (ws.path / "taken").write_text("a file where a directory should be\n")
+    ws.write('''
+        [pipeline]
+        name = "x"
+        logs_dir = "taken"
+        reports_dir = "taken/reports"
+        [steps.a]
+        command = \'touch "$T/ran"\'
+    ''')
+    for args in (("run",), ("validate",), ("plan",)):
+        assert_invalid(ws, "logs_dir 'taken' cannot be created: %s is not a directory; set logs_dir to another "
+                           "path" % (ws.path / "taken"),
+                       "reports_dir 'taken/reports' cannot be created: %s is not a directory" % (ws.path / "taken"),
+                       args=args)
+
+
+def test_unwritable_lock_directory(ws):
+    # The logs directory exists, but its .seedrun entry is a file, so the lock cannot be created.
+    ws.write('[pipeline]\nname = "x"\n[steps.a]\ncommand = \'touch "$T/ran"\'\n')
+    (ws.path / "logs").mkdir()
+    (ws.path / "logs" / ".seedrun").write_text("")
+    for args in (("run",), ("resume",)):
+        err = assert_invalid(ws, args=args)
+        assert err.startswith("seedrun: error: cannot create the lock file %s: File exists; " % (
+            ws.path / "logs" / ".seedrun" / "x.lock")), err
+        assert "Traceback" not in err
+
+
 def test_pipeline_without_steps_is_invalid(ws):
     ws.write('[pipeline]\nname = "empty"\n')
     assert_invalid(ws, "the pipeline defines no steps; add one, such as [steps.NAME]", args=("validate",))
