@@ -41,8 +41,9 @@ RESERVED_PREFIX = "phase."
 # a step of that name could not run through make.
 MAKEFILE_GOALS = frozenset(("help", "venv", "seed-all", "resume", "plan", "graph", "validate", "report", "clean",
                             "test", "test-deps", "bench"))
-# A step's log is NAME.log in the run directory, next to make's own make.log.
-RUN_DIRECTORY_LOGS = frozenset(("make",))
+# A step's log is NAME.log in the run directory, next to the output of make
+# (make.log) and of the [notify] command (notify.log).
+RUN_DIRECTORY_LOGS = {"make": "make itself", "notify": "the [notify] command"}
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,%d}\Z" % (MAX_NAME_LENGTH - 1))
 DURATION_PATTERN = re.compile(r"(?:(\d+(?:\.\d+)?)(h|m|s))+\Z")
 DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(h|m|s)")
@@ -435,8 +436,8 @@ def _steps(data: dict, workdir: Path, problems: Problems) -> dict[str, Step]:
             problems.add(where, "invalid step name %r: it is a goal of seedrun's Makefile, so `make %s` would not "
                                 "run the step; rename the step" % (name, name))
         elif name in RUN_DIRECTORY_LOGS:
-            problems.add(where, "invalid step name %r: its log would be %s.log, which holds the output of make "
-                                "itself; rename the step" % (name, name))
+            problems.add(where, "invalid step name %r: its log would be %s.log, which holds the output of %s; "
+                                "rename the step" % (name, name, RUN_DIRECTORY_LOGS[name]))
         if not isinstance(table, dict):
             problems.add(where, "must be a table with at least a command")
             continue

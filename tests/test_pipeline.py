@@ -156,6 +156,8 @@ def test_step_names_of_make_goals_rejected(ws):
         command = "true"
         [steps.make]
         command = "true"
+        [steps.notify]
+        command = "true"
         [steps.helper]
         command = "true"
     ''')
@@ -163,6 +165,8 @@ def test_step_names_of_make_goals_rejected(ws):
                              "not run the step; rename the step")
     assert ("invalid step name 'make': its log would be make.log, which holds the output of make itself; rename "
             "the step") in err
+    assert ("invalid step name 'notify': its log would be notify.log, which holds the output of the [notify] "
+            "command; rename the step") in err
     assert "'helper'" not in err
 
 
