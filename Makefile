@@ -90,7 +90,7 @@ help:
 	@echo '  make STEP ...            run the named steps or targets (for example: make seed-meyer)'
 	@echo '  make pair-NAME           run a main/dependent pair (for example: make pair-quadratec)'
 	@echo '  make phase-NAME          run one phase (for example: make phase-vendors)'
-	@echo '  make resume              rerun the steps of the newest run that did not succeed'
+	@echo '  make resume              rerun the steps that did not succeed in the newest run'
 	@echo '  make plan                print what seed-all would run, in start order'
 	@echo '  make graph               print the plan as a Graphviz DOT graph'
 	@echo '  make validate            check the pipeline file and list every problem'

@@ -71,7 +71,7 @@ def target(c, name, pipeline=None, jobs=None, with_needs=False, enable=None):
             "replan": "use the pipeline file as it is now instead of the run's own plan",
             "jobs": COMMON_HELP["jobs"]})
 def resume(c, run_id=None, replan=False, pipeline=None, jobs=None):
-    """Rerun, in its own run directory, the steps of a run that did not succeed."""
+    """Rerun, in its own run directory, the steps that did not succeed in a run (default: the newest)."""
     try:
         code = api.resume(pipeline, run_id, replan, jobs)
     except SeedrunError as error:

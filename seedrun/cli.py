@@ -86,7 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
     graph = commands.add_parser("graph", help="print the plan as a Graphviz DOT graph")
     _add_selection(graph)
 
-    resume = commands.add_parser("resume", help="rerun the steps of a run that did not succeed, in its directory")
+    resume = commands.add_parser("resume", help="rerun the steps that did not succeed in a run (default: the "
+                                                "newest), in its directory")
     resume.add_argument("run_id", nargs="?", metavar="RUN_ID", help="run to resume (default: the newest)")
     resume.add_argument("--replan", action="store_true", help="use the pipeline file as it is now")
     resume.add_argument("-j", "--jobs", metavar="N", help="maximum steps running at once")
