@@ -21,6 +21,8 @@ log = logging.getLogger(__name__)
 
 METRIC_SCAN_BYTES = 8 * 1024 * 1024
 METRIC_LINE_LIMIT = 64 * 1024
+# seedrun starts each line of a log's headers and footers with this.
+LOG_LINE_PREFIX = b"[seedrun] "
 FAILED_STATUSES = ("failed", "timed_out")
 
 
@@ -82,6 +84,10 @@ def extract_metrics(log_path: Path, patterns: dict[str, str]) -> dict[str, float
     Only the last METRIC_SCAN_BYTES are read and lines longer than
     METRIC_LINE_LIMIT are skipped, so a huge log or a single huge line costs
     bounded time and memory. Summary lines come at the end of a job's output.
+    The header and footer lines that seedrun writes (LOG_LINE_PREFIX) are
+    skipped too: a regex such as (\d+) products would otherwise match the
+    command line in the header. So is output of the command that starts
+    with the same prefix.
     """
     if not patterns:
         return {}
@@ -95,7 +101,7 @@ def extract_metrics(log_path: Path, patterns: dict[str, str]) -> dict[str, float
         return {}
     values: dict[str, float | int] = {}
     for line in data.split(b"\n"):
-        if len(line) > METRIC_LINE_LIMIT:
+        if len(line) > METRIC_LINE_LIMIT or line.startswith(LOG_LINE_PREFIX):
             continue
         for name, regex in compiled.items():
             match = regex.search(line)

@@ -272,3 +272,23 @@ def test_report_of_huge_failed_logs_stays_small(ws):
     assert float(seconds) < 30
     assert int(peak) < 1024 ** 3
     assert len(report.read_bytes()) < 10 * 1024 * 1024
+
+
+def test_metrics_skip_seedrun_header_lines(ws):
+    # The header repeats the command line and "attempt 1 of 1": a metric's
+    # regex must find only what the command printed.
+    ws.write('''
+        [pipeline]
+        name = "metrics"
+
+        [steps.sync]
+        command = "echo sync 50000 products > /dev/null; echo nothing to do"
+        metrics = { products = '(\\d+) products', attempts = 'of (\\d+)' }
+        metric_floors = { products = 20000 }
+    ''')
+    result = ws.run("run")
+    assert result.code == 0, result.out + result.err
+    step = ws.steps()["sync"]
+    assert "[seedrun] command: echo sync 50000 products" in ws.log("sync")
+    assert step["metrics"] == {}
+    assert step["warnings"] == ["products was not reported, but its floor is 20000"]
