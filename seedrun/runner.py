@@ -144,7 +144,8 @@ def _spec(pipeline: Pipeline, name: str, run_id: str, run_dir: Path, failure_lim
 
 def fingerprint(spec: dict, planned: dict) -> str:
     """Return a digest of what decides a step's behaviour, to detect a changed pipeline file on resume."""
-    keys = ("command", "workdir", "env", "timeout", "retries", "retry_on_exit_codes", "on_failure", "pool")
+    keys = ("command", "workdir", "env", "timeout", "retries", "retry_delay", "max_retry_delay", "retry_on_exit_codes",
+            "kill_grace", "on_failure", "pool")
     text = repr([spec.get(k) for k in keys] + [planned["needs"], planned["after"],
                                                 planned["needs_phase"], planned["after_phase"]])
     return sha256(text.encode()).hexdigest()[:16]

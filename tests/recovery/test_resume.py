@@ -499,3 +499,14 @@ def test_resume_rejects_run_of_other_pipeline(ws):
         assert "seedrun: error: run %r not found in " % odd in result.err
     assert ws.record() == before
     assert lines(ws.scratch / "b.runs") == ["b"]
+
+
+@pytest.mark.parametrize("setting", ['retry_delay = "3s"', 'max_retry_delay = "9s"', 'kill_grace = "7s"'])
+def test_plan_resume_notices_changed_setting(ws, setting):
+    ws.write(FIXABLE_PIPELINE)
+    assert ws.run("run").code == 1
+    ws.write(FIXABLE_PIPELINE + "    " + setting + "\n")
+    result = ws.run("plan", "--resume")
+    assert result.code == 0, result.err
+    assert result.lines[-1] == ("pipeline.toml changed since the run started: b (settings changed); seedrun resume "
+                                "keeps the old plan, seedrun resume --replan takes the new one")
