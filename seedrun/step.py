@@ -38,7 +38,10 @@ SIGHUP, SIGINT, SIGKILL, SIGTERM = 1, 2, 9, 15
 # not join the jobserver of the make that schedules the steps.
 MAKE_VARIABLES = ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES",
                   "MAKE_TERMOUT", "MAKE_TERMERR", "MAKE_RESTARTS")
-MAX_RATE_LIMITED_RETRIES = 50
+# A step that keeps exiting with its pool's rate_limited_exit_code runs this many times more
+# at most, outside its retries. With cooldown = "60s", doubling up to an hour,
+# that is about 5 h of waiting before such an exit counts as a failure.
+MAX_RATE_LIMITED_RETRIES = 10
 # The footer gives the time spent stopping a step's leftover processes when it reaches this.
 LEFTOVER_WAIT_SHOWN_SECONDS = 1.0
 # A command still running after this long gets its PID in the step's record.

@@ -7,7 +7,7 @@ import signal
 import time
 
 from support import parse_time, processes_with_args, wait_for
-from recovery_support import run_dirs, wait_all
+from recovery_support import lines, run_dirs, wait_all
 
 # The command exits 9 when another step runs it at the same time, so exit code 9 means the pool let two in.
 SHARED = '''
@@ -247,3 +247,27 @@ def test_interrupt_during_pool_wait_says_not_run(ws):
     assert steps["gate"]["status"] == "succeeded"
     assert not (ws.scratch / "waiter.ran").exists()
     assert processes_with_args("sleep 30") == []
+
+
+def test_rate_limited_retries_are_bounded(ws):
+    ws.write('''
+        [pipeline]
+        name = "always-limited"
+
+        [pools.api]
+        size = 1
+        rate_limited_exit_code = 75
+        cooldown = "0.001s"
+
+        [steps.limited]
+        pool = "api"
+        command = 'echo try >> "$T/tries"; exit 75'
+    ''')
+    result = ws.run("run")
+    assert result.code == 1, result.out + result.err
+    assert len([line for line in result.lines if line.startswith("Rate limited: limited exited with 75")]) == 10
+    assert lines(ws.scratch / "tries") == ["try"] * 11
+    step = ws.steps()["limited"]
+    assert step["status"] == "failed"
+    assert step["exit_code"] == 75
+    assert step["attempts"] == 11
