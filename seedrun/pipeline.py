@@ -703,6 +703,12 @@ def _check_phase_references(pipeline: Pipeline, problems: Problems, check: Any) 
 def _check_names_unique(pipeline: Pipeline, problems: Problems) -> None:
     owners: dict[str, str] = {}
     names = [("phase", p.name) for p in pipeline.phases]
+    # A phase that repeats an earlier phase's name would share its barrier,
+    # which the cycle check reports as a cycle. The name error is enough.
+    unique: dict[str, Phase] = {}
+    for phase in pipeline.phases:
+        unique.setdefault(phase.name, phase)
+    pipeline.phases = list(unique.values())
     names += [("pair", p) for p in pipeline.pairs]
     names += [("target", t) for t in pipeline.targets]
     for kind, name in names:

@@ -414,6 +414,26 @@ def test_unwritable_lock_directory(ws):
         assert "Traceback" not in err
 
 
+def test_duplicate_phase_name_is_no_cycle(ws):
+    ws.write('''
+        [pipeline]
+        name = "x"
+        [steps.a]
+        command = "true"
+        [steps.b]
+        command = "true"
+        [[phases]]
+        name = "p"
+        steps = ["a"]
+        [[phases]]
+        name = "p"
+        steps = ["b"]
+    ''')
+    err = assert_invalid(ws, "(1 problem)", "duplicate phase name 'p'; give each phase a name of its own",
+                         args=("validate",))
+    assert "cycle" not in err
+
+
 def test_pipeline_without_steps_is_invalid(ws):
     ws.write('[pipeline]\nname = "empty"\n')
     assert_invalid(ws, "the pipeline defines no steps; add one, such as [steps.NAME]", args=("validate",))
