@@ -383,7 +383,11 @@ def plan_changes(old: dict, new: dict) -> list[str]:
     changes = ["%s added" % n for n in after if n not in before]
     changes += ["%s removed" % n for n in before if n not in after]
     for name in after:
-        if name in before and before[name]["fingerprint"] != after[name]["fingerprint"]:
+        if name not in before:
+            continue
+        # The plan of a run started by an older seedrun has no fingerprint_v1, and its fingerprint has the V1 keys.
+        key = "fingerprint" if "fingerprint_v1" in before[name] else "fingerprint_v1"
+        if before[name]["fingerprint"] != after[name][key]:
             what = "command changed" if before[name]["command"] != after[name]["command"] else "settings changed"
             changes.append("%s (%s)" % (name, what))
     return changes

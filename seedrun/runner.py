@@ -142,10 +142,16 @@ def _spec(pipeline: Pipeline, name: str, run_id: str, run_dir: Path, failure_lim
     }
 
 
-def fingerprint(spec: dict, planned: dict) -> str:
+# The spec keys whose change makes a step count as changed on resume.
+FINGERPRINT_KEYS = ("command", "workdir", "env", "timeout", "retries", "retry_on_exit_codes", "on_failure", "pool",
+                    "retry_delay", "max_retry_delay", "kill_grace")
+# The keys of the plans of runs started by seedrun versions that left out
+# the last three: the plan.json of such a run has only this fingerprint.
+FINGERPRINT_KEYS_V1 = FINGERPRINT_KEYS[:8]
+
+
+def fingerprint(spec: dict, planned: dict, keys: tuple[str, ...] = FINGERPRINT_KEYS) -> str:
     """Return a digest of what decides a step's behaviour, to detect a changed pipeline file on resume."""
-    keys = ("command", "workdir", "env", "timeout", "retries", "retry_delay", "max_retry_delay", "retry_on_exit_codes",
-            "kill_grace", "on_failure", "pool")
     text = repr([spec.get(k) for k in keys] + [planned["needs"], planned["after"],
                                                 planned["needs_phase"], planned["after_phase"]])
     return sha256(text.encode()).hexdigest()[:16]
@@ -168,6 +174,7 @@ def build_plan_document(pipeline: Pipeline, plan: Plan, run_id: str, run_dir: Pa
                  "timeout_s": step.timeout, "kill_grace_s": step.kill_grace,
                  "env": mask_env(step.env, pipeline.mask_env)}
         entry["fingerprint"] = fingerprint(spec, entry)
+        entry["fingerprint_v1"] = fingerprint(spec, entry, FINGERPRINT_KEYS_V1)
         steps.append(entry)
         specs[planned.name] = spec
     selection = plan.selection

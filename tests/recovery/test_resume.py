@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import marshal
 import os
 import re
@@ -508,5 +509,25 @@ def test_plan_resume_notices_changed_setting(ws, setting):
     ws.write(FIXABLE_PIPELINE + "    " + setting + "\n")
     result = ws.run("plan", "--resume")
     assert result.code == 0, result.err
+    assert result.lines[-1] == ("pipeline.toml changed since the run started: b (settings changed); seedrun resume "
+                                "keeps the old plan, seedrun resume --replan takes the new one")
+
+
+def test_plan_of_older_version_is_unchanged(ws):
+    # seedrun versions before retry_delay, max_retry_delay and kill_grace
+    # counted as settings wrote only the fingerprint of the other keys.
+    ws.write(FIXABLE_PIPELINE)
+    assert ws.run("run").code == 1
+    plan_path = ws.run_dir / "plan.json"
+    document = json.loads(plan_path.read_text())
+    for entry in document["steps"]:
+        entry["fingerprint"] = entry.pop("fingerprint_v1")
+    plan_path.write_text(json.dumps(document))
+
+    result = ws.run("plan", "--resume")
+    assert result.code == 0, result.err
+    assert not any("changed" in line for line in result.lines), result.out
+    ws.write(FIXABLE_PIPELINE.replace('needs = ["a"]', 'needs = ["a"]\n    retries = 2'))
+    result = ws.run("plan", "--resume")
     assert result.lines[-1] == ("pipeline.toml changed since the run started: b (settings changed); seedrun resume "
                                 "keeps the old plan, seedrun resume --replan takes the new one")
