@@ -840,8 +840,9 @@ class Execution:
                     self._say_settled(name, self.records[name], log_display)
         if unreached:
             self._explain_unreached(unreached)
-        if stopped and self.make is not None:
-            self.console.say("Not run: %s (not started: %s)" % (_listed(stopped), self.stop_error))
+        if stopped:
+            count = "" if len(stopped) <= UNREACHED_SHOWN else "%d steps: " % len(stopped)
+            self.console.say("Not run: %s%s (not started: %s)" % (count, _listed(stopped), self.stop_error))
 
     def _say_settled(self, name: str, record: dict, log_display: str | None) -> None:
         see = " (see %s)" % log_display if log_display else ""

@@ -615,12 +615,13 @@ def env_with_make(ws, tmp_path, script: str) -> dict:
 
 
 def test_make_that_cannot_start_still_records_run(ws, tmp_path):
+    steps = "".join("[steps.s%d]\ncommand = 'echo s%d >> \"$T/count\"'\n" % (n, n) for n in range(6))
     ws.write('''
         [pipeline]
         name = "badmake"
         [steps.a]
         command = 'echo a >> "$T/a.count"'
-    ''')
+    ''' + steps)
     # Found on PATH and executable, but its interpreter does not exist, so exec fails.
     result = ws.run("run", env=env_with_make(ws, tmp_path, "#!/nonexistent/interpreter\n"))
     assert result.code == 1, result.out + result.err
@@ -634,6 +635,9 @@ def test_make_that_cannot_start_still_records_run(ws, tmp_path):
     assert ws.steps()["a"]["status"] == "not_run"
     assert ws.steps()["a"]["reason"].startswith("not started: cannot run the steps: ")
     assert not (ws.scratch / "a.count").exists()
+    not_run = [line for line in result.lines if line.startswith("Not run: ")]
+    assert len(not_run) == 1, result.out
+    assert not_run[0].startswith("Not run: 7 steps: a, s0, s1, s2, s3, ... (not started: cannot run the steps: ")
 
 
 def test_make_that_exits_at_once_is_explained(ws, tmp_path):
