@@ -10,6 +10,7 @@ that run died, and takes over after its remaining step runners have stopped.
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import logging
@@ -40,8 +41,13 @@ class PipelineLock:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
         except OSError as error:
-            raise SetupError("cannot create the lock file %s: %s; make the logs directory writable, or set logs_dir "
-                             "in the pipeline file to a directory seedrun can write" % (self.path, error.strerror)) \
+            where = error.filename or self.path
+            if error.errno in (errno.EEXIST, errno.ENOTDIR):
+                fix = "a file is in the way of the directory; move it"
+            else:
+                fix = "make the logs directory writable"
+            raise SetupError("cannot create %s for the lock of pipeline %r: %s; %s, or set logs_dir in the pipeline "
+                             "file to a directory seedrun can write" % (where, self.pipeline_name, error.strerror, fix)) \
                 from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

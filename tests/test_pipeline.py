@@ -402,16 +402,16 @@ def test_output_dirs_that_cannot_exist(ws):
                        args=args)
 
 
-def test_unwritable_lock_directory(ws):
+def test_lock_directory_that_is_a_file(ws):
     # The logs directory exists, but its .seedrun entry is a file, so the lock cannot be created.
     ws.write('[pipeline]\nname = "x"\n[steps.a]\ncommand = \'touch "$T/ran"\'\n')
     (ws.path / "logs").mkdir()
     (ws.path / "logs" / ".seedrun").write_text("")
     for args in (("run",), ("resume",)):
         err = assert_invalid(ws, args=args)
-        assert err.startswith("seedrun: error: cannot create the lock file %s: File exists; " % (
-            ws.path / "logs" / ".seedrun" / "x.lock")), err
-        assert "Traceback" not in err
+        assert err == ("seedrun: error: cannot create %s for the lock of pipeline 'x': File exists; a file is in "
+                       "the way of the directory; move it, or set logs_dir in the pipeline file to a directory "
+                       "seedrun can write\n" % (ws.path / "logs" / ".seedrun")), err
 
 
 def test_duplicate_phase_name_is_no_cycle(ws):
