@@ -30,7 +30,9 @@ SEEDRUN_GOALS := $(RUN_GOALS)$(filter plan graph validate report clean,$(MAKECMD
 # An editable install whose .pth file holds only the path of this folder.
 # setuptools' default editable mode installs an import hook instead, which
 # imports pathlib, re and importlib.util at every start of the virtualenv's
-# Python: about 15 ms, and about 4 ms for seedrun, which needs most of them.
+# Python: about 15 ms, and about 3 ms for seedrun, which needs most of them.
+# The modules at the top of this folder (tasks, bench) become importable in
+# the virtualenv too.
 INSTALL = $(call quote,$(BIN)/pip) install --quiet --disable-pip-version-check --config-settings editable_mode=compat -e
 BOOTSTRAP = $(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
 	|| { echo "seedrun needs Python 3.11 or newer: run make PYTHON=python3.11 ..." >&2; exit 2; }; \
