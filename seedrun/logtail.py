@@ -21,13 +21,14 @@ from pathlib import Path
 from typing import BinaryIO, NamedTuple
 
 from seedrun.secrets import longest_secret_bytes, mask, mask_bytes
+from seedrun.step import LOG_LINE_PREFIX
 
 logger = logging.getLogger(__name__)
 
 CHUNK_BYTES = 64 * 1024
 MAX_COUNTED_ERRORS = 1000
 ELLIPSIS = "…"
-RUNNER_LINE_PREFIX = b"[seedrun] "
+RUNNER_LINE_PREFIX = LOG_LINE_PREFIX.encode()
 
 # CSI sequences (colours, cursor moves), OSC sequences (titles, hyperlinks),
 # DCS/SOS/PM/APC strings, two-byte escapes, and a CSI cut off at the end of a line.

@@ -15,14 +15,13 @@ import re
 from pathlib import Path
 from typing import Any, Callable
 
-from seedrun.step import RunFiles, iso, load_record
+from seedrun.step import LOG_LINE_PREFIX, RunFiles, iso, load_record
 
 log = logging.getLogger(__name__)
 
 METRIC_SCAN_BYTES = 8 * 1024 * 1024
 METRIC_LINE_LIMIT = 64 * 1024
-# seedrun starts each line of a log's headers and footers with this.
-LOG_LINE_PREFIX = b"[seedrun] "
+RUNNER_LINE_PREFIX = LOG_LINE_PREFIX.encode()
 FAILED_STATUSES = ("failed", "timed_out")
 
 
@@ -85,9 +84,9 @@ def extract_metrics(log_path: Path, patterns: dict[str, str]) -> dict[str, float
     METRIC_LINE_LIMIT are skipped, so a huge log or a single huge line costs
     bounded time and memory. Summary lines come at the end of a job's output.
     The header and footer lines that seedrun writes (LOG_LINE_PREFIX) are
-    skipped too: a regex such as (\d+) products would otherwise match the
-    command line in the header. So is output of the command that starts
-    with the same prefix.
+    skipped too, because a regex for "N products" would otherwise match the
+    command line in the header. Output of the command that starts with the
+    same prefix is skipped as well.
     """
     if not patterns:
         return {}
@@ -101,7 +100,7 @@ def extract_metrics(log_path: Path, patterns: dict[str, str]) -> dict[str, float
         return {}
     values: dict[str, float | int] = {}
     for line in data.split(b"\n"):
-        if len(line) > METRIC_LINE_LIMIT or line.startswith(LOG_LINE_PREFIX):
+        if len(line) > METRIC_LINE_LIMIT or line.startswith(RUNNER_LINE_PREFIX):
             continue
         for name, regex in compiled.items():
             match = regex.search(line)

@@ -42,6 +42,8 @@ MAKE_VARIABLES = ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES",
 # at most, outside its retries. With cooldown = "60s", doubling up to an hour,
 # that is about 5 h of waiting before such an exit counts as a failure.
 MAX_RATE_LIMITED_RETRIES = 10
+# The start of every line that seedrun writes into a step's log (headers and footers).
+LOG_LINE_PREFIX = "[seedrun] "
 # The footer gives the time spent stopping a step's leftover processes when it reaches this.
 LEFTOVER_WAIT_SHOWN_SECONDS = 1.0
 # A command still running after this long gets its PID in the step's record.
@@ -604,10 +606,13 @@ class StepRunner:
         return self.record["attempts"] - counted + limit
 
     def _log_header(self, fd, counted, limit, started):
-        self._log_write(fd, "[seedrun] step %s, attempt %d of %d, started %s\n"
-                            "[seedrun] command: %s\n[seedrun] workdir: %s\n" % (
-                                self.name, self.record["attempts"], self._last_attempt(counted, limit), iso(started),
-                                self.spec["command"], self.spec["workdir"]))
+        # Each line of a multi-line command gets the prefix too, so that
+        # readers of the log (metrics, the report's error scan) can tell
+        # the header from the command's output.
+        command = self.spec["command"].replace("\n", "\n" + LOG_LINE_PREFIX + " " * len("command: "))
+        self._log_write(fd, "%sstep %s, attempt %d of %d, started %s\n%scommand: %s\n%sworkdir: %s\n" % (
+            LOG_LINE_PREFIX, self.name, self.record["attempts"], self._last_attempt(counted, limit), iso(started),
+            LOG_LINE_PREFIX, command, LOG_LINE_PREFIX, self.spec["workdir"]))
 
     def _log_footer(self, fd, result, leftovers):
         text = ""

@@ -285,10 +285,20 @@ def test_metrics_skip_seedrun_header_lines(ws):
         command = "echo sync 50000 products > /dev/null; echo nothing to do"
         metrics = { products = '(\\d+) products', attempts = 'of (\\d+)' }
         metric_floors = { products = 20000 }
+
+        [steps.multi-line]
+        command = \'\'\'echo nothing to do
+        # upserts 40000 products per batch\'\'\'
+        metrics = { products = '(\\d+) products' }
+        metric_floors = { products = 20000 }
     ''')
     result = ws.run("run")
     assert result.code == 0, result.out + result.err
-    step = ws.steps()["sync"]
+    steps = ws.steps()
     assert "[seedrun] command: echo sync 50000 products" in ws.log("sync")
-    assert step["metrics"] == {}
-    assert step["warnings"] == ["products was not reported, but its floor is 20000"]
+    assert steps["sync"]["metrics"] == {}
+    assert steps["sync"]["warnings"] == ["products was not reported, but its floor is 20000"]
+    assert ("[seedrun] command: echo nothing to do\n"
+            "[seedrun]          # upserts 40000 products per batch\n") in ws.log("multi-line")
+    assert steps["multi-line"]["metrics"] == {}
+    assert steps["multi-line"]["warnings"] == ["products was not reported, but its floor is 20000"]
