@@ -22,6 +22,7 @@ from seedrun.errors import UsageError
 from seedrun.graph import Plan, Selection, resolve
 from seedrun.lock import PipelineLock, wait_for_step_runners
 from seedrun.pipeline import Pipeline, closest, load_pipeline
+from seedrun.process import pid_alive
 from seedrun.records import read_step_record, write_json_atomically
 from seedrun.retention import RUN_ID, list_runs, prune_runs
 from seedrun.rules import render_rules
@@ -452,8 +453,10 @@ def explain_resume(path: str | os.PathLike | None, run_id: str | None = None, re
                                           document["run_id"], run_dir, document["jobs"])
     changes = plan_changes(document, new_document)
     holder = PipelineLock(pipeline.logs_dir, pipeline.name).read_holder()
-    holder_live = PipelineLock.describes_live_run(holder)
+    # A holder that has not named its run yet is starting, or taking a dead run over.
+    holder_live = isinstance(holder.get("pid"), int) and pid_alive(holder["pid"])
     run_live = holder_live and holder.get("run_id") == document["run_id"]
+    taken_over = holder.get("taking_over") if isinstance(holder.get("taking_over"), dict) else {}
     # A run that died holding the lock has no final run.json; the resume's take-over gives it one first.
     run_died = not run_live and _run_status(run_dir) in (None, "running")
     title = "Resume with --replan" if replan else "Resume"
@@ -474,6 +477,12 @@ def explain_resume(path: str | os.PathLike | None, run_id: str | None = None, re
     if run_live:
         lines.append("Run %s is still running (PID %s), so seedrun resume is refused until it ends"
                      % (document["run_id"], holder.get("pid")))
+    elif holder_live and taken_over.get("run_id") == document["run_id"]:
+        lines.append("Run %s ended without finishing, and seedrun (PID %s) is taking it over now, so seedrun "
+                     "resume is refused until that ends" % (document["run_id"], holder.get("pid")))
+    elif holder_live and not holder.get("run_id"):
+        lines.append("Another seedrun of pipeline %r (PID %s) is starting, so seedrun resume is refused until it "
+                     "ends" % (pipeline.name, holder.get("pid")))
     elif holder_live:
         lines.append("Run %s of pipeline %r holds the lock (PID %s), so seedrun resume is refused until it ends"
                      % (holder.get("run_id"), pipeline.name, holder.get("pid")))

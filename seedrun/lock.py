@@ -126,13 +126,13 @@ class PipelineLock:
         """Wait briefly for the holder's details, which it writes right after it takes the lock."""
         deadline = time.monotonic() + DESCRIBE_WAIT_SECONDS
         holder = self._read(fd)
-        while not self.describes_live_run(holder) and time.monotonic() < deadline:
+        while not self._describes_live_run(holder) and time.monotonic() < deadline:
             time.sleep(0.05)
             holder = self._read(fd)
         return holder
 
     @staticmethod
-    def describes_live_run(holder: dict) -> bool:
+    def _describes_live_run(holder: dict) -> bool:
         """Tell whether the details name a run id and a PID that is still alive."""
         if not holder.get("run_id") or not isinstance(holder.get("pid"), int):
             return False

@@ -531,3 +531,32 @@ def test_plan_of_older_version_is_unchanged(ws):
     result = ws.run("plan", "--resume")
     assert result.lines[-1] == ("pipeline.toml changed since the run started: b (settings changed); seedrun resume "
                                 "keeps the old plan, seedrun resume --replan takes the new one")
+
+
+def test_plan_resume_during_take_over(ws):
+    # The step ignores SIGTERM, so a resume that takes the killed run over
+    # waits for it, and meanwhile holds the lock without its run id.
+    ws.write('''
+        [pipeline]
+        name = "taken-over"
+
+        [steps.a]
+        command = '[ -f "$T/resumed" ] && exit 0; trap "" TERM; echo started > "$T/started"; sleep 399'
+        kill_grace = "5s"
+    ''')
+    process = ws.launch("run")
+    assert wait_for(lambda: (ws.scratch / "started").exists() and processes_with_args("sleep 399"), timeout=30)
+    run_id = ws.record()["run_id"]
+    kill_runner(process)
+    (ws.scratch / "resumed").touch()
+    resume = ws.launch("resume")
+    assert wait_for(lambda: "taking_over" in (ws.path / "logs" / ".seedrun" / "taken-over.lock").read_text())
+
+    result = ws.run("plan", "--resume")
+    assert result.code == 0, result.err
+    assert result.lines[-1] == ("Run %s ended without finishing, and seedrun (PID %d) is taking it over now, so "
+                                "seedrun resume is refused until that ends" % (run_id, resume.pid))
+    out, _ = resume.communicate(timeout=60)
+    assert resume.returncode == 0, out
+    assert ws.steps()["a"]["status"] == "succeeded"
+    assert processes_with_args("sleep 399") == []
