@@ -298,17 +298,6 @@ def _load_plan(run_dir: Path) -> dict:
     return json.loads((run_dir / "plan.json").read_text(encoding="utf-8"))
 
 
-def _planned_pipeline(logs_dir: Path, run_id: str) -> dict | None:
-    """Return the plan.json of run_id in logs_dir, or None when run_id names no run directory with one."""
-    if not RUN_ID.match(run_id) or "/" in run_id or "\0" in run_id:
-        return None
-    try:
-        document = _load_plan(logs_dir / run_id)
-    except (OSError, ValueError):
-        return None
-    return document if isinstance(document, dict) else None
-
-
 def find_run(pipeline: Pipeline, run_id: str | None) -> Path:
     """Return the directory of the named run of the pipeline, or of its newest one."""
     runs = list_runs(pipeline.logs_dir, pipeline.name)
@@ -316,9 +305,10 @@ def find_run(pipeline: Pipeline, run_id: str | None) -> Path:
     if run_id:
         if run_id in ids:
             return pipeline.logs_dir / run_id
-        owner = _planned_pipeline(pipeline.logs_dir, run_id)
+        plain = RUN_ID.match(run_id) and "/" not in run_id and "\0" not in run_id
+        owner = _readable_plan(pipeline.logs_dir / run_id) if plain else None
         if owner is not None and owner.get("pipeline") == pipeline.name:
-            # A run whose run.json cannot be read yet, such as one that died before writing it.
+            # list_runs() skipped it: its run.json names no pipeline or another one (edited or damaged).
             return pipeline.logs_dir / run_id
         if owner is not None:
             # Its steps, lock and retention belong to that pipeline: a resume under

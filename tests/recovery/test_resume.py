@@ -352,7 +352,8 @@ def test_plan_resume_explains_live_and_killed_run(ws):
     ''')
     process = ws.launch("run")
     assert wait_for(lambda: processes_with_args("sleep 398"), timeout=30)
-    run_id = ws.record()["run_id"]
+    # logs/latest points to the run before its first step starts, but run.json may not exist yet.
+    run_id = ws.run_dir.name
 
     result = ws.run("plan", "--resume")
     assert result.code == 0, result.err
@@ -546,7 +547,7 @@ def test_plan_resume_during_take_over(ws):
     ''')
     process = ws.launch("run")
     assert wait_for(lambda: (ws.scratch / "started").exists() and processes_with_args("sleep 399"), timeout=30)
-    run_id = ws.record()["run_id"]
+    run_id = ws.run_dir.name
     kill_runner(process)
     (ws.scratch / "resumed").touch()
     resume = ws.launch("resume")
