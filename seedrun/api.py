@@ -298,6 +298,29 @@ def _load_plan(run_dir: Path) -> dict:
     return json.loads((run_dir / "plan.json").read_text(encoding="utf-8"))
 
 
+def resumable_plan(pipeline: Pipeline, run_dir: Path, replan: bool) -> dict:
+    """Return the plan.json of a run to resume; raise UsageError when it is unreadable or was planned elsewhere.
+
+    The plan names absolute paths: the logs directory, each step's log and
+    working directory. A resume with the plan of a run directory that was
+    copied, renamed or moved with its workspace would run the steps of the
+    original run and write into its files. --replan plans the run again
+    where it is now, which fixes the paths but not a renamed run id.
+    """
+    document = _readable_plan(run_dir)
+    if document is None:
+        raise UsageError("cannot read the plan of run %s (%s), so it cannot be resumed; start a new run with "
+                         "seedrun run" % (run_dir.name, display_path(run_dir / "plan.json")))
+    if document.get("run_id") != run_dir.name:
+        raise UsageError("%s holds the plan of run %s: the run directory was copied or renamed, so it cannot be "
+                         "resumed; start a new run with seedrun run" % (display_path(run_dir), document.get("run_id")))
+    planned = document.get("logs_dir")
+    if not replan and isinstance(planned, str) and Path(planned) != pipeline.logs_dir.resolve():
+        raise UsageError("run %s was planned in %s, and the workspace has moved or been copied since; resume it "
+                         "with --replan to plan it again in %s" % (run_dir.name, planned, pipeline.logs_dir.resolve()))
+    return document
+
+
 def find_run(pipeline: Pipeline, run_id: str | None) -> Path:
     """Return the directory of the named run of the pipeline, or of its newest one."""
     runs = list_runs(pipeline.logs_dir, pipeline.name)
@@ -334,7 +357,7 @@ def resume(path: str | os.PathLike | None, run_id: str | None = None, replan: bo
             take_over(lock.acquire(), pipeline.logs_dir)
         lock.took_over()
         run_dir = find_run(pipeline, run_id)
-        document = _load_plan(run_dir)
+        document = resumable_plan(pipeline, run_dir, replan)
         if _run_status(run_dir) == "succeeded" and not replan:
             say("Run %s succeeded; nothing to resume" % document["run_id"])
             return 0
@@ -436,7 +459,7 @@ def explain_resume(path: str | os.PathLike | None, run_id: str | None = None, re
     """
     pipeline = load_pipeline(pipeline_path(path))
     run_dir = find_run(pipeline, run_id)
-    document = _load_plan(run_dir)
+    document = resumable_plan(pipeline, run_dir, replan)
     files = steprunner.RunFiles(str(run_dir))
     settled = _settled_steps(run_dir)
     new_document, _ = build_plan_document(pipeline, resolve(pipeline, Selection(**document["selection_args"])),

@@ -7,10 +7,11 @@ import marshal
 import os
 import re
 import signal
+import subprocess
 
 import pytest
 
-from support import INVOKE, REPO, processes_with_args, wait_for
+from support import INVOKE, REPO, SEEDRUN, Result, processes_with_args, wait_for
 from recovery_support import kill_runner, lines, make_of_run, overlapping_starts, processes_of_run, run_dirs
 
 STEP = 'echo "$SEEDRUN_STEP" >> "$T/runs"; echo "$SEEDRUN_STEP output"'
@@ -561,3 +562,61 @@ def test_plan_resume_during_take_over(ws):
     assert resume.returncode == 0, out
     assert ws.steps()["a"]["status"] == "succeeded"
     assert processes_with_args("sleep 399") == []
+
+
+def run_in(directory, env, *args) -> Result:
+    done = subprocess.run([SEEDRUN, *args], cwd=directory, env=env, capture_output=True, text=True, timeout=120,
+                          stdin=subprocess.DEVNULL)
+    return Result(done.returncode, done.stdout, done.stderr)
+
+
+def test_resume_of_copied_workspace_needs_replan(ws, tmp_path_factory):
+    # The plan names the original's absolute paths: a resume with it would
+    # run the step in the original workspace and append to its log.
+    ws.write(FIXABLE_PIPELINE)
+    assert ws.run("run").code == 1
+    original = ws.run_dir
+    original_log = (original / "b.log").read_bytes()
+    copy = tmp_path_factory.mktemp("copy") / "workspace"
+    subprocess.run(["cp", "-a", str(ws.path), str(copy)], check=True)
+    (ws.scratch / "fixed").touch()
+
+    for args in (("resume",), ("plan", "--resume")):
+        result = run_in(copy, ws.env, *args)
+        assert result.code == 2, result.out + result.err
+        assert ("seedrun: error: run %s was planned in %s, and the workspace has moved or been copied since; resume "
+                "it with --replan to plan it again in %s\n" % (original.name, ws.path / "logs", copy / "logs")
+                ) == result.err
+    result = run_in(copy, ws.env, "resume", "--replan")
+    assert result.code == 0, result.out + result.err
+    assert (original / "b.log").read_bytes() == original_log
+    assert (copy / "logs" / original.name / "b.log").read_bytes().startswith(original_log)
+    assert ws.record(original)["status"] == "failed"
+    assert ws.record(copy / "logs" / original.name)["status"] == "succeeded"
+
+
+def test_resume_of_copied_run_directory_is_refused(ws):
+    ws.write(FIXABLE_PIPELINE)
+    assert ws.run("run").code == 1
+    original = ws.run_dir
+    copy_id = original.name + "-copy"
+    subprocess.run(["cp", "-a", str(original), str(original.parent / copy_id)], check=True)
+    for args in (("resume", copy_id), ("resume", "--replan", copy_id), ("plan", "--resume", copy_id)):
+        result = ws.run(*args)
+        assert result.code == 2, (args, result.out, result.err)
+        assert result.err == ("seedrun: error: logs/%s holds the plan of run %s: the run directory was copied or "
+                              "renamed, so it cannot be resumed; start a new run with seedrun run\n"
+                              % (copy_id, original.name)), result.err
+    assert ws.record(original)["status"] == "failed"
+
+
+@pytest.mark.parametrize("text", ['{"broken', "[]", "{}"])
+def test_resume_of_damaged_plan_is_an_error(ws, text):
+    ws.write(FIXABLE_PIPELINE)
+    assert ws.run("run").code == 1
+    (ws.run_dir / "plan.json").write_text(text)
+    for args in (("resume",), ("plan", "--resume")):
+        result = ws.run(*args)
+        assert result.code == 2, (args, result.out, result.err)
+        assert result.err == ("seedrun: error: cannot read the plan of run %s (logs/%s/plan.json), so it cannot be "
+                              "resumed; start a new run with seedrun run\n" % (ws.run_dir.name, ws.run_dir.name))
