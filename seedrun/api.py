@@ -22,7 +22,6 @@ from seedrun.errors import UsageError
 from seedrun.graph import Plan, Selection, resolve
 from seedrun.lock import PipelineLock, wait_for_step_runners
 from seedrun.pipeline import Pipeline, closest, load_pipeline
-from seedrun.process import pid_alive
 from seedrun.records import read_step_record, write_json_atomically
 from seedrun.retention import RUN_ID, list_runs, prune_runs
 from seedrun.rules import render_rules
@@ -465,9 +464,10 @@ def explain_resume(path: str | os.PathLike | None, run_id: str | None = None, re
     new_document, _ = build_plan_document(pipeline, resolve(pipeline, Selection(**document["selection_args"])),
                                           document["run_id"], run_dir, document["jobs"])
     changes = plan_changes(document, new_document)
-    holder = PipelineLock(pipeline.logs_dir, pipeline.name).read_holder()
-    # A holder that has not named its run yet is starting, or taking a dead run over.
-    holder_live = isinstance(holder.get("pid"), int) and pid_alive(holder["pid"])
+    lock = PipelineLock(pipeline.logs_dir, pipeline.name)
+    holder_live = lock.holder_is_live()
+    # The lock file describes a live holder, or a run that died holding the lock.
+    holder = lock.read_holder()
     run_live = holder_live and holder.get("run_id") == document["run_id"]
     taken_over = holder.get("taking_over") if isinstance(holder.get("taking_over"), dict) else {}
     # A run that died holding the lock has no final run.json; the resume's take-over gives it one first.
@@ -494,6 +494,7 @@ def explain_resume(path: str | os.PathLike | None, run_id: str | None = None, re
         lines.append("Run %s ended without finishing, and seedrun (PID %s) is taking it over now, so seedrun "
                      "resume is refused until that ends" % (document["run_id"], holder.get("pid")))
     elif holder_live and not holder.get("run_id"):
+        # Between taking the lock and naming its run.
         lines.append("Another seedrun of pipeline %r (PID %s) is starting, so seedrun resume is refused until it "
                      "ends" % (pipeline.name, holder.get("pid")))
     elif holder_live:

@@ -24,6 +24,8 @@ from seedrun.process import pid_alive
 log = logging.getLogger(__name__)
 
 DESCRIBE_WAIT_SECONDS = 1.5
+# How long acquire() retries a lock held only by a probe of holder_is_live().
+PROBE_SECONDS = 0.1
 
 
 class PipelineLock:
@@ -49,9 +51,7 @@ class PipelineLock:
             raise SetupError("cannot create %s for the lock of pipeline %r: %s; %s, or set logs_dir in the pipeline "
                              "file to a directory seedrun can write" % (where, self.pipeline_name, error.strerror, fix)) \
                 from None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        if not self._lock_soon(fd):
             holder = self._wait_for_description(fd)
             os.close(fd)
             raise LockedError(self._locked_message(holder)) from None
@@ -63,6 +63,38 @@ class PipelineLock:
         self.taking_over = self.previous if isinstance(self.previous.get("run_dir"), str) else None
         self.describe(run_id=None, run_dir=None)
         return self.previous
+
+    @staticmethod
+    def _lock_soon(fd: int) -> bool:
+        """Take the exclusive lock, retrying for PROBE_SECONDS while a probe (holder_is_live()) may hold it."""
+        deadline = time.monotonic() + PROBE_SECONDS
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return True
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    return False
+                time.sleep(0.005)
+
+    def holder_is_live(self) -> bool:
+        """Tell whether a process holds the lock now, by taking a shared lock and dropping it at once.
+
+        Unlike the PID in the lock file, this cannot take a reused PID for
+        the holder. acquire() retries for PROBE_SECONDS, so a run that
+        starts during the probe still gets the lock.
+        """
+        try:
+            fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            return False
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)
 
     def took_over(self) -> None:
         """Note that the previous holder's run is settled, so the lock no longer keeps its details."""

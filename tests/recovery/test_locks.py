@@ -10,6 +10,7 @@ import shutil
 import signal
 import sqlite3
 import subprocess
+import threading
 import time
 from contextlib import closing
 from datetime import datetime, timezone
@@ -328,3 +329,27 @@ def test_resume_while_run_holds_lock(ws):
     assert process.returncode == 0, out
     assert [e.split()[0] for e in lines(ws.scratch / "slow.events")] == ["start", "end"]
     assert processes_with_args("sleep 2.2") == []
+
+
+def test_lock_probe_does_not_refuse_a_run(tmp_path):
+    # holder_is_live() holds a shared lock for a moment. A run that starts
+    # then must still get the lock, and a real holder must still refuse it.
+    from seedrun.errors import LockedError
+    from seedrun.lock import PROBE_SECONDS, PipelineLock
+
+    lock = PipelineLock(tmp_path, "probe")
+    lock.path.parent.mkdir(parents=True)
+    lock.path.write_text("")
+    probe = os.open(lock.path, os.O_RDONLY)
+    fcntl.flock(probe, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    release = threading.Timer(PROBE_SECONDS / 4, os.close, (probe,))
+    release.start()
+    try:
+        lock.acquire()
+        assert PipelineLock(tmp_path, "probe").holder_is_live()
+        with pytest.raises(LockedError):
+            PipelineLock(tmp_path, "probe").acquire()
+    finally:
+        release.join()
+        lock.release()
+    assert not PipelineLock(tmp_path, "probe").holder_is_live()

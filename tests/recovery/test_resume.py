@@ -369,6 +369,11 @@ def test_plan_resume_explains_live_and_killed_run(ws):
         os.kill(pid, signal.SIGKILL)
     assert wait_for(lambda: not processes_of_run(run_dir) and not processes_with_args("sleep 398"))
     assert ws.record()["status"] == "running"
+    # The dead run's PID is taken by another live process (this one): only the lock itself tells it is free.
+    lock_path = ws.path / "logs" / ".seedrun" / "killed-run.lock"
+    details = json.loads(lock_path.read_text())
+    assert details["pid"] == process.pid
+    lock_path.write_text(json.dumps(dict(details, pid=os.getpid())))
 
     result = ws.run("plan", "--resume")
     assert result.code == 0, result.err
@@ -382,7 +387,7 @@ def test_plan_resume_explains_live_and_killed_run(ws):
     (ws.scratch / "resumed").touch()
     result = ws.run("resume")
     assert result.code == 0, result.out + result.err
-    assert "Warning: run %s (PID %d) ended without finishing; taking over its lock" % (run_id, process.pid) \
+    assert "Warning: run %s (PID %d) ended without finishing; taking over its lock" % (run_id, os.getpid()) \
         in result.lines
     assert ws.record()["status"] == "succeeded"
 
