@@ -24,7 +24,7 @@ from seedrun.process import pid_alive
 log = logging.getLogger(__name__)
 
 DESCRIBE_WAIT_SECONDS = 1.5
-# How long acquire() retries a lock held only by a probe of holder_is_live().
+# How long acquire() retries a lock that a probe of holder_is_live() may hold.
 PROBE_SECONDS = 0.1
 
 
@@ -51,7 +51,7 @@ class PipelineLock:
             raise SetupError("cannot create %s for the lock of pipeline %r: %s; %s, or set logs_dir in the pipeline "
                              "file to a directory seedrun can write" % (where, self.pipeline_name, error.strerror, fix)) \
                 from None
-        if not self._lock_soon(fd):
+        if not _lock_within(fd, PROBE_SECONDS, 0.005):
             holder = self._wait_for_description(fd)
             os.close(fd)
             raise LockedError(self._locked_message(holder)) from None
@@ -63,19 +63,6 @@ class PipelineLock:
         self.taking_over = self.previous if isinstance(self.previous.get("run_dir"), str) else None
         self.describe(run_id=None, run_dir=None)
         return self.previous
-
-    @staticmethod
-    def _lock_soon(fd: int) -> bool:
-        """Take the exclusive lock, retrying for PROBE_SECONDS while a probe (holder_is_live()) may hold it."""
-        deadline = time.monotonic() + PROBE_SECONDS
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                return True
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    return False
-                time.sleep(0.005)
 
     def holder_is_live(self) -> bool:
         """Tell whether a process holds the lock now, by taking a shared lock and dropping it at once.
@@ -192,14 +179,19 @@ def wait_for_step_runners(run_dir: Path, timeout: float) -> bool:
     except OSError:
         return True
     try:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                return True
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    return False
-                time.sleep(0.1)
+        return _lock_within(fd, timeout, 0.1)
     finally:
         os.close(fd)
+
+
+def _lock_within(fd: int, timeout: float, interval: float) -> bool:
+    """Take an exclusive flock on fd, trying every `interval` seconds for `timeout`; return whether it was taken."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(interval)
