@@ -22,6 +22,8 @@ log = logging.getLogger(__name__)
 METRIC_SCAN_BYTES = 8 * 1024 * 1024
 METRIC_LINE_LIMIT = 64 * 1024
 RUNNER_LINE_PREFIX = LOG_LINE_PREFIX.encode()
+# The first line of each attempt in a step's log: "[seedrun] step NAME, attempt N of M, started ...".
+ATTEMPT_HEADER = RUNNER_LINE_PREFIX + b"step "
 FAILED_STATUSES = ("failed", "timed_out")
 
 
@@ -78,7 +80,12 @@ def step_entry(planned: dict, record: dict | None, metrics: dict | None = None) 
 
 
 def extract_metrics(log_path: Path, patterns: dict[str, str]) -> dict[str, float | int]:
-    """Apply each metric's regex to the end of the log; the last match wins.
+    """Apply each metric's regex to the output of the log's last attempt; the last match wins.
+
+    A step's log holds every attempt, and after a resume those of earlier
+    runs. Output before the last attempt's header is left out, so that a
+    value an earlier failed attempt printed does not count for the attempt
+    that decided the outcome.
 
     Only the last METRIC_SCAN_BYTES are read and lines longer than
     METRIC_LINE_LIMIT are skipped, so a huge log or a single huge line costs
@@ -98,6 +105,9 @@ def extract_metrics(log_path: Path, patterns: dict[str, str]) -> dict[str, float
             data = f.read(METRIC_SCAN_BYTES)
     except OSError:
         return {}
+    last_header = data.rfind(b"\n" + ATTEMPT_HEADER)
+    if last_header >= 0:
+        data = data[last_header + 1:]
     values: dict[str, float | int] = {}
     for line in data.split(b"\n"):
         if len(line) > METRIC_LINE_LIMIT or line.startswith(RUNNER_LINE_PREFIX):

@@ -302,3 +302,26 @@ def test_metrics_skip_seedrun_header_lines(ws):
             "[seedrun]          # upserts 40000 products per batch\n") in ws.log("multi-line")
     assert steps["multi-line"]["metrics"] == {}
     assert steps["multi-line"]["warnings"] == ["products was not reported, but its floor is 20000"]
+
+
+def test_metrics_come_from_last_attempt(ws):
+    # The first attempt prints the summary line and fails; the retry that
+    # succeeds prints none, so its floor warning must fire.
+    ws.write('''
+        [pipeline]
+        name = "metrics"
+
+        [steps.retry]
+        command = 'if [ -e "$T/once" ]; then echo quiet; else touch "$T/once"; echo "Upserted 50000 products"; exit 1; fi'
+        retries = 1
+        retry_delay = "0s"
+        metrics = { products = 'Upserted (\\\\d+) products' }
+        metric_floors = { products = 10000 }
+    ''')
+    result = ws.run("run")
+    assert result.code == 0, result.out + result.err
+    step = ws.steps()["retry"]
+    assert step["attempts"] == 2
+    assert "Upserted 50000 products" in ws.log("retry")
+    assert step["metrics"] == {}
+    assert step["warnings"] == ["products was not reported, but its floor is 10000"]
