@@ -310,6 +310,9 @@ def _build(path: Path, raw: bytes, data: dict, problems: Problems) -> Pipeline:
 
 def _check_output_dir(key: str, value: str, base: Path, problems: Problems) -> None:
     """Add a problem when the directory `value` names cannot exist, because it or a parent is not a directory."""
+    if "\0" in value:
+        problems.add("[pipeline]", "%s %r contains a NUL character, which no path can; remove it" % (key, value))
+        return
     path = base / value
     existing = path
     while not os.path.lexists(existing) and existing != existing.parent:
@@ -410,8 +413,11 @@ def _pools(table: dict, problems: Problems) -> dict[str, Pool]:
         if code is not None and (isinstance(code, bool) or not isinstance(code, int) or not 1 <= code <= 255):
             problems.add(where, "invalid rate_limited_exit_code %r: must be an exit code from 1 to 255" % (code,))
             code = None
+        cooldown = _duration(value.get("cooldown", "60s"), where, "cooldown", problems)
+        if cooldown is not None and cooldown <= 0:
+            problems.add(where, "cooldown must be longer than 0s; leave it out for the default of 60s")
         pools[name] = Pool(name, size, _duration(value.get("min_interval", "0s"), where, "min_interval", problems) or 0.0,
-                           code, _duration(value.get("cooldown", "60s"), where, "cooldown", problems) or 60.0)
+                           code, cooldown or 60.0)
     return pools
 
 

@@ -434,6 +434,25 @@ def test_duplicate_phase_name_is_no_cycle(ws):
     assert "cycle" not in err
 
 
+def test_nul_in_output_dirs_and_zero_cooldown(ws):
+    ws.write('''
+        [pipeline]
+        name = "x"
+        logs_dir = "a\\u0000b"
+        reports_dir = "r\\u0000"
+        [pools.api]
+        rate_limited_exit_code = 75
+        cooldown = "0s"
+        [steps.a]
+        command = \'touch "$T/ran"\'
+        pool = "api"
+    ''')
+    for args in (("run",), ("validate",)):
+        assert_invalid(ws, "(3 problems)", "logs_dir 'a\\x00b' contains a NUL character, which no path can; remove it",
+                       "reports_dir 'r\\x00' contains a NUL character",
+                       "[pools.api]: cooldown must be longer than 0s; leave it out for the default of 60s", args=args)
+
+
 def test_pipeline_without_steps_is_invalid(ws):
     ws.write('[pipeline]\nname = "empty"\n')
     assert_invalid(ws, "the pipeline defines no steps; add one, such as [steps.NAME]", args=("validate",))
