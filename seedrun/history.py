@@ -204,7 +204,13 @@ def metric_warnings(db_path: Path, run: Mapping[str, Any]) -> dict[str, list[str
     values are ignored.
     """
     succeeded = [step for step in run.get("steps", []) if step.get("status") == "succeeded"]
-    baselines = _metric_baselines(db_path, run, succeeded)
+    try:
+        baselines = _metric_baselines(db_path, run, succeeded)
+    except sqlite3.Error as error:
+        # Floors and zeros need no history, so those warnings still count.
+        logger.warning("cannot read the metrics of earlier runs from %s: %s; checking floors and zeros only",
+                       db_path, error)
+        baselines = {}
     warnings: dict[str, list[str]] = {}
     for step in succeeded:
         found = _step_metric_warnings(step, baselines.get(step["name"], []))

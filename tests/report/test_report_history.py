@@ -171,6 +171,21 @@ def test_metric_warnings_below_floor(tmp_path: Path) -> None:
     assert warnings["seed-allProducts"] == ["products is 120, below its floor of 1000"]
 
 
+def test_metric_warnings_floor_with_locked_history(tmp_path: Path) -> None:
+    # The baselines cannot be read, but the floor needs no history.
+    db = tmp_path / "history.db"
+    holder = sqlite3.connect(db, isolation_level=None)
+    holder.execute("CREATE TABLE other (x)")
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        run = products_run("20261204T120000Z-vendor-sync", 120)
+        warnings = history.metric_warnings(db, run)
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert warnings["seed-allProducts"] == ["products is 120, below its floor of 1000"]
+
+
 def test_metric_warnings_missing_metric_with_floor(tmp_path: Path) -> None:
     run = run_with("20261204T120000Z-vendor-sync", **{"seed-allProducts": {"metrics": {}}})
     warnings = history.metric_warnings(tmp_path / "history.db", run)
