@@ -320,6 +320,13 @@ def resumable_plan(pipeline: Pipeline, run_dir: Path, replan: bool) -> dict:
     return document
 
 
+def _run_command(pipeline: Pipeline) -> str:
+    """Return the command that starts a run of the pipeline, with --pipeline unless it is the default file here."""
+    if pipeline.path == Path(DEFAULT_PIPELINE).resolve():
+        return "seedrun run"
+    return "seedrun --pipeline %s run" % display_path(pipeline.path)
+
+
 def find_run(pipeline: Pipeline, run_id: str | None) -> Path:
     """Return the directory of the named run of the pipeline, or of its newest one."""
     runs = list_runs(pipeline.logs_dir, pipeline.name)
@@ -332,6 +339,10 @@ def find_run(pipeline: Pipeline, run_id: str | None) -> Path:
         if owner is not None and owner.get("pipeline") == pipeline.name:
             # list_runs() skipped it: its run.json names no pipeline or another one (edited or damaged).
             return pipeline.logs_dir / run_id
+        if owner is not None and owner.get("pipeline_file") == str(pipeline.path):
+            raise UsageError("run %s belongs to pipeline %r, which %s now names %r; name it %r again to resume the "
+                             "run, or start a new run" % (run_id, owner.get("pipeline"), display_path(pipeline.path),
+                                                          pipeline.name, owner.get("pipeline")))
         if owner is not None:
             # Its steps, lock and retention belong to that pipeline: a resume under
             # this one could run a step twice at once, or rewrite the other run.
@@ -341,8 +352,8 @@ def find_run(pipeline: Pipeline, run_id: str | None) -> Path:
         raise UsageError("run %r not found in %s%s; recent runs: %s" % (
             run_id, pipeline.logs_dir, closest(run_id, ids), ", ".join(ids[-5:]) or "none"))
     if not ids:
-        raise UsageError("no run of pipeline %r in %s yet; start one with: seedrun run"
-                         % (pipeline.name, display_path(pipeline.logs_dir)))
+        raise UsageError("no run of pipeline %r in %s yet; start one with: %s"
+                         % (pipeline.name, display_path(pipeline.logs_dir), _run_command(pipeline)))
     return pipeline.logs_dir / ids[-1]
 
 

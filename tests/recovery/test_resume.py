@@ -625,3 +625,19 @@ def test_resume_of_damaged_plan_is_an_error(ws, text):
         assert result.code == 2, (args, result.out, result.err)
         assert result.err == ("seedrun: error: cannot read the plan of run %s (logs/%s/plan.json), so it cannot be "
                               "resumed; start a new run with seedrun run\n" % (ws.run_dir.name, ws.run_dir.name))
+
+
+def test_resume_hints_name_the_pipeline_file(ws):
+    ws.write(FIXABLE_PIPELINE, "other.toml")
+    result = ws.run("--pipeline", "other.toml", "resume")
+    assert result.code == 2, result.out + result.err
+    assert result.err == ("seedrun: error: no run of pipeline 'fixable' in logs yet; start one with: seedrun "
+                          "--pipeline other.toml run\n")
+
+    assert ws.run("--pipeline", "other.toml", "run").code == 1
+    run_id = ws.run_dir.name
+    ws.write(FIXABLE_PIPELINE.replace('name = "fixable"', 'name = "renamed"'), "other.toml")
+    result = ws.run("--pipeline", "other.toml", "resume", run_id)
+    assert result.code == 2, result.out + result.err
+    assert result.err == ("seedrun: error: run %s belongs to pipeline 'fixable', which other.toml now names "
+                          "'renamed'; name it 'fixable' again to resume the run, or start a new run\n" % run_id)
