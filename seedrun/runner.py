@@ -240,15 +240,22 @@ def find_make() -> str:
     return found
 
 
-def last_line(path: Path, limit: int = 4096) -> str:
-    """Return the last non-blank line within the last `limit` bytes of a file, or "" if there is none."""
+def make_error_line(path: Path, limit: int = 4096) -> str:
+    """Return the line of make's log that best says why make stopped, or "" if the log has none.
+
+    That is the last line with GNU make's error marker "***" within the
+    last `limit` bytes, such as "make: *** [rules.mk:25: ...] Killed". It
+    is not the last line, which after make -k is often the summary "Target
+    'all' not remade because of errors." A log without the marker gives
+    its last non-blank line.
+    """
     try:
         with open(path, "rb") as f:
             f.seek(max(0, f.seek(0, os.SEEK_END) - limit))
-            lines = f.read().decode("utf-8", "replace").splitlines()
+            lines = [line.strip() for line in f.read().decode("utf-8", "replace").splitlines() if line.strip()]
     except OSError:
         return ""
-    return next((line.strip() for line in reversed(lines) if line.strip()), "")
+    return next((line for line in reversed(lines) if "***" in line), lines[-1] if lines else "")
 
 
 def _listed(names: list[str]) -> str:
@@ -858,7 +865,7 @@ class Execution:
         """Say on the console that make ended before it started some steps, with make's last message."""
         ended = "ended" if self.make is None or self.make.returncode is None else \
             "exited with %s" % _exit_description(self.make.returncode)
-        message = last_line(self.run_dir / "make.log")
+        message = make_error_line(self.run_dir / "make.log")
         self.console.say("Error: make %s before it started %d step%s (%s)%s; see %s" % (
             ended, len(names), "" if len(names) == 1 else "s", _listed(names),
             ": " + message if message else "", display_path(self.run_dir / "make.log")))

@@ -659,6 +659,15 @@ def test_make_that_exits_at_once_is_explained(ws, tmp_path):
     assert [ws.steps()[name]["status"] for name in ("a", "b")] == ["not_run", "not_run"]
     assert not (ws.scratch / "a.count").exists()
 
+    # After make -k, make's last line is a summary; the line with "***" says what failed.
+    script = ("#!/bin/sh\necho 'make: *** [rules.mk:25: .seedrun/stamps/a.done] Killed' >&2\n"
+              "echo \"make: Target 'all' not remade because of errors.\" >&2\nexit 2\n")
+    (tmp_path / "second").mkdir()
+    result = ws.run("run", env=env_with_make(ws, tmp_path / "second", script))
+    assert result.code == 1, result.out + result.err
+    assert ("Error: make exited with exit code 2 before it started 2 steps (a, b): make: *** [rules.mk:25: "
+            ".seedrun/stamps/a.done] Killed; see logs/%s/make.log" % ws.record()["run_id"]) in result.lines
+
 
 def test_huge_job_limit_runs(ws):
     # make cannot hand out more than about 65,537 slots through its job
