@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sqlite3
 import time
 import statistics
@@ -122,6 +123,37 @@ def prepare(db_path: Path) -> None:
     """Create the database and its schema if they do not exist yet, so that record_run() has less to do."""
     with closing(_connect(db_path, OPTIONAL_BUSY_TIMEOUT_S)):
         pass
+
+
+def record_missing_runs(db_path: Path) -> list[str]:
+    """Record the finished runs of the database's folder that it does not have yet; return their run ids.
+
+    A run whose end found the database locked for longer than
+    BUSY_TIMEOUT_S is missing from it, although its run.json is final.
+    Every read and write here waits at most OPTIONAL_BUSY_TIMEOUT_S.
+    """
+    from seedrun.retention import RUN_ID
+
+    logs_dir = db_path.parent
+    with closing(_connect(db_path, OPTIONAL_BUSY_TIMEOUT_S)) as connection:
+        known = {row[0] for row in connection.execute("SELECT run_id FROM runs")}
+    recorded = []
+    for name in sorted(os.listdir(logs_dir)):
+        if name in known or not RUN_ID.match(name):
+            continue
+        try:
+            run = json.loads((logs_dir / name / "run.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        # A running run records itself when it ends, or the run that takes it over does.
+        if not isinstance(run, dict) or run.get("run_id") != name or run.get("status") in (None, "running"):
+            continue
+        step_rows = [_step_row(run, step) for step in run.get("steps", [])]
+        _write_run(db_path, summarize_run(run), run.get("host"), step_rows, OPTIONAL_BUSY_TIMEOUT_S)
+        recorded.append(name)
+    if recorded:
+        logger.info("recorded %d runs missing from %s: %s", len(recorded), db_path, ", ".join(recorded))
+    return recorded
 
 
 def record_run(

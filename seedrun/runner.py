@@ -274,14 +274,16 @@ def _prepare_finish(history_db: Path) -> None:
 
     That is importing Jinja2 and SQLite, loading the report's templates and
     creating the history database (about 3 ms when it does not exist yet).
-    finish() imports and connects again, so an error here surfaces there,
-    where it is reported.
+    It also records earlier runs that are missing from the history, because
+    their end found it locked. finish() imports and connects again, so an
+    error here surfaces there, where it is reported.
     """
     try:
         from seedrun import history, junit, report, retention  # noqa: F401
 
         report.load_templates()
         history.prepare(history_db)
+        history.record_missing_runs(history_db)
     except Exception as error:  # noqa: BLE001 - see the docstring
         log.debug("cannot prepare the end of the run: %s", error, exc_info=True)
 

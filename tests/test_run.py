@@ -534,6 +534,25 @@ def test_summary_time_excludes_history_wait(ws):
         assert recorded.fetchone() == (1,)
 
 
+def test_run_missing_from_history_is_recorded_later(ws):
+    # A run whose end found the history locked for longer than 30 s is
+    # missing from it; the next run records it from its run.json.
+    ws.write('[pipeline]\nname = "x"\n[steps.a]\ncommand = "true"\n')
+    assert ws.run("run").code == 0
+    missing = ws.record()["run_id"]
+    database = ws.path / "logs" / "history.sqlite3"
+    with closing(sqlite3.connect(database)) as connection, connection:
+        connection.execute("DELETE FROM steps WHERE run_id = ?", (missing,))
+        connection.execute("DELETE FROM runs WHERE run_id = ?", (missing,))
+
+    assert ws.run("run").code == 0
+    with closing(sqlite3.connect(database)) as connection:
+        runs = connection.execute("SELECT run_id, status FROM runs ORDER BY run_id").fetchall()
+        steps = connection.execute("SELECT name, status FROM steps WHERE run_id = ?", (missing,)).fetchall()
+    assert runs == [(missing, "succeeded"), (ws.record()["run_id"], "succeeded")]
+    assert steps == [("a", "succeeded")]
+
+
 def test_disabled_step_keeps_the_order_it_had(ws):
     ws.write(DISABLED_IN_CHAIN)
     result = ws.run("run")
