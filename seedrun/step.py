@@ -285,6 +285,9 @@ class StepRunner:
         self.warned = set()
         self.slot = None
         self.record = self._previous_record()
+        # The launcher, or the recipe shell of a make without one. It lives
+        # as long as this step runner, unless the run ends first.
+        self.parent = os.getppid()
 
     def _previous_record(self):
         return pending_record(load_record(self.files, self.name) or {})
@@ -442,6 +445,8 @@ class StepRunner:
                 continue
             if not self._should_retry(result, counted, limit):
                 break
+            if self._run_ended(log_fd):
+                break
             delay = self._retry_delay(counted)
             self.console.say("Retrying: %s in %s (attempt %d of %d, %s)" % (
                 self.name, format_duration(delay), self.record["attempts"] + 1, self._last_attempt(counted, limit),
@@ -453,7 +458,21 @@ class StepRunner:
                 result = self._interrupted_between_attempts(
                     log_fd, result, "interrupted while waiting to retry after %s")
                 break
+            if self._run_ended(log_fd):
+                break
         return self._finish_started(result, first_start, log_fd, log_error)
+
+    def _run_ended(self, log_fd):
+        """Tell whether the run that started this step is gone, and if so write to the log that it is not retried.
+
+        seedrun killed with SIGKILL takes its launcher along, and make its
+        recipes. Nothing would supervise or wait for a retry then, and the
+        next run takes this one over.
+        """
+        if os.getppid() == self.parent:
+            return False
+        self._log_write(log_fd, "[seedrun] not retried: the run that started this step has ended\n")
+        return True
 
     def _interrupted_between_attempts(self, log_fd, result, summary):
         """Write to the log that the step was interrupted after an attempt ended, and return that outcome."""

@@ -8,7 +8,7 @@ import signal
 import time
 
 from support import parse_time, processes_with_args, wait_for
-from recovery_support import lines
+from recovery_support import kill_runner, lines, processes_of_run
 
 FLAKY = '''
     [pipeline]
@@ -252,3 +252,27 @@ def test_interrupt_while_waiting_to_retry(ws):
     log = ws.log("retrier").splitlines()
     assert log[-2].startswith("[seedrun] exit code 1 after ")
     assert log[-1] == "[seedrun] interrupted while waiting to retry after exit code 1"
+
+
+def test_no_retry_after_run_killed(ws):
+    # seedrun dies with SIGKILL between two attempts: its launcher dies with
+    # it, and the step runner left behind must not start another attempt.
+    ws.write('''
+        [pipeline]
+        name = "killed"
+
+        [steps.flaky]
+        command = 'echo try >> "$T/tries"; exit 1'
+        retries = 2
+        retry_delay = "2s"
+    ''')
+    process = ws.launch("run")
+    assert wait_for(lambda: (ws.scratch / "tries").exists())
+    run_dir = ws.run_dir
+    kill_runner(process)
+    assert wait_for(lambda: not processes_of_run(run_dir), timeout=15)
+    time.sleep(1)
+    assert lines(ws.scratch / "tries") == ["try"]
+    log = (run_dir / "flaky.log").read_text()
+    assert log.count("[seedrun] step flaky, attempt ") == 1
+    assert "[seedrun] not retried: the run that started this step has ended\n" in log
