@@ -412,9 +412,22 @@ def plan_changes(old: dict, new: dict) -> list[str]:
         # The plan of a run started by an older seedrun has no fingerprint_v1, and its fingerprint has the V1 keys.
         key = "fingerprint" if "fingerprint_v1" in before[name] else "fingerprint_v1"
         if before[name]["fingerprint"] != after[name][key]:
-            what = "command changed" if before[name]["command"] != after[name]["command"] else "settings changed"
-            changes.append("%s (%s)" % (name, what))
+            changes.append("%s (%s)" % (name, _what_changed(before[name], after[name])))
     return changes
+
+
+# The settings of a plan entry that plan_changes() names; older plans lack some.
+NAMED_SETTINGS = ("timeout_s", "kill_grace_s", "retries", "retry_delay_s", "max_retry_delay_s",
+                  "retry_on_exit_codes", "on_failure", "pool", "env", "needs", "after", "needs_phase", "after_phase")
+
+
+def _what_changed(before: dict, after: dict) -> str:
+    if before["command"] != after["command"]:
+        return "command changed"
+    named = [key.removesuffix("_s") for key in NAMED_SETTINGS
+             if key in before and key in after and before[key] != after[key]]
+    # An env value that is masked in plan.json, or the working directory, changed.
+    return "%s changed" % ", ".join(named) if named else "settings changed"
 
 
 def reset_unfinished(run_dir: Path, document: dict) -> None:

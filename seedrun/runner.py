@@ -171,8 +171,9 @@ def build_plan_document(pipeline: Pipeline, plan: Plan, run_id: str, run_dir: Pa
                  "metrics": step.metrics, "metric_floors": step.metric_floors,
                  "needs": planned.needs, "after": planned.after,
                  "needs_phase": planned.needs_phase, "after_phase": planned.after_phase,
-                 "timeout_s": step.timeout, "kill_grace_s": step.kill_grace,
-                 "env": mask_env(step.env, pipeline.mask_env)}
+                 "timeout_s": step.timeout, "kill_grace_s": step.kill_grace, "retries": step.retries,
+                 "retry_delay_s": step.retry_delay, "max_retry_delay_s": step.max_retry_delay,
+                 "retry_on_exit_codes": step.retry_on_exit_codes, "env": mask_env(step.env, pipeline.mask_env)}
         entry["fingerprint"] = fingerprint(spec, entry)
         entry["fingerprint_v1"] = fingerprint(spec, entry, FINGERPRINT_KEYS_V1)
         steps.append(entry)
