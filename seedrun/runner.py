@@ -910,10 +910,17 @@ class Execution:
         from seedrun import history, junit
 
         values = self.secret_values()
-        for what, action in (("junit.xml", lambda: junit.write_junit(run, self.run_dir, self.run_dir / "junit.xml",
-                                                                     secret_values=values)),
-                             ("the run history", lambda: history.record_run(self.history_db, run,
-                                                                            on_wait=self._say_history_wait))):
+        if self.run_dir.is_dir():
+            companions = [("junit.xml", lambda: junit.write_junit(run, self.run_dir, self.run_dir / "junit.xml",
+                                                                  secret_values=values))]
+        else:
+            # Deleted during the run: writing junit.xml would create it again, holding only that file.
+            self.console.say("Warning: cannot write junit.xml: the run directory %s no longer exists"
+                             % display_path(self.run_dir))
+            companions = []
+        companions.append(("the run history", lambda: history.record_run(self.history_db, run,
+                                                                         on_wait=self._say_history_wait)))
+        for what, action in companions:
             try:
                 action()
             except Exception as error:  # noqa: BLE001 - a companion file must not fail the run

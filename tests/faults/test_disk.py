@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from support import wait_for
 from fault_support import kill_run_processes, run_processes
 
 IS_ROOT = os.geteuid() == 0
@@ -185,11 +186,18 @@ def test_run_dir_deleted_mid_run(tmp_workspace):
         needs = ["wipe", "long"]
     """)
     process = ws.launch("run")
+    latest = ws.path / "logs" / "latest"
+    assert wait_for(lambda: os.path.lexists(latest))
+    run_dir = latest.parent / os.readlink(latest)
     # The recipes of wipe and long wait for replies through FIFOs whose names are gone.
     output, _ = process.communicate(timeout=60)
 
     assert process.returncode == 1, output
     assert "Traceback" not in output
+    # Writing junit.xml must not create the directory again, holding only that file.
+    assert not run_dir.exists()
+    assert "Warning: cannot write junit.xml: the run directory logs/%s no longer exists" % run_dir.name \
+        in output.splitlines()
     final = fallback_record(output)
     assert final["status"] == "failed"
     steps = {s["name"]: s for s in final["steps"]}
