@@ -18,7 +18,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from seedrun import __version__
-from seedrun.errors import EXIT_INTERRUPTED, EXIT_INVALID, EXIT_LOCKED, SeedrunError, UsageError
+from seedrun.errors import EXIT_INTERRUPTED, EXIT_LOCKED, SeedrunError, UsageError
 from seedrun.step import ensure_standard_fds
 
 if TYPE_CHECKING:
@@ -269,7 +269,8 @@ def main(argv: list[str] | None = None) -> int:
         print("seedrun: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except BrokenPipeError:
-        return EXIT_INVALID
+        # The reader of the output stopped reading (seedrun plan | head), which is no error of seedrun's.
+        return 0
 
 
 def parse_and_dispatch(argv: list[str] | None) -> int:

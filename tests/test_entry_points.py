@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -371,3 +372,20 @@ def test_invoke_clean_rejects_bad_keep(ws):
     assert "Traceback" not in out
     code, out = invoke(ws, "clean")
     assert code == 0, out
+
+
+def test_closed_output_pipe_exits_zero(ws):
+    # seedrun plan | head: the reader closes the pipe before seedrun has
+    # written everything, and make graph | head must not report an error.
+    steps = "".join('[steps.s%03d]\ncommand = "true"\n' % number for number in range(300))
+    ws.write('[pipeline]\nname = "wide"\n' + steps)
+    for command in ("plan", "graph"):
+        read_end, write_end = os.pipe()
+        os.close(read_end)
+        try:
+            done = subprocess.run([SEEDRUN, command], cwd=ws.path, env=ws.env, stdout=write_end,
+                                  stderr=subprocess.PIPE, text=True, timeout=60)
+        finally:
+            os.close(write_end)
+        assert done.returncode == 0, (command, done.stderr)
+        assert "Traceback" not in done.stderr
