@@ -42,6 +42,11 @@ ANSI_ESCAPE = re.compile(
 # Tab stays as it is. Other C0 controls and DEL become their control pictures (U+2400 block).
 CONTROL_PICTURES = {code: 0x2400 + code for code in range(0x20) if code != 0x09}
 CONTROL_PICTURES[0x7F] = 0x2421
+# Bidirectional formatting characters reorder the text around them (U+202E
+# shows "reversed" as "desrever"), so a log line could read as something it
+# is not. They are shown by their code point instead.
+BIDI_CONTROLS = (0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A))
+CONTROL_PICTURES.update({code: "<U+%04X>" % code for code in BIDI_CONTROLS})
 
 ERROR_KEYWORDS = re.compile(rb"traceback|error\b|exception\b|fatal\b|failed\b|panic:")
 ERROR_PATTERN = re.compile(
@@ -177,8 +182,9 @@ def clean_text(raw: bytes, secret_values: Sequence[str] = ()) -> str:
     """Decode one line of log output for display.
 
     Invalid UTF-8 becomes U+FFFD, ANSI escape codes are removed, text before the
-    last carriage return is dropped (as a terminal overwrites it), and control
-    characters become visible control pictures. Secrets are masked again after
+    last carriage return is dropped (as a terminal overwrites it), control
+    characters become visible control pictures, and bidirectional formatting
+    characters their code points (<U+202E>). Secrets are masked again after
     escape codes are gone, because colour codes can split a secret in the bytes.
     """
     text = raw.decode("utf-8", "replace")

@@ -47,6 +47,7 @@ def test_excerpt_cleans_hostile_bytes(tmp_path: Path) -> None:
         b"bad \xff\xfe utf-8\n"
         b"progress 10%\rprogress 100%\r\n"
         b"bell\x07 and \x1b]0;title\x07osc\n"
+        b"\xe2\x80\xaedesrever\xe2\x80\xac and \xe2\x81\xa6isolate\xe2\x81\xa9\n"
     )
     lines = excerpt(log).lines
     assert lines[0] == "red text"
@@ -54,6 +55,7 @@ def test_excerpt_cleans_hostile_bytes(tmp_path: Path) -> None:
     assert lines[2] == "bad \ufffd\ufffd utf-8"
     assert lines[3] == "progress 100%"
     assert lines[4] == "bell\u2407 and osc"
+    assert lines[5] == "<U+202E>desrever<U+202C> and <U+2066>isolate<U+2069>"
 
 
 def test_excerpt_64_mib_single_line(tmp_path: Path) -> None:
