@@ -436,11 +436,15 @@ class StepRunner:
             started, result = self._run_one(attempt, counted, limit)
             first_start = first_start or started
             if result["outcome"] == "rate_limited" and rate_limited < MAX_RATE_LIMITED_RETRIES:
+                if self._run_ended(log_fd):
+                    break
                 rate_limited += 1
                 counted -= 1
                 if not self._cool_down(signals, result):
                     result = self._interrupted_between_attempts(
                         log_fd, result, "interrupted while the pool cooled down after %s")
+                    break
+                if self._run_ended(log_fd):
                     break
                 continue
             if not self._should_retry(result, counted, limit):

@@ -276,3 +276,26 @@ def test_no_retry_after_run_killed(ws):
     log = (run_dir / "flaky.log").read_text()
     assert log.count("[seedrun] step flaky, attempt ") == 1
     assert "[seedrun] not retried: the run that started this step has ended\n" in log
+
+
+def test_no_rate_limited_rerun_after_run_killed(ws):
+    ws.write('''
+        [pipeline]
+        name = "killed"
+
+        [pools.api]
+        rate_limited_exit_code = 75
+        cooldown = "1s"
+
+        [steps.limited]
+        command = 'echo try >> "$T/tries"; exit 75'
+        pool = "api"
+    ''')
+    process = ws.launch("run")
+    assert wait_for(lambda: (ws.scratch / "tries").exists())
+    run_dir = ws.run_dir
+    kill_runner(process)
+    assert wait_for(lambda: not processes_of_run(run_dir), timeout=15)
+    time.sleep(1.5)
+    assert lines(ws.scratch / "tries") == ["try"]
+    assert "[seedrun] not retried: the run that started this step has ended\n" in (run_dir / "limited.log").read_text()
