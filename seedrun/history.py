@@ -29,6 +29,8 @@ BUSY_TIMEOUT_S = 30.0
 # BUSY_TIMEOUT_S, so that a run is not lost from the history.
 OPTIONAL_BUSY_TIMEOUT_S = 1.0
 SCHEMA_VERSION = 1
+# How many runs missing from the history record_missing_runs() records at once.
+MAX_RECORDED_MISSING = 20
 PIPELINE_RATE_RUNS = 30
 STEP_RATE_RUNS = 30
 MEDIAN_DURATION_RUNS = 10
@@ -129,17 +131,22 @@ def record_missing_runs(db_path: Path) -> list[str]:
     """Record the finished runs of the database's folder that it does not have yet; return their run ids.
 
     A run whose end found the database locked for longer than
-    BUSY_TIMEOUT_S is missing from it, although its run.json is final.
-    Every read and write here waits at most OPTIONAL_BUSY_TIMEOUT_S.
+    BUSY_TIMEOUT_S is missing from it, or has the outcome its first end
+    recorded before a resume. Its run.json is final all the same. The
+    newest MAX_RECORDED_MISSING such runs are recorded at a time, so that a
+    lost history does not hold up the end of the run. Every read and write
+    here waits at most OPTIONAL_BUSY_TIMEOUT_S.
     """
     from seedrun.retention import RUN_ID
 
     logs_dir = db_path.parent
     with closing(_connect(db_path, OPTIONAL_BUSY_TIMEOUT_S)) as connection:
-        known = {row[0] for row in connection.execute("SELECT run_id FROM runs")}
+        known = {row[0]: tuple(row[1:]) for row in connection.execute("SELECT run_id, status, finished_at FROM runs")}
     recorded = []
-    for name in sorted(os.listdir(logs_dir)):
-        if name in known or not RUN_ID.match(name):
+    for name in sorted(os.listdir(logs_dir), reverse=True):
+        if len(recorded) >= MAX_RECORDED_MISSING:
+            break
+        if not RUN_ID.match(name):
             continue
         try:
             run = json.loads((logs_dir / name / "run.json").read_text(encoding="utf-8"))
@@ -148,8 +155,16 @@ def record_missing_runs(db_path: Path) -> list[str]:
         # A running run records itself when it ends, or the run that takes it over does.
         if not isinstance(run, dict) or run.get("run_id") != name or run.get("status") in (None, "running"):
             continue
-        step_rows = [_step_row(run, step) for step in run.get("steps", [])]
-        _write_run(db_path, summarize_run(run), run.get("host"), step_rows, OPTIONAL_BUSY_TIMEOUT_S)
+        # A resumed run is in the history with the outcome of its first end.
+        if known.get(name) == (run.get("status"), run.get("finished_at")):
+            continue
+        try:
+            step_rows = [_step_row(run, step) for step in run.get("steps", [])]
+            summary = summarize_run(run)
+        except (AttributeError, KeyError, TypeError) as error:
+            logger.warning("cannot record run %s in the history: its run.json is damaged: %s", name, error)
+            continue
+        _write_run(db_path, summary, run.get("host"), step_rows, OPTIONAL_BUSY_TIMEOUT_S)
         recorded.append(name)
     if recorded:
         logger.info("recorded %d runs missing from %s: %s", len(recorded), db_path, ", ".join(recorded))

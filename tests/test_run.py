@@ -553,6 +553,29 @@ def test_run_missing_from_history_is_recorded_later(ws):
     assert steps == [("a", "succeeded")]
 
 
+def test_stale_and_damaged_history_runs(ws):
+    # A resume whose end found the history locked left the row of the run's
+    # first end; a damaged run.json must not stop the other runs' records.
+    ws.write('[pipeline]\nname = "x"\n[steps.a]\ncommand = "true"\n')
+    assert ws.run("run").code == 0
+    stale = ws.record()["run_id"]
+    assert ws.run("run").code == 0
+    damaged = ws.record()["run_id"]
+    record = json.loads((ws.path / "logs" / damaged / "run.json").read_text())
+    (ws.path / "logs" / damaged / "run.json").write_text(json.dumps(dict(record, steps=[1])))
+    database = ws.path / "logs" / "history.sqlite3"
+    with closing(sqlite3.connect(database)) as connection, connection:
+        connection.execute("UPDATE runs SET status = 'failed', finished_at = NULL WHERE run_id = ?", (stale,))
+        connection.execute("DELETE FROM runs WHERE run_id = ?", (damaged,))
+
+    result = ws.run("run")
+    assert result.code == 0, result.out + result.err
+    with closing(sqlite3.connect(database)) as connection:
+        runs = dict(connection.execute("SELECT run_id, status FROM runs").fetchall())
+    assert runs[stale] == "succeeded"
+    assert damaged not in runs
+
+
 def test_disabled_step_keeps_the_order_it_had(ws):
     ws.write(DISABLED_IN_CHAIN)
     result = ws.run("run")
