@@ -313,10 +313,12 @@ def resumable_plan(pipeline: Pipeline, run_dir: Path, replan: bool) -> dict:
     if document.get("run_id") != run_dir.name:
         raise UsageError("%s holds the plan of run %s: the run directory was copied or renamed, so it cannot be "
                          "resumed; start a new run with seedrun run" % (display_path(run_dir), document.get("run_id")))
-    planned = document.get("logs_dir")
-    if not replan and isinstance(planned, str) and Path(planned) != pipeline.logs_dir.resolve():
-        raise UsageError("run %s was planned in %s, and the workspace has moved or been copied since; resume it "
-                         "with --replan to plan it again in %s" % (run_dir.name, planned, pipeline.logs_dir.resolve()))
+    for key, now in (("logs_dir", pipeline.logs_dir.resolve()), ("workdir", pipeline.workdir.resolve())):
+        planned = document.get(key)
+        if not replan and isinstance(planned, str) and Path(planned) != now:
+            raise UsageError("run %s was planned with its %s in %s, and the workspace has moved or been copied "
+                             "since; resume it with --replan to plan it again with %s" % (
+                                 run_dir.name, key, planned, now))
     return document
 
 

@@ -591,9 +591,9 @@ def test_resume_of_copied_workspace_needs_replan(ws, tmp_path_factory):
     for args in (("resume",), ("plan", "--resume")):
         result = run_in(copy, ws.env, *args)
         assert result.code == 2, result.out + result.err
-        assert ("seedrun: error: run %s was planned in %s, and the workspace has moved or been copied since; resume "
-                "it with --replan to plan it again in %s\n" % (original.name, ws.path / "logs", copy / "logs")
-                ) == result.err
+        assert ("seedrun: error: run %s was planned with its logs_dir in %s, and the workspace has moved or been "
+                "copied since; resume it with --replan to plan it again with %s\n" % (
+                    original.name, ws.path / "logs", copy / "logs")) == result.err
     result = run_in(copy, ws.env, "resume", "--replan")
     assert result.code == 0, result.out + result.err
     assert (original / "b.log").read_bytes() == original_log
@@ -643,3 +643,18 @@ def test_resume_hints_name_the_pipeline_file(ws):
     assert result.code == 2, result.out + result.err
     assert result.err == ("seedrun: error: run %s belongs to pipeline 'fixable', which other.toml now names "
                           "'renamed'; name it 'fixable' again to resume the run, or start a new run\n" % run_id)
+
+
+def test_resume_with_shared_logs_checks_workdir(ws, tmp_path_factory):
+    # With an absolute logs_dir, only the working directory tells that the workspace was copied.
+    logs = tmp_path_factory.mktemp("shared") / "logs"
+    ws.write(FIXABLE_PIPELINE.replace('jobs = 2', 'jobs = 2\n    logs_dir = "%s"' % logs))
+    assert ws.run("run").code == 1
+    run_id = (logs / "latest").resolve().name
+    copy = tmp_path_factory.mktemp("copy") / "workspace"
+    subprocess.run(["cp", "-a", str(ws.path), str(copy)], check=True)
+    result = run_in(copy, ws.env, "resume")
+    assert result.code == 2, result.out + result.err
+    assert result.err == ("seedrun: error: run %s was planned with its workdir in %s, and the workspace has moved "
+                          "or been copied since; resume it with --replan to plan it again with %s\n"
+                          % (run_id, ws.path, copy))
