@@ -266,15 +266,21 @@ def test_no_retry_after_run_killed(ws):
         retries = 2
         retry_delay = "2s"
     ''')
+    check_not_retried_after_kill(ws, "flaky")
+
+
+def check_not_retried_after_kill(ws, step: str) -> None:
+    """Kill seedrun with SIGKILL once the step's first attempt wrote $T/tries, and check that no attempt follows."""
     process = ws.launch("run")
     assert wait_for(lambda: (ws.scratch / "tries").exists())
     run_dir = ws.run_dir
     kill_runner(process)
     assert wait_for(lambda: not processes_of_run(run_dir), timeout=15)
-    time.sleep(1)
+    # The step runner ended after its retry delay or cool-down; an attempt it started would show by now.
+    time.sleep(1.5)
     assert lines(ws.scratch / "tries") == ["try"]
-    log = (run_dir / "flaky.log").read_text()
-    assert log.count("[seedrun] step flaky, attempt ") == 1
+    log = (run_dir / (step + ".log")).read_text()
+    assert log.count("[seedrun] step %s, attempt " % step) == 1
     assert "[seedrun] not retried: the run that started this step has ended\n" in log
 
 
@@ -291,11 +297,4 @@ def test_no_rate_limited_rerun_after_run_killed(ws):
         command = 'echo try >> "$T/tries"; exit 75'
         pool = "api"
     ''')
-    process = ws.launch("run")
-    assert wait_for(lambda: (ws.scratch / "tries").exists())
-    run_dir = ws.run_dir
-    kill_runner(process)
-    assert wait_for(lambda: not processes_of_run(run_dir), timeout=15)
-    time.sleep(1.5)
-    assert lines(ws.scratch / "tries") == ["try"]
-    assert "[seedrun] not retried: the run that started this step has ended\n" in (run_dir / "limited.log").read_text()
+    check_not_retried_after_kill(ws, "limited")
