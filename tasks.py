@@ -9,6 +9,9 @@ SEEDRUN_PIPELINE names another.
 
 from __future__ import annotations
 
+import os
+import sys
+
 from invoke import Exit, task
 
 from seedrun import api
@@ -22,6 +25,15 @@ COMMON_HELP = {
     "with_needs": "also run what the selected steps wait for",
     "enable": "run a disabled step or phase as if enabled (repeatable)",
 }
+
+
+def _print(text: str) -> None:
+    """Print text; a reader that stops reading (invoke plan | head) ends the output without an error."""
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:
+        # Without this, flushing stdout at the interpreter's exit fails again with a traceback.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 def _help(*names: str, **extra: str) -> dict[str, str]:
@@ -89,14 +101,14 @@ def plan(c, name=None, pipeline=None, with_needs=False, jobs=None):
         limit = api.parse_jobs(jobs, the_plan.pipeline.jobs)
     except SeedrunError as error:
         raise Exit("seedrun: error: %s" % error, code=error.exit_code) from None
-    print(format_plan(the_plan, limit))
+    _print(format_plan(the_plan, limit))
 
 
 @task(help={"pipeline": COMMON_HELP["pipeline"], "name": "step, target, pair-NAME or phase-NAME (default: all)",
             "with_needs": COMMON_HELP["with_needs"]})
 def graph(c, name=None, pipeline=None, with_needs=False):
     """Print the plan of a selection as a Graphviz DOT graph, and run nothing."""
-    print(format_graph(_plan(pipeline, name, with_needs)))
+    _print(format_graph(_plan(pipeline, name, with_needs)))
 
 
 def _plan(pipeline: str | None, name: str | None, with_needs: bool) -> Plan:
@@ -110,7 +122,7 @@ def _plan(pipeline: str | None, name: str | None, with_needs: bool) -> Plan:
 def validate(c, pipeline=None):
     """Check the pipeline file and report every problem, without running anything."""
     try:
-        print(validate_pipeline(pipeline))
+        _print(validate_pipeline(pipeline))
     except SeedrunError as error:
         raise Exit("seedrun: error: %s" % error, code=error.exit_code) from None
 

@@ -377,13 +377,17 @@ def test_invoke_clean_rejects_bad_keep(ws):
 def test_closed_output_pipe_exits_zero(ws):
     # seedrun plan | head: the reader closes the pipe before seedrun has
     # written everything, and make graph | head must not report an error.
+    # The same holds for invoke plan and invoke graph.
     steps = "".join('[steps.s%03d]\ncommand = "true"\n' % number for number in range(300))
     ws.write('[pipeline]\nname = "wide"\n' + steps)
-    for command in ("plan", "graph"):
+    pipeline = str(ws.path / "pipeline.toml")
+    commands = [[SEEDRUN, "plan"], [SEEDRUN, "graph"], [INVOKE, "--search-root", str(REPO), "plan", "--pipeline",
+                pipeline], [INVOKE, "--search-root", str(REPO), "graph", "--pipeline", pipeline]]
+    for command in commands:
         read_end, write_end = os.pipe()
         os.close(read_end)
         try:
-            done = subprocess.run([SEEDRUN, command], cwd=ws.path, env=ws.env, stdout=write_end,
+            done = subprocess.run(command, cwd=ws.path, env=ws.env, stdout=write_end,
                                   stderr=subprocess.PIPE, text=True, timeout=60)
         finally:
             os.close(write_end)
