@@ -298,7 +298,7 @@ def _load_plan(run_dir: Path) -> dict:
 
 
 def resumable_plan(pipeline: Pipeline, run_dir: Path, replan: bool) -> dict:
-    """Return the plan.json of a run to resume; raise UsageError when it is unreadable or was planned elsewhere.
+    """Return the plan.json of a run to resume, or raise UsageError when it is unreadable or was planned elsewhere.
 
     The plan names absolute paths: the logs directory, each step's log and
     working directory. A resume with the plan of a run directory that was
@@ -311,7 +311,7 @@ def resumable_plan(pipeline: Pipeline, run_dir: Path, replan: bool) -> dict:
         raise UsageError("cannot read the plan of run %s (%s), so it cannot be resumed; start a new run with "
                          "seedrun run" % (run_dir.name, display_path(run_dir / "plan.json")))
     if document.get("run_id") != run_dir.name:
-        raise UsageError("%s holds the plan of run %s: the run directory was copied or renamed, so it cannot be "
+        raise UsageError("%s contains the plan of run %s: the run directory was copied or renamed, so it cannot be "
                          "resumed; start a new run with seedrun run" % (display_path(run_dir), document.get("run_id")))
     for key, now in (("logs_dir", pipeline.logs_dir.resolve()), ("workdir", pipeline.workdir.resolve())):
         planned = document.get(key)
@@ -496,7 +496,7 @@ def explain_resume(path: str | os.PathLike | None, run_id: str | None = None, re
     holder = lock.read_holder()
     run_live = holder_live and holder.get("run_id") == document["run_id"]
     taken_over = holder.get("taking_over") if isinstance(holder.get("taking_over"), dict) else {}
-    # A run that died holding the lock has no final run.json; the resume's take-over gives it one first.
+    # A run that died holding the lock has no final run.json, so the resume's take-over gives it one first.
     run_died = not run_live and _run_status(run_dir) in (None, "running")
     title = "Resume with --replan" if replan else "Resume"
     lines = ["%s of run %s (%s):" % (title, document["run_id"], display_path(run_dir))]

@@ -82,7 +82,7 @@ def step_entry(planned: dict, record: dict | None, metrics: dict | None = None) 
 def extract_metrics(log_path: Path, patterns: dict[str, str]) -> dict[str, float | int]:
     """Apply each metric's regex to the output of the log's last attempt; the last match wins.
 
-    A step's log holds every attempt, and after a resume those of earlier
+    A step's log contains every attempt, and after a resume those of earlier
     runs. Output before the last attempt's header is left out, so that a
     value an earlier failed attempt printed does not count for the attempt
     that decided the outcome.

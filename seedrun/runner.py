@@ -242,7 +242,7 @@ def find_make() -> str:
 
 
 def make_error_line(path: Path, limit: int = 4096) -> str:
-    """Return the line of make's log that best says why make stopped, or "" if the log has none.
+    """Return the line of make's log that best explains why make stopped, or "" if the log has none.
 
     That is the last line with GNU make's error marker "***" within the
     last `limit` bytes, such as "make: *** [rules.mk:25: ...] Killed". It
@@ -920,11 +920,11 @@ class Execution:
             companions = []
         companions.append(("the run history", lambda: history.record_run(self.history_db, run,
                                                                          on_wait=self._say_history_wait)))
-        for what, action in companions:
+        for target, action in companions:
             try:
                 action()
             except Exception as error:  # noqa: BLE001 - a companion file must not fail the run
-                self.console.say("Warning: cannot write %s: %s" % (what, error))
+                self.console.say("Warning: cannot write %s: %s" % (target, error))
         self._render_report(run, live=False)
 
     def _say_history_wait(self, seconds: float) -> None:

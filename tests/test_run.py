@@ -555,7 +555,7 @@ def test_run_missing_from_history_is_recorded_later(ws):
 
 def test_stale_and_damaged_history_runs(ws):
     # A resume whose end found the history locked left the row of the run's
-    # first end; a damaged run.json must not stop the other runs' records.
+    # first end. A damaged run.json must not stop the records of other runs.
     ws.write('[pipeline]\nname = "x"\n[steps.a]\ncommand = "true"\n')
     assert ws.run("run").code == 0
     stale = ws.record()["run_id"]
@@ -701,7 +701,7 @@ def test_make_that_exits_at_once_is_explained(ws, tmp_path):
     assert [ws.steps()[name]["status"] for name in ("a", "b")] == ["not_run", "not_run"]
     assert not (ws.scratch / "a.count").exists()
 
-    # After make -k, make's last line is a summary; the line with "***" says what failed.
+    # After make -k, make's last line is a summary. The line with "***" names what failed.
     script = ("#!/bin/sh\necho 'make: *** [rules.mk:25: .seedrun/stamps/a.done] Killed' >&2\n"
               "echo \"make: Target 'all' not remade because of errors.\" >&2\nexit 2\n")
     (tmp_path / "second").mkdir()

@@ -369,7 +369,7 @@ def test_plan_resume_explains_live_and_killed_run(ws):
         os.kill(pid, signal.SIGKILL)
     assert wait_for(lambda: not processes_of_run(run_dir) and not processes_with_args("sleep 398"))
     assert ws.record()["status"] == "running"
-    # The dead run's PID is taken by another live process (this one): only the lock itself tells it is free.
+    # The dead run's PID is taken by another live process (this one): only the lock itself shows that it is free.
     lock_path = ws.path / "logs" / ".seedrun" / "killed-run.lock"
     details = json.loads(lock_path.read_text())
     assert details["pid"] == process.pid
@@ -611,7 +611,7 @@ def test_resume_of_copied_run_directory_is_refused(ws):
     for args in (("resume", copy_id), ("resume", "--replan", copy_id), ("plan", "--resume", copy_id)):
         result = ws.run(*args)
         assert result.code == 2, (args, result.out, result.err)
-        assert result.err == ("seedrun: error: logs/%s holds the plan of run %s: the run directory was copied or "
+        assert result.err == ("seedrun: error: logs/%s contains the plan of run %s: the run directory was copied or "
                               "renamed, so it cannot be resumed; start a new run with seedrun run\n"
                               % (copy_id, original.name)), result.err
     assert ws.record(original)["status"] == "failed"
