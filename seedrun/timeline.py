@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import logging
 
 from seedrun import history
+from seedrun.step import format_duration as format_console_duration
 
 if TYPE_CHECKING:
     from seedrun.report import StepView
@@ -109,17 +110,10 @@ def full_time(value: str | None) -> str:
 
 
 def format_duration(seconds: float | None) -> str:
-    """Format seconds as 4.2s, 42s, 4m 12s or 1h 02m."""
+    """Format seconds as the console does (0.4s, 12.3s, 4m12s, 2h05m), or "" for None."""
     if seconds is None:
         return ""
-    if seconds < 10:
-        return f"{seconds:.1f}s"
-    whole = round(seconds)
-    if whole < 60:
-        return f"{whole}s"
-    if whole < 3600:
-        return f"{whole // 60}m {whole % 60:02d}s"
-    return f"{whole // 3600}h {whole % 3600 // 60:02d}m"
+    return format_console_duration(seconds)
 
 
 def _ran(run: Mapping[str, Any]) -> list[Mapping[str, Any]]:

@@ -17,8 +17,9 @@ from typing import Any
 import pytest
 from report_fixtures import RUN_ID, SECRET, sample_run
 
-from seedrun import history
+from seedrun import history, timeline
 from seedrun.report import render_index, render_run
+from seedrun.step import format_duration as console_duration
 
 MakeRun = Callable[..., tuple[dict[str, Any], Path]]
 MIB = 1024 * 1024
@@ -175,8 +176,8 @@ def test_report_makespans(make_run: MakeRun) -> None:
     text = render(run, run_dir).read_text(encoding="utf-8")
     # The last step ends 12m 00.7s after the first starts. seed-turn14 has no
     # needs, so alone it sets the dependency-only makespan of 10 minutes.
-    assert "Makespan: <strong>12m 01s</strong>" in text
-    assert "it would be <strong>10m 00s</strong>" in text
+    assert "Makespan: <strong>12m01s</strong>" in text
+    assert "it would be <strong>10m00s</strong>" in text
 
 
 def test_report_live_refresh_only_while_running(make_run: MakeRun, project: Path) -> None:
@@ -249,7 +250,7 @@ def test_index_from_history_after_logs_deleted(make_run: MakeRun, project: Path)
     path = render_index(project / "reports", project / "logs", db)
     text = path.read_text(encoding="utf-8")
     assert f'<a href="{RUN_ID}.html">{RUN_ID}</a>' in text
-    assert "12m 02s" in text
+    assert "12m02s" in text
 
 
 def test_report_uses_history(make_run: MakeRun, project: Path) -> None:
@@ -272,11 +273,11 @@ def test_resumed_run_header(make_run: MakeRun, project: Path) -> None:
     run = sample_run()
     run["resumed_at"] = ["2026-12-04T19:45:00.000Z", "2026-12-04T19:47:30.000Z"]
     text = render(*make_run(run)).read_text(encoding="utf-8")
-    assert "<dt>Duration</dt><dd>12m 02s since the first start</dd>" in text
+    assert "<dt>Duration</dt><dd>12m02s since the first start</dd>" in text
     assert "<dt>Resumed</dt><dd>2 times, last at 2026-12-04 19:47:30 UTC</dd>" in text
 
     plain = render(*make_run()).read_text(encoding="utf-8")
-    assert "<dt>Duration</dt><dd>12m 02s</dd>" in plain
+    assert "<dt>Duration</dt><dd>12m02s</dd>" in plain
     assert "<dt>Resumed</dt>" not in plain
 
 
@@ -292,8 +293,8 @@ def test_change_style_only_for_succeeded(make_run: MakeRun, project: Path) -> No
     text = render(run, run_dir, history_db=db).read_text(encoding="utf-8")
     # seed-meyer succeeded in 252.1 s and seed-quadratec failed after 107.5 s,
     # both against a median of 1000 s. Only a success ran faster.
-    assert '<td class="num faster" title="median of the last 3 successful runs: 16m 40s">-75%</td>' in text
-    assert '<td class="num " title="median of the last 3 successful runs: 16m 40s">-89%</td>' in text
+    assert '<td class="num faster" title="median of the last 3 successful runs: 16m40s">-75%</td>' in text
+    assert '<td class="num " title="median of the last 3 successful runs: 16m40s">-89%</td>' in text
 
 
 def test_report_hostile_logs(make_run: MakeRun, project: Path) -> None:
@@ -418,3 +419,10 @@ def test_report_scale_1000_steps_5_gb(tmp_path: Path) -> None:
     report = tmp_path / "reports" / "20261204T193712Z-scale.html"
     assert report.stat().st_size < 10 * MIB
     assert len(parse(report).bars) == 1000
+
+
+def test_durations_match_console_format():
+    for seconds in (0.4, 9.96, 12.34, 59.9, 252.0, 3599.6, 7500.0):
+        assert timeline.format_duration(seconds) == console_duration(seconds)
+    assert timeline.format_duration(252.0) == "4m12s"
+    assert timeline.format_duration(None) == ""
