@@ -18,6 +18,7 @@ from seedrun import api
 from seedrun.cli import format_graph, format_plan, validate as validate_pipeline
 from seedrun.errors import SeedrunError
 from seedrun.graph import Plan, Selection
+from seedrun.runner import display_path
 
 COMMON_HELP = {
     "pipeline": "pipeline file (default: $SEEDRUN_PIPELINE, else pipeline.toml)",
@@ -131,7 +132,7 @@ def validate(c, pipeline=None):
 def report(c, run_id=None, pipeline=None):
     """Render the HTML report of a run again."""
     try:
-        print("Report: %s" % api.report(pipeline, run_id))
+        print("Report: %s" % display_path(api.report(pipeline, run_id)))
     except SeedrunError as error:
         raise Exit("seedrun: error: %s" % error, code=error.exit_code) from None
 

@@ -233,7 +233,8 @@ def _dispatch(args: argparse.Namespace, launcher: subprocess.Popen | None) -> in
     if args.command == "resume":
         return api.resume(args.pipeline, args.run_id, args.replan, args.jobs, launcher)
     if args.command == "report":
-        print("Report: %s" % api.report(args.pipeline, args.run_id))
+        from seedrun.runner import display_path
+        print("Report: %s" % display_path(api.report(args.pipeline, args.run_id)))
         return 0
     if args.command == "clean":
         deleted = api.clean(args.pipeline, args.keep)

@@ -393,3 +393,24 @@ def test_closed_output_pipe_exits_zero(ws):
             os.close(write_end)
         assert done.returncode == 0, (command, done.stderr)
         assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("tool", ["seedrun", "make", "invoke"])
+def test_report_prints_path_as_run_does(ws, tool):
+    ws.write(FAILING)
+    commands = {"seedrun": (["run", "meyer"], ["report"]), "make": (["meyer"], ["report"]),
+                "invoke": (["seed", "meyer"], ["report"])}
+    outputs = []
+    for args in commands[tool]:
+        if tool == "seedrun":
+            result = ws.run(*args)
+            code, out = result.code, result.out + result.err
+        else:
+            code, out = (make if tool == "make" else invoke)(ws, *args)
+        assert code == 0, out
+        outputs.append([line for line in out.splitlines() if line.startswith("Report: ")])
+    run_id = (ws.path / "logs" / "latest").resolve().name
+    assert outputs[0] == outputs[1]
+    # make runs seedrun in the repository, outside ws.path, so it prints the absolute path there.
+    expected = "reports/%s.html" % run_id if tool != "make" else str(ws.path / "reports" / ("%s.html" % run_id))
+    assert outputs[1] == ["Report: " + expected]
