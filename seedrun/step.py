@@ -40,7 +40,7 @@ MAKE_VARIABLES = ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES",
                   "MAKE_TERMOUT", "MAKE_TERMERR", "MAKE_RESTARTS")
 # A step that keeps exiting with its pool's rate_limited_exit_code runs this many times more
 # at most, outside its retries. With cooldown = "60s", doubling up to an hour,
-# that is about 5 h of waiting before such an exit counts as a failure.
+# that is at most about 5 h of waiting before such an exit counts as a failure.
 MAX_RATE_LIMITED_RETRIES = 10
 # The start of every line that seedrun writes into a step's log (headers and footers).
 LOG_LINE_PREFIX = "[seedrun] "

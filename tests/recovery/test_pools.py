@@ -212,6 +212,28 @@ def test_repeated_rate_limits_double_cooldown(ws):
         assert pause - 0.1 <= gap <= pause + 1.0, (pause, gap)
 
 
+def test_late_rate_limit_restarts_cooldown(ws):
+    # The second attempt runs 1 s, more than one cool-down after the first pause ended,
+    # so its rate-limited exit pauses for the base cool-down again instead of doubling it.
+    ws.write('''
+        [pipeline]
+        name = "limited"
+
+        [pools.api]
+        size = 1
+        rate_limited_exit_code = 75
+        cooldown = "0.3s"
+
+        [steps.limited]
+        pool = "api"
+        command = 'echo try >> "$T/tries"; n=$(wc -l < "$T/tries"); [ $n -eq 2 ] && sleep 1; [ $n -ge 3 ] || exit 75'
+    ''')
+    result = ws.run("run")
+    assert result.code == 0, result.out + result.err
+    cooling = [line for line in result.lines if line.startswith("Rate limited: ")]
+    assert cooling == ["Rate limited: limited exited with 75; pool api cools down for 0.3s"] * 2
+
+
 def test_interrupt_during_pool_wait_says_not_run(ws):
     ws.write('''
         [pipeline]
