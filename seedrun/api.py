@@ -22,7 +22,7 @@ from seedrun.errors import UsageError
 from seedrun.graph import Plan, Selection, resolve
 from seedrun.lock import PipelineLock, wait_for_step_runners
 from seedrun.pipeline import Pipeline, closest, load_pipeline
-from seedrun.records import read_step_record, write_json_atomically
+from seedrun.records import read_run_record, read_step_record, write_json_atomically
 from seedrun.retention import RUN_ID, list_runs, prune_runs
 from seedrun.rules import render_rules
 from seedrun.runner import (Execution, build_plan_document, convert_spec_folder, display_path, find_make,
@@ -245,7 +245,7 @@ def _holds_only_unplanned_files(run_dir: Path) -> bool:
 
 def _run_status(run_dir: Path) -> str | None:
     try:
-        return json.loads((run_dir / "run.json").read_text(encoding="utf-8")).get("status")
+        return read_run_record(run_dir / "run.json").get("status")
     except (OSError, ValueError):
         return None
 
@@ -547,12 +547,12 @@ def _settled_steps(run_dir: Path) -> dict[str, dict]:
     run.json records what became of it (failed or interrupted).
     """
     try:
-        run = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
+        run = read_run_record(run_dir / "run.json")
     except (OSError, ValueError):
         return {}
     if run.get("status") in (None, "running"):
         return {}
-    return {step["name"]: step for step in run.get("steps", []) if "name" in step}
+    return {step["name"]: step for step in run.get("steps") or []}
 
 
 def _resume_reason(record: dict) -> str:
@@ -572,7 +572,11 @@ def report(path: str | os.PathLike | None, run_id: str | None = None) -> Path:
 
     pipeline = load_pipeline(pipeline_path(path))
     run_dir = find_run(pipeline, run_id)
-    record = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
+    try:
+        record = read_run_record(run_dir / "run.json")
+    except ValueError as error:
+        raise UsageError("cannot render the report of run %s: %s is damaged: %s; the step logs are in %s"
+                         % (run_dir.name, run_dir / "run.json", error, run_dir)) from None
     values = secrets.secret_values(os.environ, record.get("mask_env", []))
     return reporter.render_run(record, run_dir, pipeline.reports_dir,
                                history_db=pipeline.logs_dir / "history.sqlite3", live=False, secret_values=values)

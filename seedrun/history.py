@@ -20,6 +20,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from seedrun.records import read_run_record
+
 logger = logging.getLogger(__name__)
 
 BUSY_TIMEOUT_S = 30.0
@@ -149,11 +151,16 @@ def record_missing_runs(db_path: Path) -> list[str]:
         if not RUN_ID.match(name):
             continue
         try:
-            run = json.loads((logs_dir / name / "run.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            run = read_run_record(logs_dir / name / "run.json")
+        except OSError:
+            continue
+        except ValueError as error:
+            # A run already in the history keeps its row; only a missing one is worth a warning at every start.
+            if name not in known:
+                logger.warning("cannot record run %s in the history: its run.json is damaged: %s", name, error)
             continue
         # A running run records itself when it ends, or the run that takes it over does.
-        if not isinstance(run, dict) or run.get("run_id") != name or run.get("status") in (None, "running"):
+        if run["run_id"] != name or run.get("status") in (None, "running"):
             continue
         # A resumed run is in the history with the outcome of its first end.
         if known.get(name) == (run.get("status"), run.get("finished_at")):

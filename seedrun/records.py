@@ -49,6 +49,64 @@ def write_json_atomically(path: Path, data: Any) -> None:
         raise
 
 
+# The JSON types of the run.json fields that readers of other runs rely on
+# (report, index, history, retention, resume), checked before they read a
+# run.json that seedrun did not write in this process. None is allowed
+# everywhere except in the run's run_id and a step's name.
+RUN_FIELD_TYPES: dict[str, type | tuple[type, ...]] = {
+    "run_id": str, "pipeline": str, "selection": str, "pipeline_file": str, "host": str,
+    "status": str, "started_at": str, "finished_at": str, "exit_code": int, "jobs": int,
+    "resumed_at": list, "mask_env": list, "phases": list, "counts": dict, "steps": list,
+}
+STEP_FIELD_TYPES: dict[str, type | tuple[type, ...]] = {
+    "name": str, "phase": str, "command": str, "status": str, "outcome": str, "signal": str,
+    "exit_code": int, "attempts": int, "duration_s": (int, float), "log": str, "reason": str,
+    "queued_at": str, "started_at": str, "finished_at": str, "pool": str, "blocked_by": str,
+    "metrics": dict, "metric_floors": dict, "warnings": list, "needs": list, "after": list,
+    "attempt_history": list,
+}
+REQUIRED_RUN_FIELDS = ("run_id",)
+REQUIRED_STEP_FIELDS = ("name",)
+
+
+def read_run_record(path: Path) -> dict:
+    """Read a run.json and check the types of its fields; raise OSError or ValueError naming the problem."""
+    run = json.loads(path.read_text(encoding="utf-8"))
+    check_run_record(run)
+    return run
+
+
+def check_run_record(run: Any) -> None:
+    """Raise ValueError when a decoded run.json lacks a field or has one of the wrong JSON type."""
+    _check_fields(run, RUN_FIELD_TYPES, REQUIRED_RUN_FIELDS, "")
+    for index, step in enumerate(run.get("steps") or []):
+        prefix = "steps[%d]." % index
+        _check_fields(step, STEP_FIELD_TYPES, REQUIRED_STEP_FIELDS, prefix)
+        for number, attempt in enumerate(step.get("attempt_history") or []):
+            if not isinstance(attempt, dict):
+                raise ValueError("%sattempt_history[%d] is not an object: %s" % (prefix, number, _shorten(attempt)))
+
+
+JSON_TYPE_NAMES = {str: "a string", int: "an integer", (int, float): "a number", list: "a list", dict: "an object"}
+
+
+def _check_fields(value: Any, types: dict, required: tuple[str, ...], prefix: str) -> None:
+    if not isinstance(value, dict):
+        raise ValueError("%s is not an object: %s" % (prefix.rstrip(".") or "the run record", _shorten(value)))
+    for key in required:
+        if value.get(key) is None:
+            raise ValueError("%s%s is missing" % (prefix, key))
+    for key, expected in types.items():
+        field = value.get(key)
+        if field is not None and not isinstance(field, expected):
+            raise ValueError("%s%s is not %s: %s" % (prefix, key, JSON_TYPE_NAMES[expected], _shorten(field)))
+
+
+def _shorten(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 def iso_or_none(value: float | None) -> str | None:
     return iso(value) if value else None
 

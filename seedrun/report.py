@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import json
 import logging
 import os
 import re
@@ -30,6 +29,7 @@ import jinja2
 
 from seedrun import history
 from seedrun.logtail import excerpt, scan_errors
+from seedrun.records import read_run_record
 from seedrun.secrets import mask_tree
 from seedrun.timeline import Clock, build_timeline, format_duration, full_time, step_duration
 
@@ -693,8 +693,8 @@ def _scan_run_records(logs_dir: Path, skip: set[str]) -> list[history.RunSummary
         if record.parent.name in skip or record.parent.is_symlink():
             continue
         try:
-            summaries.append(history.summarize_run(json.loads(record.read_text(encoding="utf-8"))))
-        except (OSError, ValueError, KeyError, TypeError) as error:
+            summaries.append(history.summarize_run(read_run_record(record)))
+        except (OSError, ValueError) as error:
             logger.warning("skipping run record %s in the index: %s", record, error)
     return summaries
 

@@ -13,6 +13,8 @@ import re
 import shutil
 from pathlib import Path
 
+from seedrun.records import read_run_record
+
 log = logging.getLogger(__name__)
 
 RUN_ID = re.compile(r"\d{8}T\d{6}Z-")
@@ -27,13 +29,14 @@ def list_runs(logs_dir: Path, pipeline_name: str) -> list[tuple[str, dict]]:
         return []
     for path in entries:
         try:
-            record = json.loads((path / "run.json").read_text(encoding="utf-8"))
+            record = read_run_record(path / "run.json")
         except (OSError, ValueError):
+            # A run that has not written run.json yet, or whose run.json is damaged, still has its plan.
             try:
                 record = json.loads((path / "plan.json").read_text(encoding="utf-8"))
             except (OSError, ValueError):
                 continue
-        if record.get("pipeline") == pipeline_name:
+        if isinstance(record, dict) and record.get("pipeline") == pipeline_name:
             runs.append((path.name, record))
     return runs
 

@@ -34,8 +34,8 @@ from seedrun.graph import Plan
 from seedrun.errors import SetupError
 from seedrun.pipeline import Pipeline, sha256
 from seedrun.process import become_subreaper, list_children, pid_alive, prctl_function
-from seedrun.records import (RunJsonWriter, count_statuses, extract_metrics, read_step_record, run_status,
-                             step_entry, write_json_atomically)
+from seedrun.records import (RunJsonWriter, count_statuses, extract_metrics, read_run_record, read_step_record,
+                             run_status, step_entry, write_json_atomically)
 from seedrun.secrets import mask_env, mask_tree, secret_values
 
 log = logging.getLogger(__name__)
@@ -440,12 +440,10 @@ class Execution:
 
     def _original_start(self) -> str:
         try:
-            import json
-
-            with open(self.run_dir / "run.json", encoding="utf-8") as f:
-                return json.load(f)["started_at"]
-        except (OSError, ValueError, KeyError):
-            return steprunner.iso(time.time())
+            started = read_run_record(self.run_dir / "run.json").get("started_at")
+        except (OSError, ValueError):
+            started = None
+        return started or steprunner.iso(time.time())
 
     # The run
 
