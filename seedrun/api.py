@@ -7,7 +7,6 @@ codes, so ``invoke`` and ``make`` behave exactly like ``seedrun``.
 
 from __future__ import annotations
 
-import json
 import logging
 import marshal
 import os
@@ -22,7 +21,7 @@ from seedrun.errors import UsageError
 from seedrun.graph import Plan, Selection, resolve
 from seedrun.lock import PipelineLock, wait_for_step_runners
 from seedrun.pipeline import Pipeline, closest, load_pipeline
-from seedrun.records import read_run_record, read_step_record, write_json_atomically
+from seedrun.records import read_plan_document, read_run_record, read_step_record, write_json_atomically
 from seedrun.retention import RUN_ID, list_runs, prune_runs
 from seedrun.rules import render_rules
 from seedrun.runner import (Execution, build_plan_document, convert_spec_folder, display_path, find_make,
@@ -166,7 +165,7 @@ def take_over(previous: dict, logs_dir: Path) -> None:
         _stop_old_make(run_dir, signal.SIGTERM)
         if not wait_for_step_runners(run_dir, STALE_STOP_SECONDS + max_kill_grace(document)):
             _stop_old_make(run_dir, signal.SIGKILL)
-            _kill_old_steps(run_dir)
+            _kill_old_steps(run_dir, document)
             wait_for_step_runners(run_dir, STALE_STOP_SECONDS)
     _end_old_recipes(run_dir)
     execution = Execution(run_dir, document, document["jobs"])
@@ -197,11 +196,9 @@ def _own_run_dir(value: object, logs_dir: Path) -> Path | None:
 
 def _readable_plan(run_dir: Path) -> dict | None:
     try:
-        document = _load_plan(run_dir)
+        return read_plan_document(run_dir / "plan.json")
     except (OSError, ValueError):
         return None
-    shaped = isinstance(document, dict) and isinstance(document.get("steps"), list) and "jobs" in document
-    return document if shaped else None
 
 
 # The directories and files a new run creates before plan.json (see
@@ -282,19 +279,15 @@ def _end_old_recipes(run_dir: Path) -> None:
             continue
 
 
-def _kill_old_steps(run_dir: Path) -> None:
+def _kill_old_steps(run_dir: Path, document: dict) -> None:
     files = steprunner.RunFiles(str(run_dir))
-    for entry in _load_plan(run_dir).get("steps", []):
+    for entry in document["steps"]:
         record = read_step_record(files, entry["name"])
         if record and record.get("pid"):
             try:
                 os.killpg(record["pid"], signal.SIGKILL)
             except OSError:
                 pass
-
-
-def _load_plan(run_dir: Path) -> dict:
-    return json.loads((run_dir / "plan.json").read_text(encoding="utf-8"))
 
 
 def resumable_plan(pipeline: Pipeline, run_dir: Path, replan: bool) -> dict:
@@ -306,10 +299,12 @@ def resumable_plan(pipeline: Pipeline, run_dir: Path, replan: bool) -> dict:
     original run and write into its files. --replan plans the run again
     where it is now, which fixes the paths but not a renamed run id.
     """
-    document = _readable_plan(run_dir)
-    if document is None:
-        raise UsageError("cannot read the plan of run %s (%s), so it cannot be resumed; start a new run with "
-                         "seedrun run" % (run_dir.name, display_path(run_dir / "plan.json")))
+    try:
+        document = read_plan_document(run_dir / "plan.json")
+    except (OSError, ValueError) as error:
+        problem = error.strerror if isinstance(error, OSError) and error.strerror else error
+        raise UsageError("cannot read the plan of run %s (%s: %s), so it cannot be resumed; start a new run with "
+                         "seedrun run" % (run_dir.name, display_path(run_dir / "plan.json"), problem)) from None
     if document.get("run_id") != run_dir.name:
         raise UsageError("%s contains the plan of run %s: the run directory was copied or renamed, so it cannot be "
                          "resumed; start a new run with seedrun run" % (display_path(run_dir), document.get("run_id")))

@@ -15,6 +15,7 @@ import re
 from pathlib import Path
 from typing import Any, Callable
 
+from seedrun.pipeline import NAME_PATTERN
 from seedrun.step import LOG_LINE_PREFIX, RunFiles, iso, load_record
 
 log = logging.getLogger(__name__)
@@ -67,6 +68,21 @@ STEP_FIELD_TYPES: dict[str, type | tuple[type, ...]] = {
 }
 REQUIRED_RUN_FIELDS = ("run_id",)
 REQUIRED_STEP_FIELDS = ("name",)
+# The same for plan.json, which resume and the take-over of a dead run's lock read.
+PLAN_FIELD_TYPES: dict[str, type | tuple[type, ...]] = {
+    "run_id": str, "pipeline": str, "pipeline_file": str, "selection": str, "selection_args": dict,
+    "jobs": int, "logs_dir": str, "reports_dir": str, "workdir": str, "mask_env": list, "keep_runs": int,
+    "notify_on_failure": str, "phases": list, "barriers": dict, "steps": list, "notes": list, "resumed_at": list,
+}
+PLAN_STEP_FIELD_TYPES: dict[str, type | tuple[type, ...]] = {
+    "name": str, "phase": str, "command": str, "log": str, "on_failure": str, "pool": str, "metrics": dict,
+    "metric_floors": dict, "needs": list, "after": list, "needs_phase": str, "after_phase": str,
+    "timeout_s": (int, float), "kill_grace_s": (int, float), "retries": int, "retry_delay_s": (int, float),
+    "max_retry_delay_s": (int, float), "retry_on_exit_codes": list, "env": dict, "fingerprint": str,
+    "fingerprint_v1": str,
+}
+REQUIRED_PLAN_FIELDS = ("run_id", "pipeline", "jobs", "steps")
+REQUIRED_PLAN_STEP_FIELDS = ("name", "command", "log")
 
 
 def read_run_record(path: Path) -> dict:
@@ -78,7 +94,7 @@ def read_run_record(path: Path) -> dict:
 
 def check_run_record(run: Any) -> None:
     """Raise ValueError when a decoded run.json lacks a field or has one of the wrong JSON type."""
-    _check_fields(run, RUN_FIELD_TYPES, REQUIRED_RUN_FIELDS, "")
+    _check_fields(run, RUN_FIELD_TYPES, REQUIRED_RUN_FIELDS, "", "the run record")
     for index, step in enumerate(run.get("steps") or []):
         prefix = "steps[%d]." % index
         _check_fields(step, STEP_FIELD_TYPES, REQUIRED_STEP_FIELDS, prefix)
@@ -87,12 +103,29 @@ def check_run_record(run: Any) -> None:
                 raise ValueError("%sattempt_history[%d] is not an object: %s" % (prefix, number, _shorten(attempt)))
 
 
+def read_plan_document(path: Path) -> dict:
+    """Read a plan.json and check its fields; raise OSError or ValueError naming the problem."""
+    document = json.loads(path.read_text(encoding="utf-8"))
+    _check_fields(document, PLAN_FIELD_TYPES, REQUIRED_PLAN_FIELDS, "", "the plan")
+    for index, step in enumerate(document["steps"]):
+        prefix = "steps[%d]." % index
+        _check_fields(step, PLAN_STEP_FIELD_TYPES, REQUIRED_PLAN_STEP_FIELDS, prefix)
+        # Step names become file names in the run directory, so a name edited into a path must not be used.
+        names = [step["name"], *(step.get("needs") or []), *(step.get("after") or [])]
+        for name in names:
+            if not isinstance(name, str) or not NAME_PATTERN.match(name):
+                raise ValueError("%s names an invalid step: %s" % (prefix.rstrip("."), _shorten(name)))
+        if step["log"] != step["name"] + ".log":
+            raise ValueError("%slog is not %s.log: %s" % (prefix, step["name"], _shorten(step["log"])))
+    return document
+
+
 JSON_TYPE_NAMES = {str: "a string", int: "an integer", (int, float): "a number", list: "a list", dict: "an object"}
 
 
-def _check_fields(value: Any, types: dict, required: tuple[str, ...], prefix: str) -> None:
+def _check_fields(value: Any, types: dict, required: tuple[str, ...], prefix: str, label: str = "") -> None:
     if not isinstance(value, dict):
-        raise ValueError("%s is not an object: %s" % (prefix.rstrip(".") or "the run record", _shorten(value)))
+        raise ValueError("%s is not an object: %s" % (prefix.rstrip(".") or label, _shorten(value)))
     for key in required:
         if value.get(key) is None:
             raise ValueError("%s%s is missing" % (prefix, key))

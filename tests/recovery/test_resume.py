@@ -617,16 +617,35 @@ def test_resume_of_copied_run_directory_is_refused(ws):
     assert ws.record(original)["status"] == "failed"
 
 
-@pytest.mark.parametrize("text", ['{"broken', "[]", "{}"])
-def test_resume_of_damaged_plan_is_an_error(ws, text):
+# Each case: how plan.json is changed, and the problem the error names.
+DAMAGED_PLANS = {
+    "not-json": (lambda plan: '{"broken', "Unterminated string starting at: line 1 column 2 (char 1)"),
+    "list": (lambda plan: [], "the plan is not an object: []"),
+    "empty": (lambda plan: {}, "run_id is missing"),
+    "needs-number": (lambda plan: dict(plan, steps=[dict(plan["steps"][0], needs=5)]), "steps[0].needs is not a list: 5"),
+    "name-path": (lambda plan: dict(plan, steps=[dict(plan["steps"][0], name="../x")]),
+                  'steps[0] names an invalid step: "../x"'),
+    "after-path": (lambda plan: dict(plan, steps=[dict(plan["steps"][0], after=["a/b"])]),
+                   'steps[0] names an invalid step: "a/b"'),
+    "log-path": (lambda plan: dict(plan, steps=[dict(plan["steps"][0], log="../x.log")]),
+                 'steps[0].log is not a.log: "../x.log"'),
+}
+
+
+@pytest.mark.parametrize("case", DAMAGED_PLANS)
+def test_resume_of_damaged_plan_is_an_error(ws, case):
+    damage, problem = DAMAGED_PLANS[case]
     ws.write(FIXABLE_PIPELINE)
     assert ws.run("run").code == 1
-    (ws.run_dir / "plan.json").write_text(text)
+    path = ws.run_dir / "plan.json"
+    changed = damage(json.loads(path.read_text()))
+    path.write_text(changed if isinstance(changed, str) else json.dumps(changed))
     for args in (("resume",), ("plan", "--resume")):
         result = ws.run(*args)
         assert result.code == 2, (args, result.out, result.err)
-        assert result.err == ("seedrun: error: cannot read the plan of run %s (logs/%s/plan.json), so it cannot be "
-                              "resumed; start a new run with seedrun run\n" % (ws.run_dir.name, ws.run_dir.name))
+        assert result.err == ("seedrun: error: cannot read the plan of run %s (logs/%s/plan.json: %s), so it cannot "
+                              "be resumed; start a new run with seedrun run\n" % (ws.run_dir.name, ws.run_dir.name,
+                                                                                  problem))
 
 
 def test_resume_hints_name_the_pipeline_file(ws):
