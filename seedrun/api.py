@@ -112,7 +112,8 @@ def interrupts_raised():
     def interrupt(number: int, frame: object) -> None:
         raise KeyboardInterrupt
 
-    previous = {number: signal.signal(number, interrupt) for number in (signal.SIGTERM, signal.SIGHUP)}
+    previous = {number: signal.signal(number, interrupt)
+                for number in steprunner.handled_signals((signal.SIGTERM, signal.SIGHUP))}
     try:
         yield
     finally:

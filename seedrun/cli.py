@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from seedrun import __version__
 from seedrun.errors import EXIT_INTERRUPTED, EXIT_LOCKED, SeedrunError, UsageError
-from seedrun.step import ensure_standard_fds
+from seedrun.step import ensure_standard_fds, handled_signals
 
 if TYPE_CHECKING:
     import subprocess
@@ -251,10 +251,10 @@ def _dispatch(args: argparse.Namespace, launcher: subprocess.Popen | None) -> in
 
 def main(argv: list[str] | None = None) -> int:
     # From here, and until a run installs its own handlers, SIGTERM and
-    # SIGHUP stop seedrun as Ctrl-C does, with exit code 130. Before this
-    # line (Python's start and the imports above, about 40 ms) they still
-    # end the process with the signal.
-    for number in (signal.SIGTERM, signal.SIGHUP):
+    # SIGHUP stop seedrun as Ctrl-C does, with exit code 130, unless SIGHUP
+    # was ignored at start (nohup). Before this line (Python's start and the
+    # imports above, about 40 ms) they still end the process with the signal.
+    for number in handled_signals((signal.SIGTERM, signal.SIGHUP)):
         signal.signal(number, _interrupt)
     # A closed stdout would otherwise be reused by the first file seedrun
     # opens, and the console lines would go into it.

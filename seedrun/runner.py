@@ -375,7 +375,7 @@ class Interrupts:
 
     def __enter__(self) -> "Interrupts":
         self.saved_wakeup_fd = signal.set_wakeup_fd(self._wakeup_write_fd, warn_on_full_buffer=False)
-        for number in self.SIGNALS:
+        for number in steprunner.handled_signals(self.SIGNALS):
             self.saved[number] = signal.signal(number, self._handle)
         # Deliver what arrived while the run directory was being prepared.
         signal.pthread_sigmask(signal.SIG_UNBLOCK, self.SIGNALS)

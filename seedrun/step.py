@@ -34,6 +34,17 @@ import time
 from seedrun.process import Attempt, become_subreaper, kill_leftovers, signal_name
 
 SIGHUP, SIGINT, SIGKILL, SIGTERM = 1, 2, 9, 15
+# SIGHUP and SIGINT ignored when this process started stay ignored, as in
+# GNU make: nohup ignores SIGHUP, and a shell script starts a background job
+# with SIGINT ignored. SIGTERM is always handled, because seedrun stops its
+# steps with it. A step's command starts in a session of its own with all
+# of them at their defaults (process.RESET_SIGNALS).
+IGNORED_AT_START = frozenset(number for number in (SIGHUP, SIGINT) if _signal.getsignal(number) == _signal.SIG_IGN)
+
+
+def handled_signals(numbers):
+    """Return the signals of numbers that this process handles: all but those in IGNORED_AT_START."""
+    return [number for number in numbers if number not in IGNORED_AT_START]
 # Variables GNU make sets for its recipes; a step that runs make itself must
 # not join the jobserver of the make that schedules the steps.
 MAKE_VARIABLES = ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES",
@@ -249,7 +260,7 @@ class Signals:
         self.received = []
         self.read_fd, write_fd = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         _signal.set_wakeup_fd(write_fd, warn_on_full_buffer=False)
-        for number in (SIGINT, SIGTERM, SIGHUP):
+        for number in handled_signals((SIGINT, SIGTERM, SIGHUP)):
             _signal.signal(number, self._handle)
 
     def _handle(self, number, frame):

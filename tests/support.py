@@ -40,13 +40,15 @@ class Result:
 
 
 def _restore_default_signals() -> None:
-    """Child setup: SIGINT and SIGQUIT at their defaults, in a process group of its own.
+    """Child setup: SIGINT, SIGQUIT and SIGHUP at their defaults, in a process group of its own.
 
-    A process started in the background by a script ignores SIGINT; without
-    this a Ctrl-C test would pass without testing anything.
+    A process started in the background by a script ignores SIGINT, and one
+    started under nohup ignores SIGHUP. seedrun keeps both ignored then, so
+    without this a test run that way would see no interrupt at all.
     """
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     signal.signal(signal.SIGQUIT, signal.SIG_DFL)
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
     os.setpgid(0, 0)
 
 

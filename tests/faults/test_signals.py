@@ -371,3 +371,25 @@ def test_signal_before_run_starts_exits_130(ws, number):
     assert process.returncode == 130, output
     assert "seedrun: interrupted" in output
     assert not (ws.path / "logs").exists()
+
+
+@pytest.mark.parametrize("number", [signal.SIGHUP, signal.SIGINT])
+def test_signal_ignored_at_start_stays_ignored(ws, number):
+    # nohup starts seedrun with SIGHUP ignored, and a shell script starts a
+    # background job with SIGINT ignored: seedrun, make and the launcher keep ignoring it.
+    ws.write('''
+        [pipeline]
+        name = "ignoring"
+        [steps.hold]
+        command = 'touch "$T/started"; sleep 1.5; echo done > "$T/done"'
+    ''')
+    name = signal.Signals(number).name[3:]
+    process = ws.launch(command=["/bin/sh", "-c", 'trap "" %s; exec "$0" run' % name, SEEDRUN])
+    assert wait_for(lambda: (ws.scratch / "started").exists(), timeout=30)
+    # ws.launch gave the shell, and so seedrun, a process group of its own.
+    os.killpg(process.pid, number)
+    output, _ = process.communicate(timeout=60)
+    assert process.returncode == 0, output
+    assert "Interrupted" not in output
+    assert ws.record()["status"] == "succeeded"
+    assert (ws.scratch / "done").read_text() == "done\n"
