@@ -19,6 +19,8 @@ SIGNAL_NAMES = {
 # Signals a step's command gets back at their defaults: Python ignores
 # SIGPIPE and SIGXFSZ, and a run started from a script may ignore SIGINT.
 RESET_SIGNALS = (1, 2, 3, 13, 15, 25)
+# The longest single wait for a step's command to end; a longer timeout waits again.
+MAX_WAIT_MS = 3_600_000
 
 def signal_name(number):
     return SIGNAL_NAMES.get(number, "signal %d" % number)
@@ -244,9 +246,10 @@ class Attempt:
                 left = None if deadline is None else deadline - time.monotonic()
                 if left is not None and left <= 0:
                     return "timeout", None
-                wait_ms = 200 if pidfd is None else None
+                # poll() takes at most INT_MAX ms (24.8 days), and a timeout may be longer.
+                wait_ms = 200 if pidfd is None else MAX_WAIT_MS
                 if left is not None:
-                    wait_ms = int(left * 1000) + 1 if wait_ms is None else min(wait_ms, int(left * 1000) + 1)
+                    wait_ms = min(wait_ms, int(left * 1000) + 1)
                 poller.poll(wait_ms)
                 self.signals.drain()
         finally:

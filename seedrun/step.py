@@ -55,6 +55,8 @@ MAKE_VARIABLES = ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES",
 MAX_RATE_LIMITED_RETRIES = 10
 # The start of every line that seedrun writes into a step's log (headers and footers).
 LOG_LINE_PREFIX = "[seedrun] "
+# The longest single sleep of a retry delay or cool-down; a longer one sleeps again.
+MAX_WAIT_SECONDS = 3600.0
 # The footer gives the time spent stopping a step's leftover processes when it reaches this.
 LEFTOVER_WAIT_SHOWN_SECONDS = 1.0
 # A command still running after this long gets its PID in the step's record.
@@ -280,7 +282,8 @@ class Signals:
             left = deadline - time.monotonic()
             if left <= 0:
                 return False
-            select.select([self.read_fd], [], [], left)
+            # select() rejects a timeout past what time_t holds, and a retry_delay may be longer.
+            select.select([self.read_fd], [], [], min(left, MAX_WAIT_SECONDS))
             self.drain()
         return True
 

@@ -298,3 +298,34 @@ def test_no_rate_limited_rerun_after_run_killed(ws):
         pool = "api"
     ''')
     check_not_retried_after_kill(ws, "limited")
+
+
+def test_month_long_timeout_and_delay(ws):
+    # poll() and select() take shorter waits than these, so seedrun waits in parts.
+    ws.write('''
+        [pipeline]
+        name = "long-waits"
+        jobs = 2
+
+        [steps.slow]
+        command = 'sleep 0.5; touch "$T/slow.done"'
+        timeout = "720h"
+
+        [steps.retrier]
+        command = 'echo try >> "$T/tries"; exit 1'
+        retries = 1
+        retry_delay = "8000h"
+        max_retry_delay = "8000h"
+    ''')
+    process = ws.launch("run")
+    assert wait_for(lambda: (ws.scratch / "slow.done").exists() and lines(ws.scratch / "tries"), timeout=30)
+    time.sleep(1.0)
+    os.killpg(process.pid, signal.SIGINT)
+    out, _ = process.communicate(timeout=30)
+    assert process.returncode == 130, out
+    assert "Retrying: retrier in " in out
+    assert "Traceback" not in (ws.run_dir / "make.log").read_text()
+    steps = ws.steps()
+    assert steps["slow"]["status"] == "succeeded"
+    assert steps["retrier"]["status"] == "interrupted"
+    assert ws.log("retrier").splitlines()[-1] == "[seedrun] interrupted while waiting to retry after exit code 1"
