@@ -511,7 +511,10 @@ class StepRunner:
         # then the launcher finds the command by its environment, and a short
         # step writes one record fewer.
         self.save(status="running", started_at=self.record["started_at"] or started, pid=None)
-        self._log_header(attempt.log_fd, counted, limit, started)
+        header_at = log_size(attempt.log_fd)
+        header = self._log_header(attempt.log_fd, counted, limit, started)
+        if self.record["log_error"]:
+            header_at = None
         try:
             os.chdir(self.spec["workdir"])
             pid = attempt.spawn()
@@ -522,6 +525,8 @@ class StepRunner:
         result = self._wait(attempt, started)
         leftovers = kill_leftovers(pid, attempt.remaining_grace(self.spec["kill_grace"]), attempt.stopped_leftovers)
         self.record["leftovers_killed"] += leftovers
+        if header_at is not None and not log_starts_with(attempt.log_fd, header_at, header):
+            self._restore_header(attempt.log_fd, header)
         self._log_footer(attempt.log_fd, result, leftovers)
         self.record["attempt_history"].append({
             "attempt": self.record["attempts"], "started_at": started, "finished_at": result["finished_at"],
@@ -647,9 +652,30 @@ class StepRunner:
         # readers of the log (metrics, the report's error scan) can tell
         # the header from the command's output.
         command = self.spec["command"].replace("\n", "\n" + LOG_LINE_PREFIX + " " * len("command: "))
-        self._log_write(fd, "%sstep %s, attempt %d of %d, started %s\n%scommand: %s\n%sworkdir: %s\n" % (
+        header = "%sstep %s, attempt %d of %d, started %s\n%scommand: %s\n%sworkdir: %s\n" % (
             LOG_LINE_PREFIX, self.name, self.record["attempts"], self._last_attempt(counted, limit), iso(started),
-            LOG_LINE_PREFIX, command, LOG_LINE_PREFIX, self.spec["workdir"]))
+            LOG_LINE_PREFIX, command, LOG_LINE_PREFIX, self.spec["workdir"])
+        self._log_write(fd, header)
+        return header.encode("utf-8", "backslashreplace")
+
+    def _restore_header(self, fd, header):
+        """Put this attempt's header back at the start of a log that the command truncated.
+
+        A command that opens its own output again, as `echo x > /dev/stderr`
+        does, opens the log file with O_TRUNC: the header and every byte
+        before that moment are gone, and the rest of the output starts at
+        offset 0. The header and a note go back in front of what is left.
+        """
+        notice = ("%sthe command truncated this log while it ran, by opening it again with O_TRUNC, as "
+                  "`> /dev/stderr` and `> /dev/stdout` do; what the log held before that is lost. Write to "
+                  ">&2 or >&1 instead.\n" % LOG_LINE_PREFIX).encode()
+        try:
+            insert_at_start(fd, header + notice)
+        except OSError as error:
+            self._log_write(fd, "%scannot restore the header of a truncated log: %s\n" % (LOG_LINE_PREFIX,
+                                                                                          error.strerror))
+        self.console.say("Warning: %s truncated its own log, as `> /dev/stderr` does; the output before that is lost "
+                         "(see %s)" % (self.name, self.spec["log_display"]))
 
     def _log_footer(self, fd, result, leftovers):
         text = ""
@@ -808,6 +834,40 @@ def append_footer(path, record):
         return False
     finally:
         os.close(fd)
+
+
+def log_size(fd):
+    """Return the size of a log file, or None when the log is not a regular file (/dev/null)."""
+    try:
+        status = os.fstat(fd)
+    except OSError:
+        return None
+    return status.st_size if status.st_mode & 0o170000 == 0o100000 else None
+
+
+def log_starts_with(fd, offset, header):
+    """Return whether the attempt's header is still in the log at the offset where it was written."""
+    try:
+        return os.pread(fd, len(header), offset) == header
+    except OSError:
+        return True
+
+
+def insert_at_start(fd, prefix, chunk=1 << 20):
+    """Shift a file's content up by len(prefix) bytes, from its end backwards, and write prefix at offset 0."""
+    # The log is open with O_APPEND, where pwrite() appends on Linux, so the
+    # shift goes through a second descriptor of the same file without it.
+    writer = os.open("/proc/self/fd/%d" % fd, os.O_WRONLY | os.O_CLOEXEC)
+    try:
+        end = os.fstat(fd).st_size
+        while end > 0:
+            start = max(0, end - chunk)
+            data = os.pread(fd, end - start, start)
+            os.pwrite(writer, data, start + len(prefix))
+            end = start
+        os.pwrite(writer, prefix, 0)
+    finally:
+        os.close(writer)
 
 
 def ends_with_newline(fd):

@@ -111,6 +111,53 @@ def test_missing_final_newline_added_and_noted(ws):
     assert footer.splitlines()[-1].startswith(b"[seedrun] exit code 0 after ")
 
 
+@pytest.mark.parametrize("device", ["/dev/stderr", "/dev/stdout"])
+def test_log_truncated_by_command_keeps_header(ws, device):
+    # `> /dev/stderr` opens the log file again with O_TRUNC. The 3 MB written
+    # after that take three chunks to shift behind the restored header.
+    ws.write("""
+        [pipeline]
+        name = "truncating"
+
+        [steps.warn]
+        command = '''n=$(cat "$T/n" 2>/dev/null || echo 0); echo $((n + 1)) > "$T/n"; echo before; echo warning > %s; [ $n -ge 1 ] && yes | head -c 3000000; echo after; [ $n -ge 1 ]'''
+        retries = 1
+        retry_delay = "0s"
+    """ % device)
+    result = ws.run("run")
+
+    assert result.code == 0, result.out + result.err
+    assert ("Warning: warn truncated its own log, as `> /dev/stderr` does; the output before that is lost "
+            "(see logs/%s/warn.log)" % ws.run_dir.name) in result.lines
+    lines = ws.log("warn").splitlines()
+    assert lines[0].startswith("[seedrun] step warn, attempt 2 of 2, started ")
+    assert lines[1].startswith("[seedrun] command: n=$(cat ")
+    assert lines[2].startswith("[seedrun] workdir: ")
+    assert lines[3].startswith("[seedrun] the command truncated this log while it ran, by opening it again with "
+                               "O_TRUNC")
+    assert lines[4] == "warning"
+    assert lines[5:-2] == ["y"] * 1_500_000
+    assert lines[-2] == "after"
+    assert lines[-1].startswith("[seedrun] exit code 0 after ")
+    assert ws.steps()["warn"]["attempts"] == 2
+
+
+def test_log_appended_by_name_keeps_header(ws):
+    ws.write("""
+        [pipeline]
+        name = "appending"
+
+        [steps.note]
+        command = 'echo one; echo two >> "$SEEDRUN_RUN_DIR/note.log"; echo three'
+    """)
+    result = ws.run("run")
+
+    assert result.code == 0, result.out + result.err
+    assert not any(line.startswith("Warning:") for line in result.lines), result.out
+    _, body, _ = split_log((ws.run_dir / "note.log").read_bytes())
+    assert body == b"one\ntwo\nthree\n"
+
+
 def test_gigabyte_output_logged_whole(ws):
     size = 1_000_000_000
     free = shutil.disk_usage(ws.path).free
