@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from seedrun import step as steprunner
-from seedrun.errors import UsageError
+from seedrun.errors import SeedrunError, UsageError
 from seedrun.graph import Plan, Selection, resolve
 from seedrun.lock import PipelineLock, wait_for_step_runners
 from seedrun.pipeline import Pipeline, closest, load_pipeline
@@ -584,8 +584,17 @@ def clean(path: str | os.PathLike | None, keep: int) -> list[str]:
         raise UsageError("invalid --keep %r: keep at least 1 run" % keep)
     pipeline = load_pipeline(pipeline_path(path))
     deleted = prune_runs(pipeline.logs_dir, pipeline.reports_dir, pipeline.name, keep, current=None)
-    if deleted and pipeline.reports_dir.exists():
-        from seedrun.report import render_index
+    if not deleted or not pipeline.reports_dir.exists():
+        return deleted
+    remaining = list_runs(pipeline.logs_dir, pipeline.name)
+    if remaining and not (pipeline.reports_dir / "latest.html").exists():
+        # latest.html showed a deleted run; the newest run left's report replaces it, and the index with it.
+        try:
+            report(pipeline.path, remaining[-1][0])
+            return deleted
+        except SeedrunError as error:
+            log.warning("cannot render the report of run %s as latest.html: %s", remaining[-1][0], error)
+    from seedrun.report import render_index
 
-        render_index(pipeline.reports_dir, pipeline.logs_dir, pipeline.logs_dir / "history.sqlite3")
+    render_index(pipeline.reports_dir, pipeline.logs_dir, pipeline.logs_dir / "history.sqlite3")
     return deleted

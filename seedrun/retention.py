@@ -54,10 +54,46 @@ def prune_runs(logs_dir: Path, reports_dir: Path, pipeline_name: str, keep: int,
         if run_id in protected:
             continue
         shutil.rmtree(logs_dir / run_id, ignore_errors=True)
-        try:
-            (reports_dir / ("%s.html" % run_id)).unlink()
-        except FileNotFoundError:
-            pass
+        report = reports_dir / ("%s.html" % run_id)
+        # latest.html is a copy of the newest report, or of the report of the
+        # run that logs/latest named; a copy of a deleted run's report goes too.
+        if _same_file_content(report, reports_dir / "latest.html"):
+            _unlink(reports_dir / "latest.html")
+        _unlink(report)
         deleted.append(run_id)
         log.info("deleted old run %s", run_id)
+    if deleted:
+        _repoint_latest(logs_dir)
     return deleted
+
+
+def _unlink(path: Path) -> None:
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        pass
+
+
+def _same_file_content(one: Path, other: Path) -> bool:
+    try:
+        return one.stat().st_size == other.stat().st_size and one.read_bytes() == other.read_bytes()
+    except OSError:
+        return False
+
+
+def _repoint_latest(logs_dir: Path) -> None:
+    """Point logs/latest at the newest run left when it pointed at a deleted one, as after a resume of an old run."""
+    from seedrun.runner import point_latest
+
+    latest = logs_dir / "latest"
+    if not latest.is_symlink() or latest.exists():
+        return
+    try:
+        remaining = sorted(p.name for p in logs_dir.iterdir()
+                           if RUN_ID.match(p.name) and p.is_dir() and not p.is_symlink())
+        if remaining:
+            point_latest(logs_dir, remaining[-1])
+        else:
+            latest.unlink()
+    except OSError as error:
+        log.warning("cannot point %s at the newest run left: %s", latest, error)

@@ -73,3 +73,26 @@ def test_index_has_no_links_to_deleted_reports(ws, how):
         assert ws.run("clean", "--keep", "1").code == 0
     assert not report_of(ws, first).exists()
     assert dead_index_links(ws) == []
+
+
+def test_clean_repoints_latest_of_deleted_run(ws):
+    # A resume of the oldest run points logs/latest at it; clean then deletes it.
+    ws.write(KEEP_TWO.replace("keep_runs = 2", "keep_runs = 30"))
+    (ws.scratch / "fail").touch()
+    assert ws.run("run").code == 1
+    oldest = ws.record()["run_id"]
+    (ws.scratch / "fail").unlink()
+    assert ws.run("run").code == 0
+    assert ws.run("run").code == 0
+    newest = ws.record()["run_id"]
+    assert ws.run("resume", oldest).code == 0
+    latest = ws.path / "logs" / "latest"
+    assert latest.resolve().name == oldest
+
+    result = ws.run("clean", "--keep", "1")
+    assert result.code == 0, result.err
+    assert [d.name for d in run_dirs(ws)] == [newest]
+    assert latest.is_symlink()
+    assert latest.resolve().name == newest
+    assert latest.exists()
+    assert newest in (ws.path / "reports" / "latest.html").read_text()
