@@ -601,11 +601,7 @@ class StepRunner:
         return result["exit_code"] in codes
 
     def _retry_delay(self, counted):
-        import random
-
-        delay = self.spec["retry_delay"] * (2 ** (counted - 1))
-        delay = min(delay, self.spec["max_retry_delay"])
-        return delay * random.uniform(0.9, 1.1)
+        return retry_delay(self.spec["retry_delay"], counted, self.spec["max_retry_delay"])
 
     # Log and environment
 
@@ -834,6 +830,14 @@ def append_footer(path, record):
         return False
     finally:
         os.close(fd)
+
+
+def retry_delay(base, counted, maximum):
+    """Return the pause before the retry after `counted` attempts: base doubled each time, +-10%, at most maximum."""
+    import random
+
+    # The jitter comes before the cap, so that maximum is a hard limit.
+    return min(base * (2 ** (counted - 1)) * random.uniform(0.9, 1.1), maximum)
 
 
 def log_size(fd):

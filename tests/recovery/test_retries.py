@@ -10,6 +10,8 @@ import time
 from support import parse_time, processes_with_args, wait_for
 from recovery_support import kill_runner, lines, processes_of_run
 
+from seedrun.step import retry_delay
+
 FLAKY = '''
     [pipeline]
     name = "retries"
@@ -142,6 +144,14 @@ def test_max_retry_delay_caps_the_delay(ws):
     for before, after in zip(history, history[1:]):
         gap = parse_time(after["started_at"]) - parse_time(before["finished_at"])
         assert 0.8 <= gap <= 1.5, gap
+
+
+def test_jitter_stays_under_max_retry_delay():
+    delays = [retry_delay(0.5, counted, 1.0) for counted in (1, 2, 3) for _ in range(2000)]
+    assert max(delays) <= 1.0
+    first = delays[:2000]
+    assert 0.45 <= min(first) < 0.47
+    assert 0.53 < max(first) <= 0.55
 
 
 SLOW_FLAKY = '''
