@@ -318,11 +318,11 @@ def resumable_plan(pipeline: Pipeline, run_dir: Path, replan: bool) -> dict:
     return document
 
 
-def _run_command(pipeline: Pipeline) -> str:
-    """Return the command that starts a run of the pipeline, with --pipeline unless it is the default file here."""
+def _run_command(pipeline: Pipeline, subcommand: str = "run") -> str:
+    """Return the seedrun command line of the pipeline, with --pipeline unless it is the default file here."""
     if pipeline.path == Path(DEFAULT_PIPELINE).resolve():
-        return "seedrun run"
-    return "seedrun --pipeline %s run" % display_path(pipeline.path)
+        return "seedrun %s" % subcommand
+    return "seedrun --pipeline %s %s" % (display_path(pipeline.path), subcommand)
 
 
 def find_run(pipeline: Pipeline, run_id: str | None) -> Path:
@@ -355,6 +355,15 @@ def find_run(pipeline: Pipeline, run_id: str | None) -> Path:
     return pipeline.logs_dir / ids[-1]
 
 
+def _name_unfinished_run(pipeline: Pipeline) -> None:
+    """Name the newest run that failed or was interrupted, which a resume without a run id does not take."""
+    for run_id, record in reversed(list_runs(pipeline.logs_dir, pipeline.name)):
+        if record.get("status") in ("failed", "interrupted"):
+            say("The newest run that did not succeed is %s (%s); resume it with: %s"
+                % (run_id, record["status"], _run_command(pipeline, "resume " + run_id)))
+            return
+
+
 def resume(path: str | os.PathLike | None, run_id: str | None = None, replan: bool = False,
            jobs: object = None, launcher: subprocess.Popen | None = None) -> int:
     """Rerun, in its own run directory, every step of a run that did not succeed; `launcher` as for run()."""
@@ -368,6 +377,8 @@ def resume(path: str | os.PathLike | None, run_id: str | None = None, replan: bo
         document = resumable_plan(pipeline, run_dir, replan)
         if _run_status(run_dir) == "succeeded" and not replan:
             say("Run %s succeeded; nothing to resume" % document["run_id"])
+            if run_id is None:
+                _name_unfinished_run(pipeline)
             return 0
         lock.describe(document["run_id"], run_dir)
         jobs = parse_jobs(jobs, document["jobs"])

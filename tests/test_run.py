@@ -594,6 +594,26 @@ def test_resume_of_succeeded_run_runs_nothing(ws):
     assert (ws.scratch / "a").read_text() == "a\n"
 
 
+def test_resume_of_succeeded_run_names_failed_one(ws):
+    # Testing one step after a failed full run makes the newest run a success.
+    ws.write('[pipeline]\nname = "x"\n[steps.a]\ncommand = \'test ! -f "$T/fail"\'\n[steps.b]\ncommand = "true"\n')
+    (ws.scratch / "fail").touch()
+    assert ws.run("run").code == 1
+    failed = ws.record()["run_id"]
+    (ws.scratch / "fail").unlink()
+    assert ws.run("run", "b").code == 0
+    newest = ws.record()["run_id"]
+    result = ws.run("resume")
+    assert result.code == 0, result.out + result.err
+    assert result.lines == [
+        "Run %s succeeded; nothing to resume" % newest,
+        "The newest run that did not succeed is %s (failed); resume it with: seedrun resume %s" % (failed, failed),
+    ]
+    # Named explicitly, the succeeded run gets no such hint.
+    result = ws.run("resume", newest)
+    assert result.lines == ["Run %s succeeded; nothing to resume" % newest]
+
+
 def test_step_waiting_to_retry_frees_its_pool_slot(ws):
     ws.write('''
         [pipeline]
