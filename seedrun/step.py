@@ -302,6 +302,7 @@ class StepRunner:
         # The launcher, or the recipe shell of a make without one. It lives
         # as long as this step runner, unless the run ends first.
         self.parent = os.getppid()
+        self.attempt = None
 
     def _previous_record(self):
         return pending_record(load_record(self.files, self.name) or {})
@@ -446,7 +447,7 @@ class StepRunner:
         while True:
             counted += 1
             self.record["attempts"] += 1
-            attempt = Attempt(self.spec, log_fd, signals, env)
+            attempt = self.attempt = Attempt(self.spec, log_fd, signals, env)
             started, result = self._run_one(attempt, counted, limit)
             first_start = first_start or started
             if result["outcome"] == "rate_limited" and rate_limited < MAX_RATE_LIMITED_RETRIES:
@@ -789,6 +790,39 @@ class StepRunner:
             self.console.say("Failed: %s, %s" % (self.name, reason))
         return 0
 
+    def finish_after_error(self, error):
+        """Record the step failed after an exception in this step runner; return the recipe's exit code.
+
+        Without this the step would keep a "running" record, and the run
+        would see only a recipe that failed and a make that stopped. The
+        traceback goes to stderr, which is make.log in the run directory.
+        """
+        import traceback
+
+        traceback.print_exc()
+        sys.stderr.flush()
+        if self.record.get("status") not in ("pending", "waiting", "running"):
+            # The outcome is recorded already; only its report failed.
+            raise error
+        if self.attempt is not None and self.attempt.pid:
+            try:
+                os.killpg(self.attempt.pid, SIGKILL)
+            except OSError:
+                pass
+        finished = time.time()
+        started = self.record.get("started_at") or finished
+        reason = "seedrun's step runner failed: %s: %s (the traceback is in make.log)" % (type(error).__name__, error)
+        header_written = self.record.get("status") == "running"
+        allowed = self.spec["on_failure"] == "ignore"
+        self.save(status="failed", finished_at=finished, duration_s=round(finished - started, 3), reason=reason,
+                  pid=None, allowed_failure=allowed)
+        if header_written and not append_footer(self.spec["log"], self.record):
+            self._warn_once("Warning: cannot write the footer of %s" % self.spec["log_display"])
+        self._write_stamps("failed", allowed)
+        see = " (see %s)" % self.spec["log_display"] if header_written else ""
+        self.console.say("Failed: %s, %s%s" % (self.name, reason, see))
+        return 0
+
     def _abandoned_command(self, stopped_with):
         if stopped_with:
             return "its command was stopped with %s" % stopped_with
@@ -934,7 +968,10 @@ def main(argv):
         fcntl.flock(active, fcntl.LOCK_SH)
     except OSError:
         pass
-    return runner.run()
+    try:
+        return runner.run()
+    except Exception as error:  # noqa: BLE001 - any bug here must still leave the step's outcome
+        return runner.finish_after_error(error)
 
 
 if __name__ == "__main__":

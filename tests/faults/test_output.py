@@ -6,6 +6,7 @@ whose lines begin with "[seedrun] ". The console gets one whole line per event.
 
 from __future__ import annotations
 
+import marshal
 import re
 import shutil
 import subprocess
@@ -372,3 +373,44 @@ def test_metrics_come_from_last_attempt(ws):
     assert "Upserted 50000 products" in ws.log("retry")
     assert step["metrics"] == {}
     assert step["warnings"] == ["products was not reported, but its floor is 10000"]
+
+
+def test_step_runner_error_fails_only_its_step(ws):
+    # A spec with an environment variable name that posix_spawn() rejects
+    # makes the step runner raise ValueError after it wrote the log header.
+    ws.write("""
+        [pipeline]
+        name = "broken-spec"
+        jobs = 2
+
+        [steps.a]
+        command = 'echo a'
+
+        [steps.b]
+        command = 'test -f "$T/fixed"'
+
+        [steps.c]
+        command = 'echo c'
+        needs = ["b"]
+    """)
+    assert ws.run("run").code == 1
+    specs_path = ws.run_dir / ".seedrun" / "specs"
+    specs = marshal.loads(specs_path.read_bytes())
+    specs["b"]["env"] = {"A=B": "v"}
+    specs_path.write_bytes(marshal.dumps(specs))
+
+    result = ws.run("resume")
+    assert result.code == 1, result.out + result.err
+    reason = ("seedrun's step runner failed: ValueError: illegal environment variable name "
+              "(the traceback is in make.log)")
+    assert "Failed: b, %s (see logs/%s/b.log)" % (reason, ws.run_dir.name) in result.lines, result.out
+    assert "Skipped: c (needs b, which failed)" in result.lines
+    assert not any(line.startswith(("Error:", "Interrupted:")) for line in result.lines), result.out
+    record = ws.record()
+    assert record["status"] == "failed"
+    steps = ws.steps()
+    assert steps["b"]["status"] == "failed"
+    assert steps["b"]["reason"] == reason
+    assert steps["c"]["status"] == "skipped"
+    assert ws.log("b").splitlines()[-1].startswith("[seedrun] failed after ")
+    assert "ValueError: illegal environment variable name" in (ws.run_dir / "make.log").read_text()
