@@ -8,6 +8,9 @@ BIN := $(abspath $(VENV))/bin
 SEEDRUN := $(BIN)/seedrun
 PIPELINE ?=
 JOBS ?=
+# Defaults come before the unexport below: GNU make 4.3 defines an undefined
+# variable as empty when it is unexported, and ?= then leaves it empty.
+KEEP ?= 30
 
 # A value as one shell word, whatever it contains: 'it'\''s' for it's.
 # $(value ...) keeps a '$' in PIPELINE, JOBS or KEEP from being expanded by
@@ -144,7 +147,6 @@ validate: $(SEEDRUN)
 report: $(SEEDRUN)
 	@$(call quote,$(SEEDRUN)) $(GLOBAL_ARGS) report
 
-KEEP ?= 30
 clean: $(SEEDRUN)
 	@$(call quote,$(SEEDRUN)) $(GLOBAL_ARGS) clean --keep $(call quote,$(value KEEP))
 

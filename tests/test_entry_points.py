@@ -374,6 +374,36 @@ def test_invoke_clean_rejects_bad_keep(ws):
     assert code == 0, out
 
 
+def test_make_clean_keep_default_and_value(ws):
+    # GNU make 4.3 defines an undefined KEEP as empty when the Makefile unexports it,
+    # so the default must be set before that.
+    ws.write('[pipeline]\nname = "cl"\n[steps.a]\ncommand = "true"\n')
+    code, out = make(ws, "-n", "clean")
+    assert code == 0, out
+    assert out.endswith(" clean --keep '30'\n"), out
+    assert ws.run("run").code == 0
+    older = ws.run_dir
+    assert ws.run("run").code == 0
+    newer = ws.run_dir
+    assert older != newer
+
+    code, out = make(ws, "clean")
+    assert code == 0, out
+    assert "Deleted 0 old runs" in out
+    code, out = make(ws, "clean", "KEEP=1")
+    assert code == 0, out
+    assert "Deleted 1 old run: %s" % older.name in out
+    assert not older.exists()
+    assert newer.exists()
+
+    # KEEP reaches seedrun as one word, never as make or shell syntax.
+    keep = "1'$(shell touch %s)" % (ws.path / "INJECTED")
+    code, out = make(ws, "clean", "KEEP=" + keep)
+    assert code == 2, out
+    assert "argument --keep: invalid int value: %r" % keep in out
+    assert not (ws.path / "INJECTED").exists()
+
+
 def test_closed_output_pipe_exits_zero(ws):
     # seedrun plan | head: the reader closes the pipe before seedrun has
     # written everything, and make graph | head must not report an error.
