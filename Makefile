@@ -8,18 +8,31 @@ BIN := $(abspath $(VENV))/bin
 SEEDRUN := $(BIN)/seedrun
 PIPELINE ?=
 JOBS ?=
+REPLAN ?=
+RUN_ID ?=
 # Defaults come before the unexport below: GNU make 4.3 defines an undefined
 # variable as empty when it is unexported, and ?= then leaves it empty.
 KEEP ?= 30
 
 # A value as one shell word, whatever it contains: 'it'\''s' for it's.
-# $(value ...) keeps a '$' in PIPELINE, JOBS or KEEP from being expanded by
-# make, and so does unexport: make expands a command-line variable to put it
-# into the environment of every recipe.
+# $(value ...) keeps a '$' in PIPELINE, JOBS, KEEP or RUN_ID from being
+# expanded by make, and so does unexport: make expands a command-line
+# variable to put it into the environment of every recipe.
 quote = '$(subst ','\'',$(1))'
-unexport PIPELINE JOBS KEEP
+unexport PIPELINE JOBS KEEP REPLAN RUN_ID
 GLOBAL_ARGS := $(if $(value PIPELINE),--pipeline $(call quote,$(value PIPELINE)))
 JOB_ARGS := $(if $(value JOBS),--jobs $(call quote,$(value JOBS)))
+# `make resume REPLAN=1 RUN_ID=ID` runs `seedrun resume --replan ID`, and
+# `make plan resume` with the same variables explains that resume.
+REPLAN_ARGS := $(if $(value REPLAN),--replan)
+RUN_ID_ARGS := $(if $(value RUN_ID),$(call quote,$(value RUN_ID)))
+ifneq ($(filter resume,$(MAKECMDGOALS)),)
+  ifneq ($(value REPLAN),)
+    ifneq ($(value REPLAN),1)
+      $(error invalid REPLAN value '$(value REPLAN)': use REPLAN=1 to resume with the pipeline file as it is now, or leave REPLAN out to resume with the run's own plan)
+    endif
+  endif
+endif
 
 COMMANDS := help venv seed-all resume plan graph validate report clean test test-deps bench
 SELECTION := $(filter-out $(COMMANDS),$(MAKECMDGOALS))
@@ -84,6 +97,8 @@ endif
 # exported by the rules, not put on the command line, so that the shell
 # execs seedrun and signals sent to make reach seedrun directly.
 seed-all resume $(SELECTION): export SEEDRUN_LOCKED_EXIT_CODE := 1
+# seedrun's hints tell make users to pass REPLAN=1 instead of --replan.
+resume plan: export SEEDRUN_REPLAN_ARGUMENT := REPLAN=1
 
 .DEFAULT_GOAL := help
 .PHONY: $(COMMANDS)
@@ -96,6 +111,8 @@ help:
 	@echo '  make pair-NAME           run a main/dependent pair (for example: make pair-quadratec)'
 	@echo '  make phase-NAME          run one phase (for example: make phase-vendors)'
 	@echo '  make resume              rerun the steps that did not succeed in the newest run'
+	@echo '  make resume RUN_ID=ID    resume the run ID (its run directory'"'"'s name) instead of the newest'
+	@echo '  make resume REPLAN=1     resume with the pipeline file as it is now, not the run'"'"'s own plan'
 	@echo '  make plan                print what seed-all would run, in start order'
 	@echo '  make graph               print the plan as a Graphviz DOT graph'
 	@echo '  make validate            check the pipeline file and list every problem'
@@ -127,7 +144,7 @@ $(wordlist 2,$(words $(SELECTION)),$(SELECTION)): $(firstword $(SELECTION))
 endif
 
 resume: $(SEEDRUN)
-	$(RUN_RECIPE)@$(call quote,$(SEEDRUN)) $(GLOBAL_ARGS) resume $(JOB_ARGS)
+	$(RUN_RECIPE)@$(call quote,$(SEEDRUN)) $(GLOBAL_ARGS) resume $(JOB_ARGS) $(REPLAN_ARGS) $(RUN_ID_ARGS)
 else
 # The names are arguments of plan and graph; `make plan resume` explains a resume.
 .PHONY: $(SELECTION)
@@ -136,7 +153,7 @@ seed-all resume $(SELECTION): $(SEEDRUN)
 endif
 
 plan: $(SEEDRUN)
-	@$(call quote,$(SEEDRUN)) $(GLOBAL_ARGS) plan $(JOB_ARGS) $(if $(filter resume,$(MAKECMDGOALS)),--resume,$(SELECTION_ARGS))
+	@$(call quote,$(SEEDRUN)) $(GLOBAL_ARGS) plan $(JOB_ARGS) $(if $(filter resume,$(MAKECMDGOALS)),--resume $(RUN_ID_ARGS) $(REPLAN_ARGS),$(SELECTION_ARGS))
 
 graph: $(SEEDRUN)
 	@$(call quote,$(SEEDRUN)) $(GLOBAL_ARGS) graph $(SELECTION_ARGS)

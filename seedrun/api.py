@@ -30,12 +30,20 @@ from seedrun.runner import (Execution, build_plan_document, convert_spec_folder,
 DEFAULT_PIPELINE = "pipeline.toml"
 STALE_STOP_SECONDS = 10.0
 INTERRUPT_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+# The Makefile sets this to REPLAN=1 for make resume and make plan resume,
+# whose users cannot pass --replan, so that the hints name REPLAN=1.
+REPLAN_ARGUMENT_VARIABLE = "SEEDRUN_REPLAN_ARGUMENT"
 
 log = logging.getLogger(__name__)
 
 
 def say(line: str) -> None:
     steprunner.Console(os.devnull).say(line)
+
+
+def replan_argument() -> str:
+    """Return the argument that requests a replan from the entry point in use: REPLAN=1 under make, else --replan."""
+    return os.environ.get(REPLAN_ARGUMENT_VARIABLE) or "--replan"
 
 
 def pipeline_path(path: str | os.PathLike | None = None) -> Path:
@@ -313,8 +321,8 @@ def resumable_plan(pipeline: Pipeline, run_dir: Path, replan: bool) -> dict:
         planned = document.get(key)
         if not replan and isinstance(planned, str) and Path(planned) != now:
             raise UsageError("run %s was planned with its %s in %s, and the workspace has moved or been copied "
-                             "since; resume it with --replan to plan it again with %s" % (
-                                 run_dir.name, key, planned, now))
+                             "since; resume it with %s to plan it again with %s" % (
+                                 run_dir.name, key, planned, replan_argument(), now))
     return document
 
 
@@ -398,7 +406,7 @@ def _resume_plan(pipeline: Pipeline, run_dir: Path, document: dict, replan: bool
     changes = plan_changes(document, new_document)
     if changes and not replan:
         say("%s changed since run %s started: %s" % (pipeline.path.name, document["run_id"], "; ".join(changes)))
-        say("Resuming with the plan the run started with; pass --replan to use the changed file")
+        say("Resuming with the plan the run started with; pass %s to use the changed file" % replan_argument())
         return document
     if replan:
         if changes:

@@ -652,9 +652,11 @@ def environment():
     env = dict(os.environ)
     for name in step.MAKE_VARIABLES:
         env.pop(name, None)
-    # The Makefile sets it for this seedrun process only; a step that runs
-    # seedrun itself must get seedrun's own exit code 75 when locked out.
+    # The Makefile sets these for this seedrun process only. A step that runs
+    # seedrun itself must get seedrun's own exit code 75 when locked out, and
+    # hints that name --replan, not REPLAN=1.
     env.pop("SEEDRUN_LOCKED_EXIT_CODE", None)
+    env.pop("SEEDRUN_REPLAN_ARGUMENT", None)
     if sys.prefix != sys.base_prefix:
         bin_dir = os.path.dirname(sys.executable)
         paths = env.get("PATH", "").split(os.pathsep)

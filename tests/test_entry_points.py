@@ -180,6 +180,64 @@ def test_make_dry_run_runs_nothing(ws, flag, goal, printed):
     assert not (ws.path / "logs").exists()
 
 
+def test_make_dry_run_resume_arguments(ws):
+    ws.write(FAILING)
+    run_id = "it's $(shell touch %s)" % (ws.path / "INJECTED")
+    code, out = make(ws, "-n", "resume", "REPLAN=1", "RUN_ID=" + run_id)
+    assert code == 0, out
+    assert out.endswith(" resume  --replan 'it'\\''s $(shell touch %s)'\n" % (ws.path / "INJECTED")), out
+    # --resume takes an optional value, so the run id must come right after it.
+    code, out = make(ws, "-n", "plan", "resume", "REPLAN=1", "RUN_ID=r1")
+    assert code == 0, out
+    assert " plan  --resume 'r1' --replan\n" in out
+    assert not (ws.path / "INJECTED").exists()
+    assert not (ws.path / "logs").exists()
+
+
+@pytest.mark.parametrize("value", ["yes", "0", "1 1"])
+def test_make_resume_rejects_bad_replan(ws, value):
+    ws.write(FAILING)
+    code, out = make(ws, "resume", "REPLAN=" + value)
+    assert code == 2, out
+    assert "invalid REPLAN value '%s': use REPLAN=1" % value in out
+    assert not (ws.path / "logs").exists()
+
+
+def test_make_resume_replan_and_run_id(ws):
+    pipeline = """
+        [pipeline]
+        name = "rs"
+        [steps.fetch]
+        command = 'echo "VERSION ${SEEDRUN_REPLAN_ARGUMENT:-unset}" >> "$T/fetch"; exit STATUS'
+    """
+    ws.write(pipeline.replace("VERSION", "v1").replace("STATUS", "3"))
+    assert ws.run("run").code == 1
+    older = ws.run_dir
+    assert ws.run("run").code == 1
+    newer = ws.run_dir
+    assert older != newer
+    ws.write(pipeline.replace("VERSION", "v2").replace("STATUS", "0"))
+
+    # Without REPLAN, the resume keeps the run's own plan, and its hint names REPLAN=1.
+    code, out = make(ws, "resume", "RUN_ID=" + older.name)
+    assert code == 1, out
+    assert "pipeline.toml changed since run %s started: fetch (command changed)" % older.name in out
+    assert "Resuming with the plan the run started with; pass REPLAN=1 to use the changed file" in out
+    assert (ws.scratch / "fetch").read_text().splitlines()[-1] == "v1 unset"
+
+    code, out = make(ws, "resume", "RUN_ID=" + older.name, "REPLAN=1")
+    assert code == 0, out
+    assert "Resuming with the changed plan: fetch (command changed)" in out
+    assert (ws.scratch / "fetch").read_text().splitlines()[-1] == "v2 unset"
+    assert ws.record(older)["status"] == "succeeded"
+    assert ws.record(newer)["status"] == "failed"
+
+    # seedrun itself still names its own option.
+    result = ws.run("resume")
+    assert result.code == 1, result.out + result.err
+    assert "Resuming with the plan the run started with; pass --replan to use the changed file" in result.lines
+
+
 def test_make_keeps_its_variables_from_steps(ws):
     ws.write('''
         [pipeline]
@@ -305,7 +363,8 @@ def test_make_help_lists_entry_points():
     result = subprocess.run(["make", "-C", str(REPO), "--no-print-directory", "help"], capture_output=True, text=True)
     assert result.returncode == 0
     for entry in ("make seed-all", "make pair-NAME", "make phase-NAME", "make STEP", "make plan", "make graph",
-                  "make validate", "make report", "make clean", "JOBS=N", "PIPELINE=FILE"):
+                  "make validate", "make report", "make clean", "JOBS=N", "PIPELINE=FILE", "make resume RUN_ID=ID",
+                  "make resume REPLAN=1"):
         assert entry in result.stdout
 
 
