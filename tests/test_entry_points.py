@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from support import INVOKE, REPO, SEEDRUN, Workspace, parse_time, wait_for
+from support import BIN, INVOKE, REPO, SEEDRUN, Workspace, parse_time, wait_for
 
 FAILING = '''
     [pipeline]
@@ -373,6 +373,26 @@ def test_invoke_list_shows_every_task():
     assert result.returncode == 0
     for task in ("all", "phase", "pair", "seed", "target", "plan", "graph", "validate", "resume", "report", "clean"):
         assert "\n  %s " % task in result.stdout
+
+
+def test_readme_invoke_list_in_new_shell(tmp_path):
+    # A new shell has no .venv/bin on PATH, so the README's set-up paragraph
+    # must cover invoke as well as seedrun.
+    readme = (REPO / "README.md").read_text()
+    setup = next(paragraph for paragraph in readme.split("\n\n") if "`. .venv/bin/activate`" in paragraph)
+    assert "`invoke`" in setup
+    assert "`.venv/bin/invoke --list`" in setup
+
+    # Both ways it gives work in a shell whose PATH lacks the virtualenv.
+    # The tests may run in another virtualenv than .venv, so BIN replaces .venv/bin.
+    path = os.pathsep.join(entry for entry in os.environ["PATH"].split(os.pathsep)
+                           if entry and os.path.realpath(entry) != os.path.realpath(BIN))
+    env = {"PATH": path, "HOME": str(tmp_path)}
+    for command in ('. "$0/activate" && invoke --list', '"$0/invoke" --list'):
+        done = subprocess.run(["/bin/sh", "-c", command, str(BIN)], cwd=REPO, env=env, capture_output=True,
+                              text=True, timeout=60)
+        assert done.returncode == 0, (command, done.stderr)
+        assert "\n  resume " in done.stdout, command
 
 
 @pytest.mark.parametrize("tool", ["make", "invoke"])
