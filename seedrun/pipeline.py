@@ -8,6 +8,7 @@ key it concerns and says what to do.
 from __future__ import annotations
 
 import codecs
+import datetime
 import functools
 import json
 import os
@@ -52,6 +53,11 @@ NPM_RUN = re.compile(r"\s*npm\s+(?:run|run-script)\s")
 ON_FAILURE = ("skip-dependents", "abort", "ignore")
 PHASE_MODES = ("parallel", "sequential")
 PHASE_WAITS = ("succeeded", "finished")
+# Keys that TOML writes without quotes.
+BARE_KEY = re.compile(r"[A-Za-z0-9_-]+\Z")
+# bool comes before int because Python's bool is a subclass of int.
+TOML_TYPES = ((bool, "boolean"), (int, "integer"), (float, "float"), (str, "string"), (list, "array"),
+              (dict, "table"), (datetime.date, "date"), (datetime.time, "time"))
 
 PIPELINE_KEYS = ("name", "jobs", "workdir", "logs_dir", "reports_dir", "max_failures", "keep_runs", "mask_env")
 POOL_KEYS = ("size", "min_interval", "rate_limited_exit_code", "cooldown")
@@ -213,6 +219,46 @@ def closest(name: str, choices: Any) -> str:
     return " (did you mean %r?)" % matches[0] if matches else ""
 
 
+def toml_text(value: Any) -> str:
+    """Spell a value parsed from TOML as a pipeline file writes it: true, not Python's True."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        # A literal string ('...') shows the text as written. Text that needs an escape becomes a basic
+        # string, whose escapes JSON spells the same way.
+        if "'" not in value and value.isprintable():
+            return "'%s'" % value
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, list):
+        return "[%s]" % ", ".join(toml_text(item) for item in value)
+    if isinstance(value, dict):
+        items = ["%s = %s" % (key if BARE_KEY.match(key) else toml_text(key), toml_text(item))
+                 for key, item in value.items()]
+        return "{ %s }" % ", ".join(items) if items else "{}"
+    if isinstance(value, (datetime.date, datetime.time)):
+        return value.isoformat()
+    # Python's repr of an integer or a float is also TOML's spelling (1.5, inf, nan).
+    return repr(value)
+
+
+def toml_type(value: Any) -> str:
+    """Return the TOML name of a parsed value's type."""
+    if isinstance(value, datetime.datetime):
+        return "date-time"
+    for kind, name in TOML_TYPES:
+        if isinstance(value, kind):
+            return name
+    return type(value).__name__
+
+
+def describe(value: Any) -> str:
+    """Return a value's TOML type and spelling for a message, such as "boolean true", cut to about 80 characters."""
+    text = toml_text(value)
+    if len(text) > 80:
+        text = text[:76] + " ..."
+    return "%s %s" % (toml_type(value), text)
+
+
 class Problems:
     """Collect validation problems, each prefixed with the file name."""
 
@@ -281,20 +327,23 @@ def _build(path: Path, raw: bytes, data: dict, problems: Problems) -> Pipeline:
         escaped = os.fsencode(base).decode("ascii", "backslashreplace")
         problems.add("[pipeline]", "the pipeline file's directory %s is not valid UTF-8, which make's rules, "
                                    "run.json and the report need; rename it" % escaped)
-    workdir = base / str(section.get("workdir", "."))
+    workdir_value = _path_value(section, "workdir", ".", problems)
+    workdir = base / workdir_value
     if not workdir.is_dir():
         problems.add("[pipeline]", "workdir %r is not a directory (%s); create it or fix the path, which is "
-                                   "relative to the pipeline file" % (section.get("workdir", "."), workdir))
-    for key in ("logs_dir", "reports_dir"):
-        _check_output_dir(key, str(section.get(key, key.split("_")[0])), base, problems)
+                                   "relative to the pipeline file" % (workdir_value, workdir))
+    logs_dir = _path_value(section, "logs_dir", "logs", problems)
+    reports_dir = _path_value(section, "reports_dir", "reports", problems)
+    _check_output_dir("logs_dir", logs_dir, base, problems)
+    _check_output_dir("reports_dir", reports_dir, base, problems)
     pipeline = Pipeline(
         path=path.resolve(),
         sha256=sha256(raw).hexdigest(),
         name=_name_value(section, "name", path.stem, "[pipeline]", problems),
         jobs=_int_value(section, "jobs", 4, 1, "[pipeline]", problems),
         workdir=workdir,
-        logs_dir=base / str(section.get("logs_dir", "logs")),
-        reports_dir=base / str(section.get("reports_dir", "reports")),
+        logs_dir=base / logs_dir,
+        reports_dir=base / reports_dir,
         max_failures=_max_failures(section.get("max_failures"), problems),
         keep_runs=_int_value(section, "keep_runs", 30, 1, "[pipeline]", problems),
         mask_env=_string_list(section, "mask_env", "[pipeline]", problems),
@@ -306,6 +355,15 @@ def _build(path: Path, raw: bytes, data: dict, problems: Problems) -> Pipeline:
     pipeline.pairs = _pairs(_table(data, "pairs", problems), problems)
     pipeline.targets = _targets(_table(data, "targets", problems), problems)
     return pipeline
+
+
+def _path_value(section: dict, key: str, default: str, problems: Problems) -> str:
+    value = section.get(key, default)
+    if not isinstance(value, str):
+        problems.add("[pipeline]", "%s must be a string with a path relative to the pipeline file, not %s; quote "
+                                   "it: %s = \"...\"" % (key, describe(value), key))
+        return default
+    return value
 
 
 def _check_output_dir(key: str, value: str, base: Path, problems: Problems) -> None:
@@ -325,14 +383,17 @@ def _check_output_dir(key: str, value: str, base: Path, problems: Problems) -> N
 def _table(data: dict, key: str, problems: Problems) -> dict:
     value = data.get(key, {})
     if not isinstance(value, dict):
-        problems.add("[%s]" % key, "must be a table, not %s" % type(value).__name__)
+        problems.add("[%s]" % key, "must be a table, not %s" % describe(value))
         return {}
     return value
 
 
 def _name_value(table: dict, key: str, default: str, where: str, problems: Problems) -> str:
     value = table.get(key, default)
-    if not isinstance(value, str) or not NAME_PATTERN.match(value):
+    if not isinstance(value, str):
+        problems.add(where, "%s must be a string, not %s; quote it: %s = \"...\"" % (key, describe(value), key))
+        return default
+    if not NAME_PATTERN.match(value):
         problems.add(where, "invalid %s %r: use at most %d letters, digits, '.', '_' and '-', starting with a "
                             "letter or digit" % (key, value, MAX_NAME_LENGTH))
         return default
@@ -341,8 +402,12 @@ def _name_value(table: dict, key: str, default: str, where: str, problems: Probl
 
 def _int_value(table: dict, key: str, default: int, minimum: int, where: str, problems: Problems) -> int:
     value = table.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        problems.add(where, "invalid %s %r: must be a whole number of at least %d" % (key, value, minimum))
+    if isinstance(value, bool) or not isinstance(value, int):
+        hint = "; remove the quotes" if isinstance(value, str) and value.strip().isdigit() else ""
+        problems.add(where, "%s must be an integer of at least %d, not %s%s" % (key, minimum, describe(value), hint))
+        return default
+    if value < minimum:
+        problems.add(where, "invalid %s %d: must be an integer of at least %d" % (key, value, minimum))
         return default
     return value
 
@@ -350,7 +415,7 @@ def _int_value(table: dict, key: str, default: int, minimum: int, where: str, pr
 def _string_list(table: dict, key: str, where: str, problems: Problems) -> list[str]:
     value = table.get(key, [])
     if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-        problems.add(where, "%s must be a list of strings, like [\"a\", \"b\"]" % key)
+        problems.add(where, "%s must be a list of strings, like [\"a\", \"b\"], not %s" % (key, describe(value)))
         return []
     return value
 
@@ -362,8 +427,8 @@ def _max_failures(value: Any, problems: Problems) -> int | str | None:
         return value
     if isinstance(value, str) and re.fullmatch(r"\d+(\.\d+)?%", value) and 0 < float(value[:-1]) <= 100:
         return value
-    problems.add("[pipeline]", "invalid max_failures %r: use a count of at least 1 or a share such as \"30%%\""
-                 % (value,))
+    problems.add("[pipeline]", "invalid max_failures %s: use a count of at least 1 or a share such as \"30%%\""
+                 % toml_text(value))
     return None
 
 
@@ -373,8 +438,8 @@ def _duration(value: Any, where: str, key: str, problems: Problems) -> float | N
     try:
         return parse_duration(value)
     except ValueError:
-        problems.add(where, "invalid duration %s = %r: use a string with units s, m or h, such as \"45m\" or \"1h30m\""
-                     % (key, value))
+        problems.add(where, "invalid duration %s = %s: use a string with units s, m or h, such as \"45m\" or \"1h30m\""
+                     % (key, toml_text(value)))
         return None
 
 
@@ -389,8 +454,12 @@ def _notify(data: dict, problems: Problems) -> str | None:
     notify = _table(data, "notify", problems)
     problems.unknown_keys("[notify]", notify, NOTIFY_KEYS)
     command = notify.get("on_failure")
-    if command is not None and (not isinstance(command, str) or not command.strip()):
-        problems.add("[notify]", "on_failure must be a non-empty command string")
+    if command is not None and not isinstance(command, str):
+        problems.add("[notify]", "on_failure must be a command string, not %s; quote it: on_failure = \"...\""
+                     % describe(command))
+        return None
+    if command is not None and not command.strip():
+        problems.add("[notify]", "on_failure is empty; set it to a command, or leave it out for no notification")
         return None
     return command
 
@@ -404,14 +473,15 @@ def _pools(table: dict, problems: Problems) -> dict[str, Pool]:
         if isinstance(value, int) and not isinstance(value, bool):
             value = {"size": value}
         if not isinstance(value, dict):
-            problems.add(where, "must be a size (a number) or a table with size, min_interval, "
-                                "rate_limited_exit_code and cooldown")
+            problems.add(where, "must be a size (an integer) or a table with size, min_interval, "
+                                "rate_limited_exit_code and cooldown, not %s" % describe(value))
             continue
         problems.unknown_keys(where, value, POOL_KEYS)
         size = _int_value(value, "size", 1, 1, where, problems)
         code = value.get("rate_limited_exit_code")
         if code is not None and (isinstance(code, bool) or not isinstance(code, int) or not 1 <= code <= 255):
-            problems.add(where, "invalid rate_limited_exit_code %r: must be an exit code from 1 to 255" % (code,))
+            problems.add(where, "invalid rate_limited_exit_code %s: must be an exit code from 1 to 255"
+                         % toml_text(code))
             code = None
         cooldown = _duration(value.get("cooldown", "60s"), where, "cooldown", problems)
         if cooldown is not None and cooldown <= 0:
@@ -456,8 +526,7 @@ def _steps(data: dict, workdir: Path, problems: Problems) -> dict[str, Step]:
 def _step(name: str, index: int, values: dict, where: str, workdir: Path, problems: Problems) -> Step:
     command = values.get("command")
     if command is not None and not isinstance(command, str):
-        problems.add(where, "command must be a string, not %s %r; quote it: command = \"...\""
-                     % (type(command).__name__, command))
+        problems.add(where, "command must be a string, not %s; quote it: command = \"...\"" % describe(command))
         command = ""
     elif not isinstance(command, str) or not command.strip():
         problems.add(where, "missing or empty command; set command = \"...\", run with /bin/sh -c")
@@ -478,14 +547,29 @@ def _step(name: str, index: int, values: dict, where: str, workdir: Path, proble
         max_retry_delay=_duration(values.get("max_retry_delay"), where, "max_retry_delay", problems) or 0.0,
         retry_on_exit_codes=_exit_codes(values.get("retry_on_exit_codes"), where, problems),
         kill_grace=_duration(values.get("kill_grace"), where, "kill_grace", problems) or 0.0,
-        pool=values.get("pool") if isinstance(values.get("pool"), str) else None,
+        pool=_pool_name(values.get("pool"), where, problems),
         env=_env(values.get("env"), where, problems),
         enabled=_bool(values, "enabled", where, problems),
         metrics=_metrics(values.get("metrics"), where, problems),
         metric_floors=_floors(values.get("metric_floors"), where, problems),
-        description=str(values.get("description", "")),
+        description=_description(values.get("description", ""), where, problems),
         index=index,
     )
+
+
+def _pool_name(value: Any, where: str, problems: Problems) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    problems.add(where, "pool must be the name of a pool under [pools], not %s; quote it: pool = \"...\""
+                 % describe(value))
+    return None
+
+
+def _description(value: Any, where: str, problems: Problems) -> str:
+    if isinstance(value, str):
+        return value
+    problems.add(where, "description must be a string, not %s; quote it: description = \"...\"" % describe(value))
+    return ""
 
 
 def _name_list(values: dict, key: str, where: str, problems: Problems) -> list[str]:
@@ -493,7 +577,8 @@ def _name_list(values: dict, key: str, where: str, problems: Problems) -> list[s
     if isinstance(value, str):
         value = [value]
     if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-        problems.add(where, "%s must be a list of step names, like [\"seed-allProducts\"]" % key)
+        problems.add(where, "%s must be a list of step names, like [\"seed-allProducts\"], not %s"
+                     % (key, describe(value)))
         return []
     return value
 
@@ -501,7 +586,8 @@ def _name_list(values: dict, key: str, where: str, problems: Problems) -> list[s
 def _choice(values: dict, key: str, choices: tuple, where: str, problems: Problems) -> str:
     value = values.get(key, choices[0])
     if value not in choices:
-        problems.add(where, "invalid %s %r%s; valid values: %s" % (key, value, closest(str(value), choices),
+        suggestion = closest(value, choices) if isinstance(value, str) else ""
+        problems.add(where, "invalid %s %s%s; valid values: %s" % (key, toml_text(value), suggestion,
                                                                    ", ".join(choices)))
         return choices[0]
     return value
@@ -510,7 +596,7 @@ def _choice(values: dict, key: str, choices: tuple, where: str, problems: Proble
 def _bool(values: dict, key: str, where: str, problems: Problems) -> bool:
     value = values.get(key, True)
     if not isinstance(value, bool):
-        problems.add(where, "%s must be true or false, not %r" % (key, value))
+        problems.add(where, "%s must be true or false, not %s" % (key, describe(value)))
         return True
     return value
 
@@ -520,7 +606,8 @@ def _exit_codes(value: Any, where: str, problems: Problems) -> list[int] | None:
         return None
     if not isinstance(value, list) or not all(isinstance(c, int) and not isinstance(c, bool) and 1 <= c <= 255
                                               for c in value):
-        problems.add(where, "retry_on_exit_codes must be a list of exit codes from 1 to 255, like [1, 75]")
+        problems.add(where, "retry_on_exit_codes must be a list of exit codes from 1 to 255, like [1, 75], not %s"
+                     % describe(value))
         return None
     return value
 
@@ -529,30 +616,34 @@ def _env(value: Any, where: str, problems: Problems) -> dict[str, str]:
     if value is None:
         return {}
     if not isinstance(value, dict):
-        problems.add(where, "env must be a table of strings, like { NODE_ENV = \"production\" }")
+        problems.add(where, "env must be a table of strings, like { NODE_ENV = \"production\" }, not %s"
+                     % describe(value))
         return {}
     env = {}
     for key, item in value.items():
         if isinstance(item, bool) or not isinstance(item, (str, int, float)):
             # A number becomes its text, but true would have to become "true" or "1", so it must be quoted.
-            problems.add(where, "env.%s must be a string or a number, not %s %r; quote it: %s = \"...\""
-                         % (key, type(item).__name__, item, key))
+            problems.add(where, "env.%s must be a string or a number, not %s; quote it: %s = \"...\""
+                         % (key, describe(item), key))
             continue
         env[key] = str(item)
     return env
 
 
 def _metrics(value: Any, where: str, problems: Problems) -> dict[str, str]:
-    if not value:
-        return {}
     if not isinstance(value, dict):
-        problems.add(where, "metrics must be a table of regular expressions, like { products = 'Upserted (\\d+)' }")
+        problems.add(where, "metrics must be a table of regular expressions, like { products = 'Upserted (\\d+)' }, "
+                            "not %s" % describe(value))
         return {}
     metrics = {}
     for key, pattern in value.items():
+        if not isinstance(pattern, str):
+            problems.add(where, "metrics.%s must be a string with a regular expression, like 'Upserted (\\d+)', "
+                                "not %s" % (key, describe(pattern)))
+            continue
         try:
             compiled = re.compile(pattern)
-        except (re.error, TypeError) as error:
+        except re.error as error:
             problems.add(where, "metrics.%s is not a valid regular expression: %s" % (key, error))
             continue
         if compiled.groups < 1:
@@ -564,11 +655,10 @@ def _metrics(value: Any, where: str, problems: Problems) -> dict[str, str]:
 
 
 def _floors(value: Any, where: str, problems: Problems) -> dict[str, float]:
-    if not value:
-        return {}
     if not isinstance(value, dict) or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
                                               for v in value.values()):
-        problems.add(where, "metric_floors must be a table of numbers, like { products = 1000 }")
+        problems.add(where, "metric_floors must be a table of numbers, like { products = 1000 }, not %s"
+                     % describe(value))
         return {}
     return {key: float(v) for key, v in value.items()}
 
@@ -655,7 +745,8 @@ def _targets(table: dict, problems: Problems) -> dict[str, list[str]]:
         if not NAME_PATTERN.match(name):
             problems.add(where, "invalid target name %r" % name)
         if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-            problems.add(where, "%s must be a list of step names" % name)
+            problems.add(where, "%s must be a list of step names, like [\"seed-meyer\"], not %s"
+                         % (name, describe(value)))
             continue
         targets[name] = value
     return targets

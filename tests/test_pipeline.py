@@ -462,7 +462,7 @@ def test_pipeline_without_steps_is_invalid(ws):
 
 def test_command_that_is_not_a_string(ws):
     ws.write('[pipeline]\nname = "x"\n[steps.a]\ncommand = 5\n')
-    assert_invalid(ws, "[steps.a]: command must be a string, not int 5; quote it", args=("validate",))
+    assert_invalid(ws, "[steps.a]: command must be a string, not integer 5; quote it", args=("validate",))
 
 
 def test_env_value_true_must_be_quoted(ws):
@@ -473,13 +473,67 @@ def test_env_value_true_must_be_quoted(ws):
         command = 'echo "$N $B" > "$T/env"'
         env = { N = 5, B = true }
     ''')
-    assert_invalid(ws, "[steps.a]: env.B must be a string or a number, not bool True; quote it: B = \"...\"",
+    assert_invalid(ws, "[steps.a]: env.B must be a string or a number, not boolean true; quote it: B = \"...\"",
                    args=("validate",))
     ws.write(ws.path.joinpath("pipeline.toml").read_text().replace("B = true", 'B = "true"'))
     result = ws.run("run")
     assert result.code == 0, result.out + result.err
     assert (ws.scratch / "env").read_text() == "5 true\n"
 
+
+def test_wrong_types_named_in_toml_terms(ws):
+    ws.write('''
+        [pipeline]
+        name = "x"
+        jobs = "3"
+        max_failures = true
+        logs_dir = false
+        [pools.api]
+        size = 1.5
+        rate_limited_exit_code = true
+        [steps.a]
+        command = \'touch "$T/ran"\'
+        retries = true
+        on_failure = false
+        enabled = "yes"
+        pool = 5
+        description = true
+        metrics = { n = 5, d = 1979-05-27T07:32:00Z }
+        metric_floors = false
+        env = { L = [1, "a"] }
+        [steps.b]
+        command = "true"
+        metrics = false
+        timeout = { m = 5 }
+    ''')
+    err = assert_invalid(ws, args=("validate",))
+    expected = [
+        "[pipeline]: jobs must be an integer of at least 1, not string '3'; remove the quotes",
+        "[pipeline]: invalid max_failures true: use a count of at least 1",
+        "[pipeline]: logs_dir must be a string with a path relative to the pipeline file, not boolean false",
+        "[pools.api]: size must be an integer of at least 1, not float 1.5",
+        "[pools.api]: invalid rate_limited_exit_code true: must be an exit code from 1 to 255",
+        "[steps.a]: retries must be an integer of at least 0, not boolean true",
+        "[steps.a]: invalid on_failure false; valid values",
+        "[steps.a]: enabled must be true or false, not string 'yes'",
+        "[steps.a]: pool must be the name of a pool under [pools], not integer 5",
+        "[steps.a]: description must be a string, not boolean true",
+        "[steps.a]: metrics.n must be a string with a regular expression, like 'Upserted (\\d+)', not integer 5",
+        "[steps.a]: metrics.d must be a string with a regular expression, like 'Upserted (\\d+)', not date-time "
+        "1979-05-27T07:32:00+00:00",
+        "[steps.a]: metric_floors must be a table of numbers, like { products = 1000 }, not boolean false",
+        "[steps.a]: env.L must be a string or a number, not array [1, 'a']",
+        "[steps.b]: metrics must be a table of regular expressions, like { products = 'Upserted (\\d+)' }, not "
+        "boolean false",
+        "[steps.b]: invalid duration timeout = { m = 5 }: use a string",
+    ]
+    for message in expected:
+        assert message in err
+    assert "True" not in err
+    assert "False" not in err
+    assert "compiled pattern" not in err
+    assert "(%d problems)" % len(expected) in err
+    assert not (ws.path / "False").exists()
 
 
 def test_plan_shows_jobs_option(ws):
