@@ -16,6 +16,7 @@ import re
 import shlex
 import tomllib
 from collections import Counter
+from collections.abc import Container
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +60,7 @@ BARE_KEY = re.compile(r"[A-Za-z0-9_-]+\Z")
 TOML_TYPES = ((bool, "boolean"), (int, "integer"), (float, "float"), (str, "string"), (list, "array"),
               (dict, "table"), (datetime.date, "date"), (datetime.time, "time"))
 
+DEFAULTS_TABLE = "[defaults]"
 PIPELINE_KEYS = ("name", "jobs", "workdir", "logs_dir", "reports_dir", "max_failures", "keep_runs", "mask_env")
 POOL_KEYS = ("size", "min_interval", "rate_limited_exit_code", "cooldown")
 STEP_KEYS = ("command", "needs", "after", "on_failure", "timeout", "retries", "retry_delay",
@@ -265,9 +267,14 @@ class Problems:
     def __init__(self, path: Path):
         self.path = path
         self.items: list[str] = []
+        self._seen: set[str] = set()
 
     def add(self, where: str, message: str) -> None:
-        self.items.append("%s: %s: %s" % (self.path.name, where, message))
+        # Each step that inherits an invalid [defaults] value adds the same problem, which is listed once.
+        item = "%s: %s: %s" % (self.path.name, where, message)
+        if item not in self._seen:
+            self._seen.add(item)
+            self.items.append(item)
 
     def unknown_keys(self, where: str, table: dict, allowed: tuple) -> None:
         for key in table:
@@ -493,7 +500,11 @@ def _pools(table: dict, problems: Problems) -> dict[str, Pool]:
 
 def _steps(data: dict, workdir: Path, problems: Problems) -> dict[str, Step]:
     defaults = _table(data, "defaults", problems)
-    problems.unknown_keys("[defaults]", defaults, STEP_KEYS)
+    problems.unknown_keys(DEFAULTS_TABLE, defaults, STEP_KEYS)
+    inherited = {key: value for key, value in defaults.items() if key in STEP_KEYS}
+    if inherited:
+        # The [defaults] values are checked on their own, so that a value that every step overrides is checked too.
+        _step("", 0, {**STEP_DEFAULTS, "command": "true", **inherited}, (), DEFAULTS_TABLE, workdir, problems)
     steps = {}
     tables = _table(data, "steps", problems)
     if not tables and isinstance(data.get("steps", {}), dict):
@@ -518,41 +529,51 @@ def _steps(data: dict, workdir: Path, problems: Problems) -> dict[str, Step]:
             problems.add(where, "must be a table with at least a command")
             continue
         problems.unknown_keys(where, table, STEP_KEYS)
-        merged = {**STEP_DEFAULTS, **{k: v for k, v in defaults.items() if k in STEP_KEYS}, **table}
-        steps[name] = _step(name, index, merged, where, workdir, problems)
+        merged = {**STEP_DEFAULTS, **inherited, **table}
+        steps[name] = _step(name, index, merged, table, where, workdir, problems)
     return steps
 
 
-def _step(name: str, index: int, values: dict, where: str, workdir: Path, problems: Problems) -> Step:
+def _step(name: str, index: int, values: dict, own_keys: Container[str], where: str, workdir: Path,
+          problems: Problems) -> Step:
+    """Check a step's merged values. A problem with a key that the step does not set is reported under [defaults]."""
+
+    def at(key: str) -> str:
+        return where if key in own_keys else DEFAULTS_TABLE
+
     command = values.get("command")
     if command is not None and not isinstance(command, str):
-        problems.add(where, "command must be a string, not %s; quote it: command = \"...\"" % describe(command))
+        problems.add(at("command"), "command must be a string, not %s; quote it: command = \"...\""
+                     % describe(command))
         command = ""
     elif not isinstance(command, str) or not command.strip():
         problems.add(where, "missing or empty command; set command = \"...\", run with /bin/sh -c")
         command = ""
     elif "\0" in command:
-        problems.add(where, "command contains a NUL character (\\u0000), which cannot be passed to a process; remove it")
+        problems.add(at("command"), "command contains a NUL character (\\u0000), which cannot be passed to a "
+                                    "process; remove it")
         command = ""
     else:
-        _check_npm_script(command, workdir, where, problems)
+        _check_npm_script(command, workdir, at("command"), problems)
     return Step(
         name=name, command=command,
-        needs=_name_list(values, "needs", where, problems),
-        after=_name_list(values, "after", where, problems),
-        on_failure=_choice(values, "on_failure", ON_FAILURE, where, problems),
-        timeout=_positive(_duration(values.get("timeout"), where, "timeout", problems), where, "timeout", problems),
-        retries=_int_value(values, "retries", 0, 0, where, problems),
-        retry_delay=_duration(values.get("retry_delay"), where, "retry_delay", problems) or 0.0,
-        max_retry_delay=_duration(values.get("max_retry_delay"), where, "max_retry_delay", problems) or 0.0,
-        retry_on_exit_codes=_exit_codes(values.get("retry_on_exit_codes"), where, problems),
-        kill_grace=_duration(values.get("kill_grace"), where, "kill_grace", problems) or 0.0,
-        pool=_pool_name(values.get("pool"), where, problems),
-        env=_env(values.get("env"), where, problems),
-        enabled=_bool(values, "enabled", where, problems),
-        metrics=_metrics(values.get("metrics"), where, problems),
-        metric_floors=_floors(values.get("metric_floors"), where, problems),
-        description=_description(values.get("description", ""), where, problems),
+        needs=_name_list(values, "needs", at("needs"), problems),
+        after=_name_list(values, "after", at("after"), problems),
+        on_failure=_choice(values, "on_failure", ON_FAILURE, at("on_failure"), problems),
+        timeout=_positive(_duration(values.get("timeout"), at("timeout"), "timeout", problems), at("timeout"),
+                          "timeout", problems),
+        retries=_int_value(values, "retries", 0, 0, at("retries"), problems),
+        retry_delay=_duration(values.get("retry_delay"), at("retry_delay"), "retry_delay", problems) or 0.0,
+        max_retry_delay=_duration(values.get("max_retry_delay"), at("max_retry_delay"), "max_retry_delay",
+                                  problems) or 0.0,
+        retry_on_exit_codes=_exit_codes(values.get("retry_on_exit_codes"), at("retry_on_exit_codes"), problems),
+        kill_grace=_duration(values.get("kill_grace"), at("kill_grace"), "kill_grace", problems) or 0.0,
+        pool=_pool_name(values.get("pool"), at("pool"), problems),
+        env=_env(values.get("env"), at("env"), problems),
+        enabled=_bool(values, "enabled", at("enabled"), problems),
+        metrics=_metrics(values.get("metrics"), at("metrics"), problems),
+        metric_floors=_floors(values.get("metric_floors"), at("metric_floors"), problems),
+        description=_description(values.get("description", ""), at("description"), problems),
         index=index,
     )
 

@@ -536,6 +536,26 @@ def test_wrong_types_named_in_toml_terms(ws):
     assert not (ws.path / "False").exists()
 
 
+def test_invalid_defaults_reported_once(ws):
+    ws.write('''
+        [pipeline]
+        name = "x"
+        [defaults]
+        retries = -1
+        description = 5
+        [steps.a]
+        command = \'touch "$T/ran"\'
+        description = "a"
+        [steps.b]
+        command = "true"
+        description = "b"
+    ''')
+    # Both steps inherit retries and report it once, under [defaults]. Both override description, which is checked.
+    err = assert_invalid(ws, "(2 problems)", "[defaults]: invalid retries -1: must be an integer of at least 0",
+                         "[defaults]: description must be a string, not integer 5", args=("validate",))
+    assert "[steps." not in err
+
+
 def test_plan_shows_jobs_option(ws):
     ws.write('[pipeline]\nname = "x"\njobs = 4\n[steps.a]\ncommand = "true"\n')
     result = ws.run("plan", "--jobs", "2")
