@@ -54,6 +54,13 @@ NPM_RUN = re.compile(r"\s*npm\s+(?:run|run-script)\s")
 ON_FAILURE = ("skip-dependents", "abort", "ignore")
 PHASE_MODES = ("parallel", "sequential")
 PHASE_WAITS = ("succeeded", "finished")
+# A variable name as the shell writes it. dash (Debian's /bin/sh, checked with
+# 0.5.12) leaves every other name out of the environment of the command it
+# runs, and a name that is empty or contains '=' or a NUL character cannot be
+# passed to a process at all.
+ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+# The step runner sets these for every step, over the step's env.
+STEP_VARIABLES = ("SEEDRUN_RUN_ID", "SEEDRUN_RUN_DIR", "SEEDRUN_STEP")
 # Keys that TOML writes without quotes.
 BARE_KEY = re.compile(r"[A-Za-z0-9_-]+\Z")
 # bool comes before int because Python's bool is a subclass of int.
@@ -642,10 +649,22 @@ def _env(value: Any, where: str, problems: Problems) -> dict[str, str]:
         return {}
     env = {}
     for key, item in value.items():
+        if not ENV_NAME.match(key):
+            problems.add(where, "invalid env name %s: a variable name contains only letters, digits and '_' and does "
+                                "not start with a digit, such as NODE_ENV; rename it" % toml_text(key))
+            continue
+        if key in STEP_VARIABLES:
+            problems.add(where, "env.%s is set by seedrun for every step, which replaces this value; rename the "
+                                "variable" % key)
+            continue
         if isinstance(item, bool) or not isinstance(item, (str, int, float)):
             # A number becomes its text, but true would have to become "true" or "1", so it must be quoted.
             problems.add(where, "env.%s must be a string or a number, not %s; quote it: %s = \"...\""
                          % (key, describe(item), key))
+            continue
+        if isinstance(item, str) and "\0" in item:
+            problems.add(where, "env.%s contains a NUL character (\\u0000), which cannot be passed to a process; "
+                                "remove it" % key)
             continue
         env[key] = str(item)
     return env

@@ -556,6 +556,29 @@ def test_invalid_defaults_reported_once(ws):
     assert "[steps." not in err
 
 
+def test_invalid_env_names_and_values(ws):
+    ws.write('''
+        [pipeline]
+        name = "x"
+        [defaults]
+        env = { "A=B" = "1" }
+        [steps.a]
+        command = \'touch "$T/ran"\'
+        env = { "" = "e", X = "a\\u0000b", "K\\u0000" = "v", "my-var" = "1", 1X = "2", SEEDRUN_STEP = "s", OK_1 = 2 }
+    ''')
+    name_rule = ("a variable name contains only letters, digits and '_' and does not start with a digit, such as "
+                 "NODE_ENV; rename it")
+    for args in (("validate",), ("run",)):
+        err = assert_invalid(ws, "(7 problems)", "[defaults]: invalid env name 'A=B': " + name_rule,
+                             "[steps.a]: invalid env name '': " + name_rule,
+                             "[steps.a]: invalid env name \"K\\u0000\": " + name_rule,
+                             "[steps.a]: invalid env name 'my-var': " + name_rule,
+                             "[steps.a]: invalid env name '1X': " + name_rule,
+                             "[steps.a]: env.X contains a NUL character (\\u0000), which cannot be passed to a process",
+                             "[steps.a]: env.SEEDRUN_STEP is set by seedrun for every step", args=args)
+        assert "OK_1" not in err
+
+
 def test_plan_shows_jobs_option(ws):
     ws.write('[pipeline]\nname = "x"\njobs = 4\n[steps.a]\ncommand = "true"\n')
     result = ws.run("plan", "--jobs", "2")
