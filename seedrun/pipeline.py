@@ -475,6 +475,10 @@ def _notify(data: dict, problems: Problems) -> str | None:
     if command is not None and not command.strip():
         problems.add("[notify]", "on_failure is empty; set it to a command, or leave it out for no notification")
         return None
+    if command is not None and "\0" in command:
+        problems.add("[notify]", "on_failure contains a NUL character (\\u0000), which cannot be passed to a "
+                                 "process; remove it")
+        return None
     return command
 
 

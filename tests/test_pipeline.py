@@ -579,6 +579,20 @@ def test_invalid_env_names_and_values(ws):
         assert "OK_1" not in err
 
 
+def test_notify_command_with_nul_character(ws):
+    ws.write('''
+        [pipeline]
+        name = "x"
+        [notify]
+        on_failure = "echo \\u0000 > $T/notified"
+        [steps.a]
+        command = \'touch "$T/ran"; exit 1\'
+    ''')
+    for args in (("validate",), ("run",)):
+        assert_invalid(ws, "[notify]: on_failure contains a NUL character (\\u0000), which cannot be passed to a "
+                           "process; remove it", args=args)
+
+
 def test_plan_shows_jobs_option(ws):
     ws.write('[pipeline]\nname = "x"\njobs = 4\n[steps.a]\ncommand = "true"\n')
     result = ws.run("plan", "--jobs", "2")
