@@ -50,6 +50,15 @@ NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,%d}\Z" % (MAX_NAME_LENGT
 DURATION_PATTERN = re.compile(r"(?:(\d+(?:\.\d+)?)(h|m|s))+\Z")
 DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(h|m|s)")
 UNIT_SECONDS = {"h": 3600.0, "m": 60.0, "s": 1.0}
+# The maximum of every duration key: 365 days. No sync step, retry delay,
+# cool-down or kill grace runs that long, so a longer value is a slip such as
+# "9999h" for "99h", and "720h" still serves as "no real timeout".
+# Far longer values raised OverflowError in select() and time.sleep() at run
+# time.
+# NOTE: poll() takes at most INT_MAX milliseconds (about 24.8 days), so waits
+# between that and this limit depend on the step runner clamping each wait.
+MAX_DURATION_HOURS = 365 * 24
+MAX_DURATION_SECONDS = MAX_DURATION_HOURS * 3600.0
 NPM_RUN = re.compile(r"\s*npm\s+(?:run|run-script)\s")
 ON_FAILURE = ("skip-dependents", "abort", "ignore")
 PHASE_MODES = ("parallel", "sequential")
@@ -450,11 +459,17 @@ def _duration(value: Any, where: str, key: str, problems: Problems) -> float | N
     if value is None:
         return None
     try:
-        return parse_duration(value)
+        seconds = parse_duration(value)
     except ValueError:
         problems.add(where, "invalid duration %s = %s: use a string with units s, m or h, such as \"45m\" or \"1h30m\""
                      % (key, toml_text(value)))
         return None
+    if seconds > MAX_DURATION_SECONDS:
+        hint = ", or leave timeout out for no timeout" if key == "timeout" else ""
+        problems.add(where, "%s = %s is longer than the maximum of \"%dh\" (365 days); use a shorter duration%s"
+                     % (key, toml_text(value), MAX_DURATION_HOURS, hint))
+        return None
+    return seconds
 
 
 def _positive(seconds: float | None, where: str, key: str, problems: Problems) -> float | None:

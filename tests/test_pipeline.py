@@ -593,6 +593,41 @@ def test_notify_command_with_nul_character(ws):
                            "process; remove it", args=args)
 
 
+def test_durations_longer_than_a_year(ws):
+    ws.write('''
+        [pipeline]
+        name = "x"
+        [pools.api]
+        min_interval = "9999999999h"
+        cooldown = "8760h1s"
+        [defaults]
+        kill_grace = "9999999999h"
+        [steps.a]
+        command = \'touch "$T/ran"\'
+        pool = "api"
+        retries = 1
+        retry_delay = "9999999999h"
+        max_retry_delay = "525601m"
+        [steps.b]
+        command = "true"
+        timeout = "1000000h"
+        [steps.longest]
+        command = "true"
+        timeout = "8760h"
+        retry_delay = "8759h59m60s"
+    ''')
+    maximum = 'is longer than the maximum of "8760h" (365 days); use a shorter duration'
+    for args in (("validate",), ("run",)):
+        err = assert_invalid(ws, "(6 problems)", "[pools.api]: min_interval = '9999999999h' " + maximum,
+                             "[pools.api]: cooldown = '8760h1s' " + maximum,
+                             "[defaults]: kill_grace = '9999999999h' " + maximum,
+                             "[steps.a]: retry_delay = '9999999999h' " + maximum,
+                             "[steps.a]: max_retry_delay = '525601m' " + maximum,
+                             "[steps.b]: timeout = '1000000h' " + maximum + ", or leave timeout out for no timeout",
+                             args=args)
+        assert "longest" not in err
+
+
 def test_plan_shows_jobs_option(ws):
     ws.write('[pipeline]\nname = "x"\njobs = 4\n[steps.a]\ncommand = "true"\n')
     result = ws.run("plan", "--jobs", "2")
