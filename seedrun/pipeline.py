@@ -538,16 +538,11 @@ def _steps(data: dict, workdir: Path, problems: Problems) -> dict[str, Step]:
                                 "command = \"...\"")
     for index, (name, table) in enumerate(tables.items()):
         where = "[steps.%s]" % name
-        if not NAME_PATTERN.match(name):
-            problems.add(where, "invalid step name %r: use at most %d letters, digits, '.', '_' and '-', starting "
-                                "with a letter or digit (no spaces, '/', '$' or leading '.' or '-')"
-                         % (name, MAX_NAME_LENGTH))
+        if not _check_goal_name("step", name, where, problems):
+            pass
         elif name.startswith(RESERVED_PREFIX):
             problems.add(where, "invalid step name %r: names starting with %r are reserved for the stamps of "
                                 "phase barriers; rename the step" % (name, RESERVED_PREFIX))
-        elif name in MAKEFILE_GOALS:
-            problems.add(where, "invalid step name %r: it is a goal of seedrun's Makefile, so `make %s` would not "
-                                "run the step; rename the step" % (name, name))
         elif name in RUN_DIRECTORY_LOGS:
             problems.add(where, "invalid step name %r: its log would be %s.log, which holds the output of %s; "
                                 "rename the step" % (name, name, RUN_DIRECTORY_LOGS[name]))
@@ -558,6 +553,20 @@ def _steps(data: dict, workdir: Path, problems: Problems) -> dict[str, Step]:
         merged = {**STEP_DEFAULTS, **inherited, **table}
         steps[name] = _step(name, index, merged, table, where, workdir, problems)
     return steps
+
+
+def _check_goal_name(kind: str, name: str, where: str, problems: Problems) -> bool:
+    """Add a problem and return False when `make NAME` cannot run the step or target of that name."""
+    if not NAME_PATTERN.match(name):
+        problems.add(where, "invalid %s name %r: use at most %d letters, digits, '.', '_' and '-', starting "
+                            "with a letter or digit (no spaces, '/', '$' or leading '.' or '-')"
+                     % (kind, name, MAX_NAME_LENGTH))
+        return False
+    if name in MAKEFILE_GOALS:
+        problems.add(where, "invalid %s name %r: it is a goal of seedrun's Makefile, so `make %s` would not "
+                            "run the %s; rename the %s" % (kind, name, name, kind, kind))
+        return False
+    return True
 
 
 def _step(name: str, index: int, values: dict, own_keys: Container[str], where: str, workdir: Path,
@@ -801,11 +810,14 @@ def _targets(table: dict, problems: Problems) -> dict[str, list[str]]:
     targets = {}
     for name, value in table.items():
         where = "[targets]"
-        if not NAME_PATTERN.match(name):
-            problems.add(where, "invalid target name %r" % name)
+        _check_goal_name("target", name, where, problems)
         if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
             problems.add(where, "%s must be a list of step names, like [\"seed-meyer\"], not %s"
                          % (name, describe(value)))
+            continue
+        if not value:
+            problems.add(where, "target %r lists no steps; list at least one, like %s = [\"seed-meyer\"], or "
+                                "remove the target" % (name, name))
             continue
         targets[name] = value
     return targets

@@ -628,6 +628,32 @@ def test_durations_longer_than_a_year(ws):
         assert "longest" not in err
 
 
+def test_make_goal_and_empty_targets_rejected(ws):
+    goals = sorted(MAKEFILE_GOALS)
+    ws.write('''
+        [pipeline]
+        name = "x"
+        [steps.a]
+        command = \'touch "$T/ran"\'
+        [targets]
+        %s
+        empty = []
+        "bad name" = ["a"]
+        make = ["a"]
+        cleanup = ["a"]
+    ''' % "\n        ".join('%s = ["a"]' % goal for goal in goals))
+    for args in (("validate",), ("run",), ("run", "--target", "empty")):
+        err = assert_invalid(ws, "(%d problems)" % (len(goals) + 2),
+                             "[targets]: target 'empty' lists no steps; list at least one, like empty = "
+                             "[\"seed-meyer\"], or remove the target",
+                             "[targets]: invalid target name 'bad name': use at most 200 letters, digits", args=args)
+        for goal in goals:
+            assert ("[targets]: invalid target name %r: it is a goal of seedrun's Makefile, so `make %s` would not "
+                    "run the target; rename the target" % (goal, goal)) in err
+        assert "'make'" not in err
+        assert "'cleanup'" not in err
+
+
 def test_plan_shows_jobs_option(ws):
     ws.write('[pipeline]\nname = "x"\njobs = 4\n[steps.a]\ncommand = "true"\n')
     result = ws.run("plan", "--jobs", "2")
