@@ -210,11 +210,20 @@ def resolve(pipeline: Pipeline, selection: Selection, durations: dict[str, float
 
 
 def _check_enable(pipeline: Pipeline, selection: Selection) -> None:
-    known = set(pipeline.steps) | {p.name for p in pipeline.phases}
+    known = list(pipeline.steps) + [p.name for p in pipeline.phases]
     for name in selection.enable:
-        if name not in known:
-            raise UsageError("--enable %r: no step or phase has that name in %s%s"
-                             % (name, pipeline.path, closest(name, known)))
+        if name in known:
+            continue
+        for kind, table in (("target", pipeline.targets), ("pair", pipeline.pairs)):
+            if name in table:
+                # A selected target or pair runs its disabled steps without --enable.
+                raise UsageError("--enable %r: %r is a %s of %s, but --enable takes a step or phase; select the %s "
+                                 "with --%s %s, which runs its disabled steps too"
+                                 % (name, name, kind, pipeline.path, kind, kind, name))
+        disabled = [s.name for s in pipeline.steps.values() if not s.enabled]
+        disabled += [p.name for p in pipeline.phases if not p.enabled]
+        raise UsageError("--enable %r: no step or phase has that name in %s%s; disabled steps and phases: %s"
+                         % (name, pipeline.path, closest(name, known), ", ".join(disabled) or "none"))
 
 
 def _chosen_steps(pipeline: Pipeline, selection: Selection) -> set[str]:

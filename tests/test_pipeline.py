@@ -309,6 +309,44 @@ def test_unknown_selection_lists_valid_names(ws):
     assert not (ws.scratch / "fetch.ran").exists()
 
 
+def test_unknown_enable_lists_disabled_names(ws):
+    ws.write('''
+        [pipeline]
+        name = "x"
+        [steps.fetch-vendor]
+        command = \'touch "$T/fetch.ran"\'
+        [steps.parse]
+        command = \'touch "$T/parse.ran"\'
+        enabled = false
+        [steps.publish]
+        command = \'touch "$T/publish.ran"\'
+        [[phases]]
+        name = "vendors"
+        steps = ["fetch-vendor", "parse"]
+        [[phases]]
+        name = "final"
+        steps = ["publish"]
+        enabled = false
+        [pairs.p]
+        main = "fetch-vendor"
+        dependent = "parse"
+        [targets]
+        daily = ["parse"]
+    ''')
+    pipeline = ws.path / "pipeline.toml"
+    for command in ("run", "plan", "graph"):
+        err = assert_invalid(ws, args=(command, "--enable", "prase"))
+        assert err == ("seedrun: error: --enable 'prase': no step or phase has that name in %s (did you mean "
+                       "'parse'?); disabled steps and phases: parse, final\n" % pipeline)
+    err = assert_invalid(ws, args=("run", "--enable", "nothing-like-it"))
+    assert "in %s; disabled steps and phases: parse, final" % pipeline in err
+    err = assert_invalid(ws, args=("run", "--enable", "daily"))
+    assert ("--enable 'daily': 'daily' is a target of %s, but --enable takes a step or phase; select the target "
+            "with --target daily, which runs its disabled steps too" % pipeline) in err
+    err = assert_invalid(ws, args=("run", "--enable", "p"))
+    assert "select the pair with --pair p" in err
+
+
 def test_pair_of_one_step_is_invalid(ws):
     ws.write('''
         [pipeline]
