@@ -53,10 +53,9 @@ UNIT_SECONDS = {"h": 3600.0, "m": 60.0, "s": 1.0}
 # The maximum of every duration key: 365 days. No sync step, retry delay,
 # cool-down or kill grace runs that long, so a longer value is a slip such as
 # "9999h" for "99h", and "720h" still serves as "no real timeout".
-# Far longer values raised OverflowError in select() and time.sleep() at run
-# time.
-# NOTE: poll() takes at most INT_MAX milliseconds (about 24.8 days), so waits
-# between that and this limit depend on the step runner clamping each wait.
+# The step runner waits in parts of at most an hour (process.MAX_WAIT_MS,
+# step.MAX_WAIT_SECONDS), because poll() takes at most INT_MAX ms, about
+# 24.8 days.
 MAX_DURATION_HOURS = 365 * 24
 MAX_DURATION_SECONDS = MAX_DURATION_HOURS * 3600.0
 NPM_RUN = re.compile(r"\s*npm\s+(?:run|run-script)\s")
