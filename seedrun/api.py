@@ -25,7 +25,7 @@ from seedrun.records import read_plan_document, read_run_record, read_step_recor
 from seedrun.retention import RUN_ID, list_runs, prune_runs
 from seedrun.rules import render_rules
 from seedrun.runner import (Execution, build_plan_document, convert_spec_folder, display_path, find_make,
-                            max_kill_grace, new_run_id, point_latest, write_run_files)
+                            max_kill_grace, new_run_id, point_latest, refresh_log_display, write_run_files)
 
 DEFAULT_PIPELINE = "pipeline.toml"
 STALE_STOP_SECONDS = 10.0
@@ -393,6 +393,7 @@ def resume(path: str | os.PathLike | None, run_id: str | None = None, replan: bo
         with signals_deferred():
             convert_spec_folder(run_dir)
             document = _resume_plan(pipeline, run_dir, document, replan, jobs)
+            refresh_log_display(run_dir)
             reset_unfinished(run_dir, document)
             document.setdefault("resumed_at", []).append(steprunner.iso(time.time()))
             write_json_atomically(run_dir / "plan.json", document)

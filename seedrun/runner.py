@@ -230,6 +230,29 @@ def convert_spec_folder(run_dir: Path) -> None:
     steprunner.write_atomically(files.specs(), marshal.dumps(everything))
 
 
+def refresh_log_display(run_dir: Path) -> None:
+    """Make the log paths that step runners print relative to this process's working directory.
+
+    The spec file keeps the paths that the run's first seedrun printed,
+    relative to where it ran; a resume started elsewhere would point the
+    operator at files that are not there.
+    """
+    files = steprunner.RunFiles(str(run_dir))
+    try:
+        everything = marshal.loads(Path(files.specs()).read_bytes())
+    except (OSError, ValueError, EOFError, TypeError) as error:
+        log.warning("cannot read the step specs of %s to update their log paths: %s", run_dir.name, error)
+        return
+    changed = False
+    for name, spec in everything.items():
+        if isinstance(spec, dict) and "log_display" in spec:
+            shown = display_path(run_dir / (name + ".log"))
+            changed = changed or spec["log_display"] != shown
+            spec["log_display"] = shown
+    if changed:
+        steprunner.write_atomically(files.specs(), marshal.dumps(everything))
+
+
 def find_make() -> str:
     """Return the absolute path of the make that runs the steps, or raise SetupError before anything starts."""
     import shutil

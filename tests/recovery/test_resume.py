@@ -677,3 +677,17 @@ def test_resume_with_shared_logs_checks_workdir(ws, tmp_path_factory):
     assert result.err == ("seedrun: error: run %s was planned with its workdir in %s, and the workspace has moved "
                           "or been copied since; resume it with --replan to plan it again with %s\n"
                           % (run_id, ws.path, copy))
+
+
+def test_resume_elsewhere_prints_paths_from_there(ws):
+    ws.write(FIXABLE_PIPELINE)
+    assert ws.run("run").code == 1
+    run_id = ws.run_dir.name
+    elsewhere = ws.path / "elsewhere"
+    elsewhere.mkdir()
+    done = subprocess.run([SEEDRUN, "--pipeline", "../pipeline.toml", "resume"], cwd=elsewhere, env=ws.env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1, done.stdout + done.stderr
+    # Outside the working directory, seedrun prints absolute paths, as in the Resuming line.
+    log = ws.path / "logs" / run_id / "b.log"
+    assert "Failed: b, exit code 1 (see %s)" % log in done.stdout.splitlines(), done.stdout
