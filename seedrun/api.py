@@ -448,6 +448,11 @@ def _what_changed(before: dict, after: dict) -> str:
     return "%s changed" % ", ".join(named) if named else "settings changed"
 
 
+def _kept_on_resume(files: steprunner.RunFiles, name: str, record: dict | None) -> bool:
+    """Return whether a resume keeps the step: its own record and its .ok stamp both say it succeeded."""
+    return record is not None and record.get("status") == "succeeded" and os.path.exists(files.stamp(name, "ok"))
+
+
 def reset_unfinished(run_dir: Path, document: dict) -> None:
     """Delete the stamps of every step that did not succeed, so make runs it again, and mark it pending.
 
@@ -459,8 +464,7 @@ def reset_unfinished(run_dir: Path, document: dict) -> None:
     files = steprunner.RunFiles(str(run_dir))
     for entry in document["steps"]:
         record = read_step_record(files, entry["name"])
-        succeeded = record is not None and record.get("status") == "succeeded" \
-            and os.path.exists(files.stamp(entry["name"], "ok"))
+        succeeded = _kept_on_resume(files, entry["name"], record)
         entry["carried_over"] = succeeded
         if succeeded:
             # make reads the .done stamp. In a run whose rules did not yet mark stamps
@@ -526,6 +530,10 @@ def explain_resume(path: str | os.PathLike | None, run_id: str | None = None, re
         elif record.get("status") in ("running", "waiting") and run_died:
             reason = "runs again: interrupted (the run ended without finishing while the step was %s)" \
                 % record["status"]
+        elif record.get("status") == "succeeded" and not _kept_on_resume(
+                files, entry["name"], read_step_record(files, entry["name"])):
+            reason = "runs again: its record or .ok stamp in %s is missing or damaged" % display_path(
+                Path(files.state))
         else:
             reason = _resume_reason(record)
         lines.append("  %-32s %s" % (entry["name"], reason))

@@ -691,3 +691,19 @@ def test_resume_elsewhere_prints_paths_from_there(ws):
     # Outside the working directory, seedrun prints absolute paths, as in the Resuming line.
     log = ws.path / "logs" / run_id / "b.log"
     assert "Failed: b, exit code 1 (see %s)" % log in done.stdout.splitlines(), done.stdout
+
+
+def test_plan_resume_agrees_on_damaged_record(ws):
+    ws.write(FIXABLE_PIPELINE)
+    assert ws.run("run").code == 1
+    run_id = ws.run_dir.name
+    (ws.run_dir / ".seedrun" / "records" / "a").write_text('{"broken')
+    plan = ws.run("plan", "--resume")
+    assert plan.code == 0, plan.out + plan.err
+    assert ("  a                                runs again: its record or .ok stamp in logs/%s/.seedrun is missing "
+            "or damaged" % run_id) in plan.lines, plan.out
+    (ws.scratch / "fixed").touch()
+    result = ws.run("resume")
+    assert result.code == 0, result.out + result.err
+    assert "Starting: a" in result.lines
+    assert lines(ws.scratch / "runs") == ["a", "a", "b"]
