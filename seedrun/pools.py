@@ -16,6 +16,8 @@ import time
 
 POLL_SECONDS = 0.05
 MAX_COOLDOWN_SECONDS = 3600.0
+# A step that waits this long for its pool gets a console line that says why.
+WAIT_SHOWN_SECONDS = 2.0
 
 
 def _read_numbers(path):
@@ -51,13 +53,15 @@ class PoolSlot:
         self.dir = pool["dir"]
         self.fd = None
 
-    def acquire(self, signals):
+    def acquire(self, signals, on_wait=None):
         """Wait for a free slot, the pool's cool-down and its min_interval.
 
-        Return False if a signal arrived while waiting.
+        Return False if a signal arrived while waiting. After
+        WAIT_SHOWN_SECONDS of waiting, on_wait(reason) is called once.
         """
         os.makedirs(self.dir, exist_ok=True)
         queue_path = os.path.join(self.dir, "queue.lock")
+        started = time.monotonic()
         while not signals.received:
             queue = _try_lock(queue_path)
             if queue is not None:
@@ -68,12 +72,28 @@ class PoolSlot:
                         if self.fd is not None:
                             _write_numbers(os.path.join(self.dir, "last_start"), [time.time()])
                             return True
+                    reason = self._wait_reason(wait)
                 finally:
                     os.close(queue)
             else:
                 wait = POLL_SECONDS
+                reason = "other steps wait for it first"
+            if on_wait is not None and time.monotonic() - started >= WAIT_SHOWN_SECONDS:
+                on_wait(reason)
+                on_wait = None
             signals.sleep(min(max(wait, POLL_SECONDS), 0.5))
         return False
+
+    def _wait_reason(self, wait):
+        from seedrun.step import format_duration
+
+        if wait <= 0:
+            size = self.pool["size"]
+            return "its %d slot%s taken" % (size, " is" if size == 1 else "s are")
+        cooldown = _read_numbers(os.path.join(self.dir, "cooldown"))
+        if cooldown and cooldown[0] - time.time() >= wait - POLL_SECONDS:
+            return "it cools down for another %s" % format_duration(wait)
+        return "its min_interval of %s" % format_duration(self.pool["min_interval"])
 
     def _time_to_wait(self):
         now = time.time()

@@ -413,9 +413,12 @@ class StepRunner:
         from seedrun.pools import PoolSlot
 
         slot = PoolSlot(pool)
-        if not slot.acquire(signals):
+        if not slot.acquire(signals, self._say_pool_wait):
             return None
         return slot
+
+    def _say_pool_wait(self, reason):
+        self.console.say("Waiting: %s for pool %s (%s)" % (self.name, self.spec["pool"]["name"], reason))
 
     def _finish_unstarted(self, status, reason, blocked_by):
         self.save(status=status, reason=reason, blocked_by=blocked_by, finished_at=time.time())

@@ -293,3 +293,30 @@ def test_rate_limited_retries_are_bounded(ws):
     assert step["status"] == "failed"
     assert step["exit_code"] == 75
     assert step["attempts"] == 11
+
+
+def test_long_pool_wait_is_said(ws):
+    ws.write('''
+        [pipeline]
+        name = "waits"
+        jobs = 2
+
+        [pools]
+        api = 1
+
+        [steps.first]
+        pool = "api"
+        command = 'sleep 3'
+
+        [steps.second]
+        pool = "api"
+        command = 'sleep 3'
+    ''')
+    result = ws.run("run")
+    assert result.code == 0, result.out + result.err
+    # Either step may take the slot first; the other waits about 3 s.
+    waiting = [line for line in result.lines if line.startswith("Waiting: ")]
+    assert len(waiting) == 1, result.out
+    name = waiting[0].split()[1]
+    assert waiting == ["Waiting: %s for pool api (its 1 slot is taken)" % name]
+    assert result.lines.index(waiting[0]) < result.lines.index("Starting: %s" % name)
