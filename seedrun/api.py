@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from seedrun import step as steprunner
-from seedrun.errors import SeedrunError, UsageError
+from seedrun.errors import PipelineError, SeedrunError, UsageError
 from seedrun.graph import Plan, Selection, resolve
 from seedrun.lock import PipelineLock, wait_for_step_runners
 from seedrun.pipeline import Pipeline, closest, load_pipeline
@@ -48,7 +48,17 @@ def replan_argument() -> str:
 
 def pipeline_path(path: str | os.PathLike | None = None) -> Path:
     """Return the pipeline file: the argument, else $SEEDRUN_PIPELINE, else ./pipeline.toml."""
-    return Path(path or os.environ.get("SEEDRUN_PIPELINE") or DEFAULT_PIPELINE)
+    if path:
+        return Path(path)
+    named = os.environ.get("SEEDRUN_PIPELINE")
+    if not named:
+        return Path(DEFAULT_PIPELINE)
+    if not os.path.exists(named):
+        # The operator may not know the variable is set, so the error names it as the source.
+        raise PipelineError(["%s: pipeline file not found (%s), named by the environment variable SEEDRUN_PIPELINE; "
+                             "fix or unset SEEDRUN_PIPELINE, or pass --pipeline FILE"
+                             % (named, os.path.abspath(named))], Path(named))
+    return Path(named)
 
 
 def parse_jobs(value: object, default: int) -> int:

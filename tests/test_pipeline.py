@@ -369,6 +369,17 @@ def test_pipeline_from_environment_variable(ws):
     assert os.path.exists(ws.path / "other.toml")
 
 
+def test_missing_file_named_by_environment(ws):
+    ws.write('[pipeline]\nname = "x"\n[steps.a]\ncommand = "true"\n')
+    env = dict(ws.env, SEEDRUN_PIPELINE="missing.toml")
+    result = ws.run("plan", env=env)
+    assert result.code == 2, result.out + result.err
+    assert ("  missing.toml: pipeline file not found (%s), named by the environment variable SEEDRUN_PIPELINE; fix "
+            "or unset SEEDRUN_PIPELINE, or pass --pipeline FILE" % (ws.path / "missing.toml")) in result.err.splitlines()
+    # --pipeline wins over the variable.
+    assert ws.run("--pipeline", "pipeline.toml", "plan", env=env).code == 0
+
+
 def test_npm_options_and_quotes_are_understood(ws):
     (ws.path / "package.json").write_text('{"scripts": {"seed-x": "true", "seed y": "true"}}')
     ws.write('''
