@@ -560,6 +560,9 @@ def explain_resume(path: str | os.PathLike | None, run_id: str | None = None, re
     elif holder_live:
         lines.append("Run %s of pipeline %r holds the lock (PID %s), so seedrun resume is refused until it ends"
                      % (holder.get("run_id"), pipeline.name, holder.get("pid")))
+    elif run_died and _run_record_problem(run_dir):
+        lines.append("The run.json of run %s is damaged (%s); seedrun resume writes it again from the step records"
+                     % (document["run_id"], _run_record_problem(run_dir)))
     elif run_died:
         lines.append("Run %s ended without finishing; seedrun resume first records it interrupted"
                      % document["run_id"])
@@ -572,6 +575,19 @@ def explain_resume(path: str | os.PathLike | None, run_id: str | None = None, re
         lines.append("%s changed since the run started: %s; seedrun resume keeps the old plan, "
                      "seedrun resume --replan takes the new one" % (pipeline.path.name, "; ".join(changes)))
     return "\n".join(lines)
+
+
+def _run_record_problem(run_dir: Path) -> str | None:
+    """Return why the run's run.json cannot be used, or None when it is readable or missing."""
+    try:
+        read_run_record(run_dir / "run.json")
+    except FileNotFoundError:
+        return None
+    except OSError as error:
+        return error.strerror
+    except ValueError as error:
+        return str(error)
+    return None
 
 
 def _settled_steps(run_dir: Path) -> dict[str, dict]:

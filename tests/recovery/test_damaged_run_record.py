@@ -44,6 +44,13 @@ def test_damaged_run_json_is_named(ws, case):
     assert problem in report.err
     assert "Traceback" not in report.err
 
+    plan = ws.run("plan", "--resume", damaged)
+    assert plan.code == 0, plan.out + plan.err
+    last = plan.lines[-1]
+    assert last.startswith("The run.json of run %s is damaged (" % damaged), plan.out
+    assert problem in last
+    assert last.endswith("); seedrun resume writes it again from the step records")
+
     for command in (["plan", "--resume", damaged], ["clean", "--keep", "1"]):
         result = ws.run(*command)
         assert result.code == 0, (command, result.out + result.err)
