@@ -229,14 +229,22 @@ class Console:
     an exclusive flock on the run's console lock, so lines never mix, even
     when one is longer than the pipe buffer. A closed or broken console is
     ignored: the step's outcome must still be recorded.
+
+    Given the PID of the process that started the step, a Console drops its
+    lines once that parent is gone: seedrun killed with SIGKILL takes its
+    launcher along, and a step runner left behind would print its outcome
+    at the operator's shell prompt.
     """
 
-    def __init__(self, lock_path):
+    def __init__(self, lock_path, parent=None):
         self.lock_path = lock_path
+        self.parent = parent
 
     def say(self, line):
         import fcntl
 
+        if self.parent is not None and os.getppid() != self.parent:
+            return
         data = (line + "\n").encode("utf-8", "backslashreplace")
         try:
             fd = os.open(self.lock_path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o644)
@@ -295,13 +303,13 @@ class StepRunner:
         self.files = RunFiles(run_dir)
         self.name = name
         self.spec = load_spec(self.files, name)
-        self.console = Console(self.files.flag("console.lock"))
-        self.warned = set()
-        self.slot = None
-        self.record = self._previous_record()
         # The launcher, or the recipe shell of a make without one. It lives
         # as long as this step runner, unless the run ends first.
         self.parent = os.getppid()
+        self.console = Console(self.files.flag("console.lock"), self.parent)
+        self.warned = set()
+        self.slot = None
+        self.record = self._previous_record()
         self.attempt = None
 
     def _previous_record(self):

@@ -292,6 +292,10 @@ def check_not_retried_after_kill(ws, step: str) -> None:
     log = (run_dir / (step + ".log")).read_text()
     assert log.count("[seedrun] step %s, attempt " % step) == 1
     assert "[seedrun] not retried: the run that started this step has ended\n" in log
+    # Nothing is left to write to seedrun's stdout, and the step runner left behind did not either:
+    # at a shell prompt its line would only confuse.
+    output = process.stdout.read()
+    assert not any(line.startswith(("Failed: ", "Finished: ")) for line in output.splitlines()), output
 
 
 def test_no_rate_limited_rerun_after_run_killed(ws):
