@@ -262,16 +262,24 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return parse_and_dispatch(argv)
     except SeedrunError as error:
-        print("seedrun: error: %s" % error, file=sys.stderr)
+        _print_error("seedrun: error: %s" % error)
         if error.exit_code == EXIT_LOCKED and os.environ.get(LOCKED_EXIT_VARIABLE, "").isdigit():
             return int(os.environ[LOCKED_EXIT_VARIABLE])
         return error.exit_code
     except KeyboardInterrupt:
-        print("seedrun: interrupted", file=sys.stderr)
+        _print_error("seedrun: interrupted")
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         # The reader of the output stopped reading (seedrun plan | head), which is no error of seedrun's.
         return 0
+
+
+def _print_error(text: str) -> None:
+    """Print to stderr; a closed reader (seedrun validate 2>&1 | head -1) must not change the exit code."""
+    try:
+        print(text, file=sys.stderr, flush=True)
+    except (OSError, ValueError):
+        pass
 
 
 def parse_and_dispatch(argv: list[str] | None) -> int:

@@ -523,3 +523,12 @@ def test_report_prints_path_as_run_does(ws, tool):
     # make runs seedrun in the repository, outside ws.path, so it prints the absolute path there.
     expected = "reports/%s.html" % run_id if tool != "make" else str(ws.path / "reports" / ("%s.html" % run_id))
     assert outputs[1] == ["Report: " + expected]
+
+
+def test_error_into_closed_pipe_keeps_exit_code(ws):
+    # 3,000 problems make an error longer than a pipe's 64 KiB buffer, so
+    # seedrun is still writing it when head exits after the first line.
+    steps = "".join('[steps.s%d]\ncommand = 5\n' % number for number in range(3000))
+    ws.write('[pipeline]\nname = "x"\n' + steps)
+    done = ws.call(["/bin/bash", "-c", '"$0" validate 2>&1 | head -1 > /dev/null; echo "${PIPESTATUS[0]}"', SEEDRUN])
+    assert done.out.strip() == "2", done.out + done.err
