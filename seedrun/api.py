@@ -440,7 +440,8 @@ def plan_changes(old: dict, new: dict) -> list[str]:
         # The plan of a run started by an older seedrun has no fingerprint_v1, and its fingerprint has the V1 keys.
         key = "fingerprint" if "fingerprint_v1" in before[name] else "fingerprint_v1"
         if before[name]["fingerprint"] != after[name][key]:
-            changes.append("%s (%s)" % (name, _what_changed(before[name], after[name])))
+            workdir_changed = old.get("workdir") != new.get("workdir")
+            changes.append("%s (%s)" % (name, _what_changed(before[name], after[name], workdir_changed)))
     return changes
 
 
@@ -449,12 +450,14 @@ NAMED_SETTINGS = ("timeout_s", "kill_grace_s", "retries", "retry_delay_s", "max_
                   "retry_on_exit_codes", "on_failure", "pool", "env", "needs", "after", "needs_phase", "after_phase")
 
 
-def _what_changed(before: dict, after: dict) -> str:
+def _what_changed(before: dict, after: dict, workdir_changed: bool) -> str:
     if before["command"] != after["command"]:
         return "command changed"
     named = [key.removesuffix("_s") for key in NAMED_SETTINGS
              if key in before and key in after and before[key] != after[key]]
-    # An env value that is masked in plan.json, or the working directory, changed.
+    if workdir_changed:
+        named.append("workdir")
+    # Otherwise an env value that plan.json masks, or a setting of the step's pool, changed.
     return "%s changed" % ", ".join(named) if named else "settings changed"
 
 

@@ -664,7 +664,8 @@ def _exit_codes(value: Any, where: str, problems: Problems) -> list[int] | None:
         problems.add(where, "retry_on_exit_codes must be a list of exit codes from 1 to 255, like [1, 75], not %s"
                      % describe(value))
         return None
-    return value
+    # Sorted, so that reordering the list does not count as a changed step on resume.
+    return sorted(set(value))
 
 
 def _env(value: Any, where: str, problems: Problems) -> dict[str, str]:

@@ -520,6 +520,27 @@ def test_plan_resume_notices_changed_setting(ws, setting):
                                 "keeps the old plan, seedrun resume --replan takes the new one" % setting.split()[0])
 
 
+def test_reordered_exit_codes_are_unchanged(ws):
+    pipeline = FIXABLE_PIPELINE + "    retry_on_exit_codes = [%s]\n"
+    ws.write(pipeline % "1, 75")
+    assert ws.run("run").code == 1
+    ws.write(pipeline % "75, 1, 75")
+    result = ws.run("plan", "--resume")
+    assert result.code == 0, result.err
+    assert not any("changed" in line for line in result.lines), result.out
+
+
+def test_replan_names_changed_workdir(ws):
+    ws.write(FIXABLE_PIPELINE)
+    assert ws.run("run").code == 1
+    (ws.path / "work").mkdir()
+    ws.write(FIXABLE_PIPELINE.replace('jobs = 2', 'jobs = 2\n    workdir = "work"'))
+    result = ws.run("plan", "--resume", "--replan")
+    assert result.code == 0, result.err
+    assert "  b                                runs again: failed (exit code 1)" in result.lines, result.out
+    assert any("a (workdir changed)" in line and "b (workdir changed)" in line for line in result.lines), result.out
+
+
 def test_plan_of_older_version_is_unchanged(ws):
     # seedrun versions before retry_delay, max_retry_delay and kill_grace
     # counted as settings wrote only the fingerprint of the other keys.
