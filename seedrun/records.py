@@ -57,7 +57,7 @@ def write_json_atomically(path: Path, data: Any) -> None:
 RUN_FIELD_TYPES: dict[str, type | tuple[type, ...]] = {
     "run_id": str, "pipeline": str, "selection": str, "pipeline_file": str, "host": str,
     "status": str, "started_at": str, "finished_at": str, "exit_code": int, "jobs": int,
-    "resumed_at": list, "mask_env": list, "phases": list, "counts": dict, "steps": list,
+    "resumed_at": list, "mask_env": list, "phases": list, "counts": dict, "steps": list, "error": str,
 }
 STEP_FIELD_TYPES: dict[str, type | tuple[type, ...]] = {
     "name": str, "phase": str, "command": str, "status": str, "outcome": str, "signal": str,

@@ -509,6 +509,7 @@ def _header(
         # A resumed run's duration counts from its first start, pauses included.
         "resumed": _resumed_text(resumed),
         "exit_code": "" if run.get("exit_code") is None else str(run["exit_code"]),
+        "error": str(run.get("error") or ""),
         "host": run.get("host") or "",
         "jobs": run.get("jobs"),
         "pipeline_file": run.get("pipeline_file") or "",

@@ -444,6 +444,8 @@ class Execution:
         # Why seedrun stopped the run itself (the launcher was lost, or make
         # could not start). Such a run failed, because no signal interrupted it.
         self.stop_error: str | None = None
+        # Set when make exited before it started every step, which is no stop_error: seedrun did not stop it.
+        self.unreached_error: str | None = None
         self.signalled = False
         self.killed = False
         self.make: subprocess.Popen | None = None
@@ -797,6 +799,8 @@ class Execution:
             "status": status, "started_at": self.run_started_at,
             "finished_at": steprunner.iso(finished) if finished else None, "exit_code": exit_code,
             "resumed_at": list(self.doc.get("resumed_at", [])), "mask_env": self.doc["mask_env"],
+            # Why the run failed beyond its steps (make or the step launcher died); else None.
+            "error": self.stop_error or self.unreached_error,
             "phases": self.doc["phases"], "counts": count_statuses(steps), "steps": steps,
         }
 
@@ -890,6 +894,8 @@ class Execution:
         ended = "ended" if self.make is None or self.make.returncode is None else \
             "exited with %s" % _exit_description(self.make.returncode)
         message = make_error_line(self.run_dir / "make.log")
+        self.unreached_error = "make %s before it started %d step%s%s" % (
+            ended, len(names), "" if len(names) == 1 else "s", ": " + message if message else "")
         self.console.say("Error: make %s before it started %d step%s (%s)%s; see %s" % (
             ended, len(names), "" if len(names) == 1 else "s", _listed(names),
             ": " + message if message else "", display_path(self.run_dir / "make.log")))

@@ -720,6 +720,10 @@ def test_make_that_exits_at_once_is_explained(ws, tmp_path):
             "read rules.mk; see logs/%s/make.log" % run_id) in result.lines
     assert [ws.steps()[name]["status"] for name in ("a", "b")] == ["not_run", "not_run"]
     assert not (ws.scratch / "a.count").exists()
+    error = "make exited with exit code 2 before it started 2 steps: make: this make cannot read rules.mk"
+    assert ws.record()["error"] == error
+    report = (ws.path / "reports" / ("%s.html" % run_id)).read_text()
+    assert "<p>No step failed or timed out. The run failed because %s.</p>" % error in report
 
     # After make -k, make's last line is a summary. The line with "***" names what failed.
     script = ("#!/bin/sh\necho 'make: *** [rules.mk:25: .seedrun/stamps/a.done] Killed' >&2\n"

@@ -85,7 +85,12 @@ def check_stopped_on_error(ws, run_dir, reason: str, output: str) -> None:
     assert steps["after"]["status"] == "not_run"
     assert steps["after"]["reason"] == "not started: " + reason
     assert not (ws.scratch / "after.count").exists()
-    assert ws.record(run_dir)["status"] == "failed"
+    record = ws.record(run_dir)
+    assert record["status"] == "failed"
+    assert record["error"] == reason
+    # The report says why the run failed, not only that no step failed.
+    report = (ws.path / "reports" / ("%s.html" % run_dir.name)).read_text()
+    assert '<p class="run-error" id="run-error"><strong>Run error:</strong> %s. make.log' % reason in report
     assert processes_of_run(run_dir) == []
     assert processes_with_args("sleep 30") == []
 
