@@ -6,6 +6,7 @@ import logging
 import os
 import signal
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 from typing import Callable
@@ -30,14 +31,21 @@ def notify(command: str, run: dict, run_dir: Path, reports_dir: Path, workdir: P
            say: Callable[[str], None], interrupted: Callable[[], bool] = lambda: False) -> bool:
     """Run the [notify] on_failure command with the run's details in its environment.
 
-    Its output goes to notify.log in the run directory. A failure or timeout
-    is reported on the console and never changes the run's exit code. The
-    command is killed, with its process group, after TIMEOUT_SECONDS or as soon
-    as interrupted() returns True.
+    Its output goes to notify.log in the run directory, or to
+    $TMPDIR/seedrun-<run-id>.notify.log when the run directory cannot take
+    it (deleted, or on a full disk): a failed run must still be notified. A
+    failure or timeout is reported on the console and never changes the
+    run's exit code. The command is killed, with its process group, after
+    TIMEOUT_SECONDS or as soon as interrupted() returns True.
     """
     env = dict(os.environ, **notification_environment(run, run_dir, reports_dir))
     try:
-        with open(run_dir / "notify.log", "ab") as output:
+        output, output_path = _open_output(run_dir, run["run_id"], say)
+    except OSError as error:
+        say("Warning: cannot run the notification command: cannot open a file for its output: %s" % error)
+        return False
+    try:
+        with output:
             process = subprocess.Popen(["/bin/sh", "-c", command], cwd=workdir, env=env, stdin=subprocess.DEVNULL,
                                        stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
     except OSError as error:
@@ -49,15 +57,26 @@ def notify(command: str, run: dict, run_dir: Path, reports_dir: Path, workdir: P
         # The command leads a session and process group of its own: what it left in the group goes with it.
         _kill_group(process.pid)
     if returncode is None:
-        say("Warning: the notification command %s (see notify.log in the run directory)"
-            % ("was stopped by an interrupt" if interrupted() else "timed out after %ds" % TIMEOUT_SECONDS))
+        say("Warning: the notification command %s (see %s)"
+            % ("was stopped by an interrupt" if interrupted() else "timed out after %ds" % TIMEOUT_SECONDS,
+               output_path))
         return False
     if returncode != 0:
-        say("Warning: the notification command failed with exit code %d (see notify.log in the run directory)"
-            % returncode)
+        say("Warning: the notification command failed with exit code %d (see %s)" % (returncode, output_path))
         return False
     log.info("notification sent for run %s", run["run_id"])
     return True
+
+
+def _open_output(run_dir: Path, run_id: str, say: Callable[[str], None]):
+    """Open the command's output file; return it with the text that names it on the console."""
+    try:
+        return open(run_dir / "notify.log", "ab"), "notify.log in the run directory"
+    except OSError as error:
+        fallback = Path(tempfile.gettempdir()) / ("seedrun-%s.notify.log" % run_id)
+        say("Warning: cannot write notify.log in %s: %s; the notification command's output goes to %s"
+            % (run_dir, error.strerror, fallback))
+        return open(fallback, "ab"), str(fallback)
 
 
 def _wait(process: subprocess.Popen, interrupted: Callable[[], bool]) -> int | None:

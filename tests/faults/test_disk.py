@@ -175,6 +175,9 @@ def test_run_dir_deleted_mid_run(tmp_workspace):
         name = "deleted-dir"
         jobs = 3
 
+        [notify]
+        on_failure = 'echo "$SEEDRUN_STATUS" > "$T/notified"; echo notify-output'
+
         [steps.wipe]
         command = 'sleep 0.5; rm -rf "$SEEDRUN_RUN_DIR"'
 
@@ -205,6 +208,12 @@ def test_run_dir_deleted_mid_run(tmp_workspace):
     assert steps["long"]["status"] == "succeeded"
     assert steps["later"]["status"] == "not_run"
     assert not (ws.scratch / "later.ran").exists()
+    # The failed run is still notified; the command's output goes to TMPDIR instead.
+    assert (ws.scratch / "notified").read_text() == "failed\n"
+    fallback = ws.path / "tmp" / ("seedrun-%s.notify.log" % run_dir.name)
+    assert ("Warning: cannot write notify.log in %s: No such file or directory; the notification command's output "
+            "goes to %s" % (run_dir, fallback)) in output.splitlines()
+    assert fallback.read_text() == "notify-output\n"
     assert run_processes(ws.scratch) == []
 
 
