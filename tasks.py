@@ -94,10 +94,11 @@ def resume(c, run_id=None, replan=False, pipeline=None, jobs=None):
 
 
 @task(help={"pipeline": COMMON_HELP["pipeline"], "name": "step, target, pair-NAME or phase-NAME (default: all)",
-            "with_needs": COMMON_HELP["with_needs"], "jobs": COMMON_HELP["jobs"]})
-def plan(c, name=None, pipeline=None, with_needs=False, jobs=None):
+            "with_needs": COMMON_HELP["with_needs"], "jobs": COMMON_HELP["jobs"], "enable": COMMON_HELP["enable"]},
+      iterable=["enable"])
+def plan(c, name=None, pipeline=None, with_needs=False, jobs=None, enable=None):
     """Print what a selection would run, in start order, and run nothing."""
-    the_plan = _plan(pipeline, name, with_needs)
+    the_plan = _plan(pipeline, name, with_needs, enable)
     try:
         limit = api.parse_jobs(jobs, the_plan.pipeline.jobs)
     except SeedrunError as error:
@@ -106,15 +107,16 @@ def plan(c, name=None, pipeline=None, with_needs=False, jobs=None):
 
 
 @task(help={"pipeline": COMMON_HELP["pipeline"], "name": "step, target, pair-NAME or phase-NAME (default: all)",
-            "with_needs": COMMON_HELP["with_needs"]})
-def graph(c, name=None, pipeline=None, with_needs=False):
+            "with_needs": COMMON_HELP["with_needs"], "enable": COMMON_HELP["enable"]}, iterable=["enable"])
+def graph(c, name=None, pipeline=None, with_needs=False, enable=None):
     """Print the plan of a selection as a Graphviz DOT graph, and run nothing."""
-    _print(format_graph(_plan(pipeline, name, with_needs)))
+    _print(format_graph(_plan(pipeline, name, with_needs, enable)))
 
 
-def _plan(pipeline: str | None, name: str | None, with_needs: bool) -> Plan:
+def _plan(pipeline: str | None, name: str | None, with_needs: bool, enable: list[str] | None) -> Plan:
     try:
-        return api.plan(pipeline, Selection(names=[name] if name else [], with_needs=with_needs))
+        return api.plan(pipeline, Selection(names=[name] if name else [], with_needs=with_needs,
+                                            enable=enable or []))
     except SeedrunError as error:
         raise Exit("seedrun: error: %s" % error, code=error.exit_code) from None
 

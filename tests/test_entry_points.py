@@ -532,3 +532,18 @@ def test_error_into_closed_pipe_keeps_exit_code(ws):
     ws.write('[pipeline]\nname = "x"\n' + steps)
     done = ws.call(["/bin/bash", "-c", '"$0" validate 2>&1 | head -1 > /dev/null; echo "${PIPESTATUS[0]}"', SEEDRUN])
     assert done.out.strip() == "2", done.out + done.err
+
+
+@pytest.mark.parametrize("task", ["plan", "graph"])
+def test_invoke_preview_takes_enable(ws, task):
+    ws.write(FAILING + '''
+    [steps.manual]
+    command = "true"
+    enabled = false
+    ''')
+    code, out = invoke(ws, task)
+    assert code == 0, out
+    assert "manual" not in out
+    code, out = invoke(ws, task, "--enable", "manual")
+    assert code == 0, out
+    assert "manual" in out
