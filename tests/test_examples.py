@@ -38,9 +38,11 @@ def copy_npm_example(ws: Workspace) -> Path:
     shutil.copytree(NPM_EXAMPLE, ws.path, dirs_exist_ok=True,
                     ignore=shutil.ignore_patterns("logs", "reports", "node_modules"))
     ws.env.pop("EXAMPLE_FAIL", None)
-    # npm's update check would query the registry, so the tests turn it off.
-    ws.env["NPM_CONFIG_UPDATE_NOTIFIER"] = "false"
-    return ws.path / "pipeline.toml"
+    # npm's update check would query the registry; the example's [defaults] env turns it off for every step.
+    ws.env.pop("NPM_CONFIG_UPDATE_NOTIFIER", None)
+    pipeline_file = ws.path / "pipeline.toml"
+    assert tomllib.loads(pipeline_file.read_text())["defaults"]["env"] == {"NPM_CONFIG_UPDATE_NOTIFIER": "false"}
+    return pipeline_file
 
 
 def npm_scripts(pipeline_file: Path) -> dict[str, str]:
