@@ -416,8 +416,10 @@ def _name_value(table: dict, key: str, default: str, where: str, problems: Probl
         problems.add(where, "%s must be a string, not %s; quote it: %s = \"...\"" % (key, describe(value), key))
         return default
     if not NAME_PATTERN.match(value):
-        problems.add(where, "invalid %s %r: use at most %d letters, digits, '.', '_' and '-', starting with a "
-                            "letter or digit" % (key, value, MAX_NAME_LENGTH))
+        # Without the key, the default is the pipeline file's name, which the operator did not write as a name.
+        source = "" if key in table else " (taken from the file name, since %s sets no %s)" % (where, key)
+        problems.add(where, "invalid %s %r%s: use at most %d letters, digits, '.', '_' and '-', starting with a "
+                            "letter or digit" % (key, value, source, MAX_NAME_LENGTH))
         return default
     return value
 

@@ -176,6 +176,12 @@ def test_long_pipeline_name_error_names_limit(ws):
     assert_invalid(ws, "invalid name %r: use at most 200 letters, digits" % name)
 
 
+def test_name_from_file_name_says_so(ws):
+    ws.write('[steps.a]\ncommand = "true"\n', name="über sync.toml")
+    assert_invalid(ws, "invalid name 'über sync' (taken from the file name, since [pipeline] sets no name): use at "
+                       "most 200 letters", args=("--pipeline", "über sync.toml", "validate"))
+
+
 def test_step_named_like_phase_goal_rejected(ws):
     ws.write('''
         [pipeline]
