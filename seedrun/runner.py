@@ -253,6 +253,19 @@ def refresh_log_display(run_dir: Path) -> None:
         steprunner.write_atomically(files.specs(), marshal.dumps(everything))
 
 
+def _step_of_process(pid: int) -> str | None:
+    """Return the SEEDRUN_STEP of a process's environment, or None when it has none or is gone."""
+    try:
+        with open("/proc/%d/environ" % pid, "rb") as f:
+            environment = f.read()
+    except OSError:
+        return None
+    for entry in environment.split(b"\0"):
+        if entry.startswith(b"SEEDRUN_STEP="):
+            return os.fsdecode(entry[len(b"SEEDRUN_STEP="):])
+    return None
+
+
 def find_make() -> str:
     """Return the absolute path of the make that runs the steps, or raise SetupError before anything starts."""
     import shutil
@@ -446,6 +459,8 @@ class Execution:
         self.stop_error: str | None = None
         # Set when make exited before it started every step, which is no stop_error: seedrun did not stop it.
         self.unreached_error: str | None = None
+        # Processes of each step that outlived its step runner and that this process killed at the end.
+        self.stragglers: dict[str, int] = {}
         self.signalled = False
         self.killed = False
         self.make: subprocess.Popen | None = None
@@ -726,6 +741,7 @@ class Execution:
             if not children:
                 return
             for pid in children:
+                self._count_straggler(pid)
                 try:
                     if os.getpgid(pid) == pid:
                         os.killpg(pid, signal.SIGKILL)
@@ -737,6 +753,26 @@ class Execution:
                     os.waitpid(pid, 0)
                 except ChildProcessError:
                     pass
+
+    def _count_straggler(self, pid: int) -> None:
+        """Count a process of a step that left the step's process group, as the step runner counts leftovers.
+
+        The rest of the step's group was killed with the step's command, and
+        dying members of it can still show up here before they are reaped.
+        """
+        step = _step_of_process(pid)
+        if step is None:
+            return
+        record = read_step_record(self.files, step) or {}
+        # Without the command's PID, the command cannot be told from what it left behind.
+        if not record.get("pid"):
+            return
+        try:
+            if os.getpgid(pid) == record["pid"]:
+                return
+        except OSError:
+            return
+        self.stragglers[step] = self.stragglers.get(step, 0) + 1
 
     # Records
 
@@ -816,6 +852,10 @@ class Execution:
             self.preloader.join(PRELOAD_WAIT_SECONDS)
         self.reload_records()
         self.settle_records()
+        for name, count in self.stragglers.items():
+            record = self.records.get(name)
+            if record:
+                self.records[name] = dict(record, leftovers_killed=(record.get("leftovers_killed") or 0) + count)
         for entry in self.doc["steps"]:
             record = self.records.get(entry["name"]) or {}
             if entry["metrics"] and record.get("status") in ("succeeded", "failed", "timed_out"):

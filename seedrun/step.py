@@ -555,6 +555,9 @@ class StepRunner:
             how, value = attempt.wait(None if timeout is None else max(0.0, started + timeout - time.time()))
         if how == "exited":
             return self._result(value, started, None)
+        if how == "signal" and not self.record.get("pid"):
+            # Stopping takes up to kill_grace; a second interrupt meanwhile kills the command by this PID.
+            self.save(pid=attempt.pid)
         status = attempt.stop(self.spec["kill_grace"])
         cause = "timeout" if how == "timeout" else "interrupt"
         return self._result(status, started, (cause, attempt.stopped_with))

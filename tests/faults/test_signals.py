@@ -200,7 +200,7 @@ def test_second_interrupt_kills_at_once(ws):
         kill_grace = "3s"
 
         [steps.deaf]
-        command = '''echo $$ > "$T/deaf.pid"; trap '' TERM INT HUP; sleep 381 & echo $! > "$T/deaf-child.pid"; while :; do sleep 1; done'''
+        command = '''echo $$ > "$T/deaf.pid"; trap '' TERM INT HUP; sleep 381 & echo $! > "$T/deaf-child.pid"; setsid sleep 383 & echo $! > "$T/deaf-setsid.pid"; while :; do sleep 1; done'''
 
         [steps.sleeper]
         command = 'echo $$ > "$T/sleeper.pid"; sleep 382'
@@ -211,7 +211,7 @@ def test_second_interrupt_kills_at_once(ws):
     """)
     try:
         process = ws.launch("run")
-        pid_files = [ws.scratch / name for name in ("deaf.pid", "deaf-child.pid", "sleeper.pid")]
+        pid_files = [ws.scratch / name for name in ("deaf.pid", "deaf-child.pid", "deaf-setsid.pid", "sleeper.pid")]
         assert wait_for(lambda: all(read_pid(path) for path in pid_files), timeout=30)
         polled = []
         os.killpg(process.pid, signal.SIGINT)
@@ -252,6 +252,10 @@ def test_second_interrupt_kills_at_once(ws):
             assert not pid_alive(read_pid(path)), path.name
         assert processes_with_args("sleep 381") == []
         assert processes_with_args("sleep 382") == []
+        assert processes_with_args("sleep 383") == []
+        # The setsid child left deaf's process group, so seedrun killed it after deaf's step runner died,
+        # and counts it for deaf.
+        assert steps["deaf"]["leftovers_killed"] == 1, output
         assert run_processes(ws.scratch) == []
         assert (ws.path / "reports" / ("%s.html" % record["run_id"])).exists()
     finally:
