@@ -20,7 +20,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from seedrun.records import read_run_record
+from seedrun.records import check_run_record, read_run_record
 
 logger = logging.getLogger(__name__)
 
@@ -151,7 +151,8 @@ def record_missing_runs(db_path: Path) -> list[str]:
         if not RUN_ID.match(name):
             continue
         try:
-            run = read_run_record(logs_dir / name / "run.json")
+            # The steps are checked only for a run that is recorded below.
+            run = read_run_record(logs_dir / name / "run.json", check_steps=False)
         except OSError:
             continue
         except ValueError as error:
@@ -166,9 +167,10 @@ def record_missing_runs(db_path: Path) -> list[str]:
         if known.get(name) == (run.get("status"), run.get("finished_at")):
             continue
         try:
+            check_run_record(run)
             step_rows = [_step_row(run, step) for step in run.get("steps", [])]
             summary = summarize_run(run)
-        except (AttributeError, KeyError, TypeError) as error:
+        except (ValueError, AttributeError, KeyError, TypeError) as error:
             logger.warning("cannot record run %s in the history: its run.json is damaged: %s", name, error)
             continue
         _write_run(db_path, summary, run.get("host"), step_rows, OPTIONAL_BUSY_TIMEOUT_S)

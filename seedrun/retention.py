@@ -29,7 +29,7 @@ def list_runs(logs_dir: Path, pipeline_name: str) -> list[tuple[str, dict]]:
         return []
     for path in entries:
         try:
-            record = read_run_record(path / "run.json")
+            record = read_run_record(path / "run.json", check_steps=False)
         except (OSError, ValueError):
             # A run that has not written run.json yet, or whose run.json is damaged, still has its plan.
             try:

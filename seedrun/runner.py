@@ -480,7 +480,7 @@ class Execution:
 
     def _original_start(self) -> str:
         try:
-            started = read_run_record(self.run_dir / "run.json").get("started_at")
+            started = read_run_record(self.run_dir / "run.json", check_steps=False).get("started_at")
         except (OSError, ValueError):
             started = None
         return started or steprunner.iso(time.time())
