@@ -131,7 +131,8 @@ def cool_down(pool):
     previous = _read_numbers(path)
     pause = base
     if len(previous) == 2 and previous[0] + base > now:
-        pause = min(previous[1] * 2, MAX_COOLDOWN_SECONDS)
+        # A cooldown longer than the cap stays as it is: doubling never shortens the pause.
+        pause = min(previous[1] * 2, max(MAX_COOLDOWN_SECONDS, base))
     os.makedirs(pool["dir"], exist_ok=True)
     _write_numbers(path, [now + pause, pause])
     return pause

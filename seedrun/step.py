@@ -884,8 +884,9 @@ def retry_delay(base, counted, maximum):
     """Return the pause before the retry after `counted` attempts: base doubled each time, +-10%, at most maximum."""
     import random
 
-    # The jitter comes before the cap, so that maximum is a hard limit.
-    return min(base * (2 ** (counted - 1)) * random.uniform(0.9, 1.1), maximum)
+    # The jitter comes before the cap, so that maximum is a hard limit. The exponent stops at 64,
+    # because 2 ** 1024 no longer converts to a float, and 2 ** 64 times any delay exceeds every maximum.
+    return min(base * (2 ** min(counted - 1, 64)) * random.uniform(0.9, 1.1), maximum)
 
 
 def log_size(fd):

@@ -9,6 +9,8 @@ import time
 from support import parse_time, processes_with_args, wait_for
 from recovery_support import lines, run_dirs, wait_all
 
+from seedrun.pools import cool_down
+
 # The command exits 9 when another step runs it at the same time, so exit code 9 means the pool let two in.
 SHARED = '''
     [pipeline]
@@ -320,3 +322,11 @@ def test_long_pool_wait_is_said(ws):
     name = waiting[0].split()[1]
     assert waiting == ["Waiting: %s for pool api (its 1 slot is taken)" % name]
     assert result.lines.index(waiting[0]) < result.lines.index("Starting: %s" % name)
+
+
+def test_long_cooldown_never_shortens(tmp_path):
+    # Doubling stops at an hour, but a cooldown set longer than that keeps its own length.
+    pool = {"cooldown": 7200.0, "dir": str(tmp_path / "pool")}
+    assert [cool_down(pool) for _ in range(3)] == [7200.0, 7200.0, 7200.0]
+    pool = {"cooldown": 1000.0, "dir": str(tmp_path / "short")}
+    assert [cool_down(pool) for _ in range(4)] == [1000.0, 2000.0, 3600.0, 3600.0]

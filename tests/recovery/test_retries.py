@@ -152,6 +152,8 @@ def test_jitter_stays_under_max_retry_delay():
     first = delays[:2000]
     assert 0.45 <= min(first) < 0.47
     assert 0.53 < max(first) <= 0.55
+    # A step with thousands of retries gets past 2 ** 1024, which no float holds.
+    assert retry_delay(30.0, 5000, 30.0) == 30.0
 
 
 SLOW_FLAKY = '''
