@@ -158,10 +158,11 @@ class PipelineLock:
         return pid_alive(holder["pid"])
 
     def _locked_message(self, holder: dict) -> str:
+        # SIGTERM, because a run started in the background by a script ignores SIGINT (step.IGNORED_AT_START).
         run = holder.get("run_id") or "(starting)"
         pid = holder.get("pid", "?")
         return ("another run of pipeline %r holds the lock %s: run %s, PID %s, started %s; "
-                "wait for it to finish, or stop it with: kill -INT %s"
+                "wait for it to finish, or stop it with: kill -TERM %s"
                 % (self.pipeline_name, self.path, run, pid, holder.get("started_at", "?"), pid))
 
     def __enter__(self) -> "PipelineLock":

@@ -76,9 +76,11 @@ class PoolSlot:
                 finally:
                     os.close(queue)
             else:
+                # Another waiter holds the queue lock for its bookkeeping, for well under a millisecond;
+                # the reason is read on a later round, under the lock.
                 wait = POLL_SECONDS
-                reason = "other steps wait for it first"
-            if on_wait is not None and time.monotonic() - started >= WAIT_SHOWN_SECONDS:
+                reason = None
+            if on_wait is not None and reason is not None and time.monotonic() - started >= WAIT_SHOWN_SECONDS:
                 on_wait(reason)
                 on_wait = None
             signals.sleep(min(max(wait, POLL_SECONDS), 0.5))

@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from support import parse_time, processes_with_args, wait_for
+from support import SEEDRUN, parse_time, pid_alive, processes_with_args, wait_for
 from recovery_support import kill_runner, lines, overlapping_starts, processes_of_run, run_dirs, wait_all
 
 # The EXIT trap writes the end line also when seedrun stops the step with SIGTERM.
@@ -35,7 +35,7 @@ SLOW = '''
 
 LOCKED_MESSAGE = re.compile(r"^seedrun: error: another run of pipeline 'locks' holds the lock (\S+): "
                             r"run (\S+), PID (\d+), started (\S+); wait for it to finish, or stop it with: "
-                            r"kill -INT (\d+)$")
+                            r"kill -TERM (\d+)$")
 
 
 def test_two_runs_at_once_one_runs(ws):
@@ -329,6 +329,23 @@ def test_resume_while_run_holds_lock(ws):
     assert process.returncode == 0, out
     assert [e.split()[0] for e in lines(ws.scratch / "slow.events")] == ["start", "end"]
     assert processes_with_args("sleep 2.2") == []
+
+
+def test_locked_hint_stops_background_run(ws):
+    # A script's background job ignores SIGINT, so the hint must name a signal that still stops it.
+    ws.write(SLOW.replace("SECONDS", "30"))
+    background = ws.call(["/bin/sh", "-c", '"$0" run > "$T/background.out" 2>&1 & echo $!', SEEDRUN])
+    pid = int(background.out.strip())
+    assert wait_for(lambda: lines(ws.scratch / "slow.events"))
+    result = ws.run("run")
+    assert result.code == 75, result.out + result.err
+    message = LOCKED_MESSAGE.match(result.err.strip())
+    assert message, result.err
+    assert int(message.group(5)) == pid
+    subprocess.run(["kill", "-TERM", message.group(5)], check=True)
+    assert wait_for(lambda: not pid_alive(pid), timeout=30)
+    assert ws.record()["status"] == "interrupted"
+    assert "Interrupted by SIGTERM" in (ws.scratch / "background.out").read_text()
 
 
 def test_lock_probe_does_not_refuse_a_run(tmp_path):

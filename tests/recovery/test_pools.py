@@ -298,10 +298,18 @@ def test_rate_limited_retries_are_bounded(ws):
 
 
 def test_long_pool_wait_is_said(ws):
+    # first holds the pool's only slot for 3 s; the four waiters start after gate,
+    # 0.3 s in, and all wait for that slot, polling its queue lock together.
+    waiters = "".join("""
+        [steps.waiter%d]
+        pool = "api"
+        needs = ["gate"]
+        command = 'true'
+    """ % number for number in range(4))
     ws.write('''
         [pipeline]
         name = "waits"
-        jobs = 2
+        jobs = 6
 
         [pools]
         api = 1
@@ -310,18 +318,17 @@ def test_long_pool_wait_is_said(ws):
         pool = "api"
         command = 'sleep 3'
 
-        [steps.second]
-        pool = "api"
-        command = 'sleep 3'
-    ''')
+        [steps.gate]
+        command = 'sleep 0.3'
+    ''' + waiters)
     result = ws.run("run")
     assert result.code == 0, result.out + result.err
-    # Either step may take the slot first; the other waits about 3 s.
-    waiting = [line for line in result.lines if line.startswith("Waiting: ")]
-    assert len(waiting) == 1, result.out
-    name = waiting[0].split()[1]
-    assert waiting == ["Waiting: %s for pool api (its 1 slot is taken)" % name]
-    assert result.lines.index(waiting[0]) < result.lines.index("Starting: %s" % name)
+    waiting = sorted(line for line in result.lines if line.startswith("Waiting: "))
+    assert waiting == ["Waiting: waiter%d for pool api (its 1 slot is taken)" % number for number in range(4)], \
+        result.out
+    for line in waiting:
+        name = line.split()[1]
+        assert result.lines.index(line) < result.lines.index("Starting: %s" % name)
 
 
 def test_long_cooldown_never_shortens(tmp_path):
