@@ -160,10 +160,32 @@ def load_record(files, name):
             pass
     for _, path in sorted(found, reverse=True):
         try:
-            return load(path)
+            record = load(path)
         except (OSError, EOFError, ValueError, TypeError):
             continue
+        if valid_record(record):
+            return record
     return None
+
+
+def valid_record(record):
+    """Tell whether a loaded record has the types that its readers rely on; a damaged one counts as missing."""
+    if not isinstance(record, dict) or not isinstance(record.get("status", ""), str):
+        return False
+    if not _numbers(record, ("queued_at", "started_at", "finished_at", "duration_s")):
+        return False
+    attempts, history = record.get("attempts", 0), record.get("attempt_history", [])
+    if type(attempts) is not int or not isinstance(history, list):
+        return False
+    return all(isinstance(item, dict) and _numbers(item, ("started_at", "finished_at")) for item in history)
+
+
+def _numbers(table, keys):
+    for key in keys:
+        value = table.get(key)
+        if value is not None and type(value) not in (int, float):
+            return False
+    return True
 
 
 def pending_record(previous):

@@ -728,3 +728,23 @@ def test_plan_resume_agrees_on_damaged_record(ws):
     assert result.code == 0, result.out + result.err
     assert "Starting: a" in result.lines
     assert lines(ws.scratch / "runs") == ["a", "a", "b"]
+
+
+@pytest.mark.parametrize("content", [[1, 2], {"status": "succeeded", "started_at": "yesterday"},
+                                     {"status": "succeeded", "attempt_history": ["x"]}])
+def test_damaged_record_counts_as_missing(ws, content):
+    ws.write(FIXABLE_PIPELINE)
+    assert ws.run("run").code == 1
+    path = ws.run_dir / ".seedrun" / "records" / "a"
+    # The record is hard-linked to the step's stamps, so it is replaced, not written through.
+    path.unlink()
+    path.write_bytes(marshal.dumps(content))
+    plan = ws.run("plan", "--resume")
+    assert plan.code == 0, plan.out + plan.err
+    assert any(line.startswith("  a ") and "missing or damaged" in line for line in plan.lines), plan.out
+    (ws.scratch / "fixed").touch()
+    result = ws.run("resume")
+    assert result.code == 0, result.out + result.err
+    assert "Traceback" not in result.err
+    assert "Starting: a" in result.lines
+    assert ws.steps()["a"]["status"] == "succeeded"
