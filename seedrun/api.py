@@ -403,7 +403,11 @@ def resume(path: str | os.PathLike | None, run_id: str | None = None, replan: bo
         with signals_deferred():
             convert_spec_folder(run_dir)
             document = _resume_plan(pipeline, run_dir, document, replan, jobs)
-            refresh_log_display(run_dir)
+            try:
+                refresh_log_display(run_dir, document)
+            except ValueError as error:
+                raise UsageError("the step specs of run %s are damaged (%s); resume it with %s to write them again"
+                                 % (run_dir.name, error, replan_argument())) from None
             reset_unfinished(run_dir, document)
             document.setdefault("resumed_at", []).append(steprunner.iso(time.time()))
             write_json_atomically(run_dir / "plan.json", document)

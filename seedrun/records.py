@@ -82,6 +82,8 @@ PLAN_STEP_FIELD_TYPES: dict[str, type | tuple[type, ...]] = {
     "fingerprint_v1": str,
 }
 REQUIRED_PLAN_FIELDS = ("run_id", "pipeline", "jobs", "steps")
+# The keyword arguments of graph.Selection that plan.json keeps, to plan a resume again.
+SELECTION_LISTS = ("names", "phases", "pairs", "targets", "enable")
 REQUIRED_PLAN_STEP_FIELDS = ("name", "command", "log")
 
 
@@ -113,6 +115,7 @@ def read_plan_document(path: Path) -> dict:
     """Read a plan.json and check its fields; raise OSError or ValueError naming the problem."""
     document = json.loads(path.read_text(encoding="utf-8"))
     _check_fields(document, PLAN_FIELD_TYPES, REQUIRED_PLAN_FIELDS, "", "the plan")
+    _check_selection(document.get("selection_args") or {})
     for index, step in enumerate(document["steps"]):
         prefix = "steps[%d]." % index
         _check_fields(step, PLAN_STEP_FIELD_TYPES, REQUIRED_PLAN_STEP_FIELDS, prefix)
@@ -124,6 +127,17 @@ def read_plan_document(path: Path) -> dict:
         if step["log"] != step["name"] + ".log":
             raise ValueError("%slog is not %s.log: %s" % (prefix, step["name"], _shorten(step["log"])))
     return document
+
+
+def _check_selection(selection: dict) -> None:
+    for key, value in selection.items():
+        if key == "with_needs":
+            if not isinstance(value, bool):
+                raise ValueError("selection_args.with_needs is not true or false: %s" % _shorten(value))
+        elif key not in SELECTION_LISTS:
+            raise ValueError("selection_args has an unknown key: %s" % _shorten(key))
+        elif not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+            raise ValueError("selection_args.%s is not a list of names: %s" % (key, _shorten(value)))
 
 
 JSON_TYPE_NAMES = {str: "a string", int: "an integer", (int, float): "a number", list: "a list", dict: "an object"}

@@ -230,19 +230,25 @@ def convert_spec_folder(run_dir: Path) -> None:
     steprunner.write_atomically(files.specs(), marshal.dumps(everything))
 
 
-def refresh_log_display(run_dir: Path) -> None:
-    """Make the log paths that step runners print relative to this process's working directory.
+def refresh_log_display(run_dir: Path, document: dict) -> None:
+    """Check the step specs of a run to resume, and make the log paths they print relative to this directory.
 
     The spec file keeps the paths that the run's first seedrun printed,
     relative to where it ran; a resume started elsewhere would point the
-    operator at files that are not there.
+    operator at files that are not there. Raise ValueError when the spec
+    file cannot be read or lacks the spec of a planned step: every step
+    runner of the resume would fail.
     """
     files = steprunner.RunFiles(str(run_dir))
     try:
         everything = marshal.loads(Path(files.specs()).read_bytes())
-    except (OSError, ValueError, EOFError, TypeError) as error:
-        log.warning("cannot read the step specs of %s to update their log paths: %s", run_dir.name, error)
-        return
+    except (OSError, EOFError, ValueError, TypeError) as error:
+        raise ValueError("cannot read %s: %s" % (files.specs(), error)) from None
+    if not isinstance(everything, dict):
+        raise ValueError("%s does not contain the specs of the steps" % files.specs())
+    for entry in document["steps"]:
+        if not isinstance(everything.get(entry["name"]), dict):
+            raise ValueError("%s has no spec of step %s" % (files.specs(), entry["name"]))
     changed = False
     for name, spec in everything.items():
         if isinstance(spec, dict) and "log_display" in spec:

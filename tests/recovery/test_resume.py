@@ -650,6 +650,10 @@ DAMAGED_PLANS = {
                    'steps[0] names an invalid step: "a/b"'),
     "log-path": (lambda plan: dict(plan, steps=[dict(plan["steps"][0], log="../x.log")]),
                  'steps[0].log is not a.log: "../x.log"'),
+    "selection-key": (lambda plan: dict(plan, selection_args={"bogus": 1}),
+                      'selection_args has an unknown key: "bogus"'),
+    "selection-names": (lambda plan: dict(plan, selection_args=dict(plan["selection_args"], names=5)),
+                        "selection_args.names is not a list of names: 5"),
 }
 
 
@@ -748,3 +752,28 @@ def test_damaged_record_counts_as_missing(ws, content):
     assert "Traceback" not in result.err
     assert "Starting: a" in result.lines
     assert ws.steps()["a"]["status"] == "succeeded"
+
+
+@pytest.mark.parametrize("case", ["truncated", "list", "no-spec-of-b"])
+def test_damaged_specs_need_replan(ws, case):
+    ws.write(FIXABLE_PIPELINE)
+    assert ws.run("run").code == 1
+    path = ws.run_dir / ".seedrun" / "specs"
+    specs = marshal.loads(path.read_bytes())
+    if case == "truncated":
+        path.write_bytes(path.read_bytes()[:100])
+    elif case == "list":
+        path.write_bytes(marshal.dumps([1, 2]))
+    else:
+        del specs["b"]
+        path.write_bytes(marshal.dumps(specs))
+    before = ws.record()
+    result = ws.run("resume")
+    assert result.code == 2, result.out + result.err
+    assert result.err.startswith("seedrun: error: the step specs of run %s are damaged (" % ws.run_dir.name)
+    assert result.err.endswith("); resume it with --replan to write them again\n"), result.err
+    assert ws.record() == before
+    (ws.scratch / "fixed").touch()
+    result = ws.run("resume", "--replan")
+    assert result.code == 0, result.out + result.err
+    assert ws.steps()["b"]["status"] == "succeeded"
