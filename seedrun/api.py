@@ -377,8 +377,14 @@ def _name_unfinished_run(pipeline: Pipeline) -> None:
     """Name the newest run that failed or was interrupted, which a resume without a run id does not take."""
     for run_id, record in reversed(list_runs(pipeline.logs_dir, pipeline.name)):
         if record.get("status") in ("failed", "interrupted"):
+            if os.environ.get(REPLAN_ARGUMENT_VARIABLE):
+                # Started by make resume: name the make command with the run id.
+                default = pipeline.path == Path(DEFAULT_PIPELINE).resolve()
+                command = "make resume RUN_ID=%s%s" % (run_id, "" if default else " PIPELINE=%s" % pipeline.path)
+            else:
+                command = _run_command(pipeline, "resume " + run_id)
             say("The newest run that did not succeed is %s (%s); resume it with: %s"
-                % (run_id, record["status"], _run_command(pipeline, "resume " + run_id)))
+                % (run_id, record["status"], command))
             return
 
 
@@ -392,12 +398,13 @@ def resume(path: str | os.PathLike | None, run_id: str | None = None, replan: bo
             take_over(lock.acquire(), pipeline.logs_dir)
         lock.took_over()
         run_dir = find_run(pipeline, run_id)
-        document = resumable_plan(pipeline, run_dir, replan)
+        # Before the plan's checks: a run that succeeded needs no plan, even in a moved workspace.
         if _run_status(run_dir) == "succeeded" and not replan:
-            say("Run %s succeeded; nothing to resume" % document["run_id"])
+            say("Run %s succeeded; nothing to resume" % run_dir.name)
             if run_id is None:
                 _name_unfinished_run(pipeline)
             return 0
+        document = resumable_plan(pipeline, run_dir, replan)
         lock.describe(document["run_id"], run_dir)
         jobs = parse_jobs(jobs, document["jobs"])
         with signals_deferred():

@@ -547,3 +547,16 @@ def test_invoke_preview_takes_enable(ws, task):
     code, out = invoke(ws, task, "--enable", "manual")
     assert code == 0, out
     assert "manual" in out
+
+
+def test_make_resume_names_failed_run_for_make(ws):
+    ws.write(FAILING)
+    code, out = make(ws, "seed-all")
+    assert code == 1, out
+    failed = (ws.path / "logs" / "latest").resolve().name
+    code, out = make(ws, "meyer")
+    assert code == 0, out
+    code, out = make(ws, "resume")
+    assert code == 0, out
+    assert ("The newest run that did not succeed is %s (failed); resume it with: make resume RUN_ID=%s PIPELINE=%s"
+            % (failed, failed, ws.path / "pipeline.toml")) in out.splitlines(), out

@@ -777,3 +777,15 @@ def test_damaged_specs_need_replan(ws, case):
     result = ws.run("resume", "--replan")
     assert result.code == 0, result.out + result.err
     assert ws.steps()["b"]["status"] == "succeeded"
+
+
+def test_succeeded_run_in_moved_workspace(ws, tmp_path_factory):
+    ws.write(FIXABLE_PIPELINE)
+    (ws.scratch / "fixed").touch()
+    assert ws.run("run").code == 0
+    run_id = ws.run_dir.name
+    moved = tmp_path_factory.mktemp("moved") / "workspace"
+    subprocess.run(["cp", "-a", str(ws.path), str(moved)], check=True)
+    done = subprocess.run([SEEDRUN, "resume"], cwd=moved, env=ws.env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.splitlines() == ["Run %s succeeded; nothing to resume" % run_id]
