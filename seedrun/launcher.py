@@ -565,6 +565,7 @@ def main(argv):
         prctl(PR_SET_PDEATHSIG, SIGKILL)
     if os.getppid() != int(argv[0]):
         return 1
+    step.ORCHESTRATOR_PID = int(argv[0])
     step.ensure_standard_fds()
     try:
         handover = _read_handover()

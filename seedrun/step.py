@@ -42,6 +42,11 @@ SIGHUP, SIGINT, SIGKILL, SIGTERM = 1, 2, 9, 15
 IGNORED_AT_START = frozenset(number for number in (SIGHUP, SIGINT) if _signal.getsignal(number) == _signal.SIG_IGN)
 
 
+# The PID of the seedrun process that runs the steps, set by the launcher that
+# forks the step runners; None in a step runner that make started directly.
+ORCHESTRATOR_PID = None
+
+
 def handled_signals(numbers):
     """Return the signals of numbers that this process handles: all but those in IGNORED_AT_START."""
     return [number for number in numbers if number not in IGNORED_AT_START]
@@ -252,20 +257,22 @@ class Console:
     when one is longer than the pipe buffer. A closed or broken console is
     ignored: the step's outcome must still be recorded.
 
-    Given the PID of the process that started the step, a Console drops its
-    lines once that parent is gone: seedrun killed with SIGKILL takes its
-    launcher along, and a step runner left behind would print its outcome
-    at the operator's shell prompt.
+    Given the PIDs that may be the step runner's parent, a Console drops its
+    lines once the parent is none of them. A step runner's parent is its
+    launcher, or seedrun when only the launcher died (seedrun is a
+    subreaper). seedrun killed with SIGKILL takes its launcher along, and
+    a step runner left behind would print its outcome at the operator's
+    shell prompt.
     """
 
-    def __init__(self, lock_path, parent=None):
+    def __init__(self, lock_path, parents=None):
         self.lock_path = lock_path
-        self.parent = parent
+        self.parents = parents
 
     def say(self, line):
         import fcntl
 
-        if self.parent is not None and os.getppid() != self.parent:
+        if self.parents is not None and os.getppid() not in self.parents:
             return
         data = (line + "\n").encode("utf-8", "backslashreplace")
         try:
@@ -328,7 +335,7 @@ class StepRunner:
         # The launcher, or the recipe shell of a make without one. It lives
         # as long as this step runner, unless the run ends first.
         self.parent = os.getppid()
-        self.console = Console(self.files.flag("console.lock"), self.parent)
+        self.console = Console(self.files.flag("console.lock"), {self.parent, ORCHESTRATOR_PID})
         self.warned = set()
         self.slot = None
         self.record = self._previous_record()

@@ -113,6 +113,9 @@ def test_lost_launcher_stops_run(ws):
     # The step runner outlived the launcher, stopped its step and recorded it.
     check_stopped_on_error(ws, run_dir, "the step launcher exited unexpectedly with SIGKILL", output)
     assert ws.record(run_dir)["exit_code"] == 1
+    # Now a child of seedrun, the step runner still says how its step ended.
+    said = [line for line in output.splitlines() if line.startswith("Interrupted: slow after ")]
+    assert len(said) == 1, output
 
 
 def recipe_of(step: str) -> list[int]:
