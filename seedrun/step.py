@@ -672,8 +672,11 @@ class StepRunner:
         return env
 
     def _log_write(self, fd, text):
+        data = text.encode("utf-8", "backslashreplace")
         try:
-            os.write(fd, text.encode("utf-8", "backslashreplace"))
+            # A full disk or a file size limit can take part of the text and fail on the rest.
+            while data:
+                data = data[os.write(fd, data):]
         except OSError as error:
             if not self.record["log_error"]:
                 self.record["log_error"] = "cannot write the log: %s" % error.strerror
@@ -939,13 +942,19 @@ def insert_at_start(fd, prefix, chunk=1 << 20):
     """Shift a file's content up by len(prefix) bytes, from its end backwards, and write prefix at offset 0."""
     # The log is open with O_APPEND, where pwrite() appends on Linux, so the
     # shift goes through a second descriptor of the same file without it.
+    import errno
+
     writer = os.open("/proc/self/fd/%d" % fd, os.O_WRONLY | os.O_CLOEXEC)
     try:
-        end = os.fstat(fd).st_size
+        size = end = os.fstat(fd).st_size
         while end > 0:
             start = max(0, end - chunk)
             data = os.pread(fd, end - start, start)
-            os.pwrite(writer, data, start + len(prefix))
+            if os.pwrite(writer, data, start + len(prefix)) != len(data):
+                if end == size:
+                    # Only the growth of the file failed, so nothing of the log has moved yet.
+                    os.ftruncate(writer, size)
+                raise OSError(errno.ENOSPC, "no space left to move the log's content")
             end = start
         os.pwrite(writer, prefix, 0)
     finally:

@@ -11,13 +11,14 @@ from __future__ import annotations
 import errno
 import json
 import os
+import resource
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
-from support import wait_for
+from support import SEEDRUN, wait_for
 from fault_support import kill_run_processes, run_processes
 
 IS_ROOT = os.geteuid() == 0
@@ -333,3 +334,30 @@ def test_full_logs_print_no_traceback(full_logs):
     assert process.returncode == 1, output
     assert "Traceback" not in output
     assert run_processes(ws.scratch) == []
+
+
+def test_short_header_write_is_no_truncation(ws):
+    # A file size limit of 1 MiB lets the second attempt's header in only in part.
+    # That is a log that cannot be written, not a command that truncated its log.
+    limit = 1024 * 1024
+    ws.write("""
+        [pipeline]
+        name = "size-limit"
+
+        [steps.fill]
+        command = '''if [ ! -f "$T/first" ]; then touch "$T/first"; size=$(stat -c %%s "$SEEDRUN_RUN_DIR/fill.log"); head -c $((%d - 60 - size)) /dev/zero; echo; exit 1; fi'''
+        retries = 1
+        retry_delay = "0s"
+    """ % limit)
+
+    def limit_file_size() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    done = subprocess.run([SEEDRUN, "run"], cwd=ws.path, env=ws.env, capture_output=True, text=True, timeout=120,
+                          preexec_fn=limit_file_size)
+    output = done.stdout + done.stderr
+    assert not any("truncated its own log" in line for line in output.splitlines()), output
+    assert "Warning: cannot write logs/%s/fill.log: File too large" % ws.run_dir.name in output.splitlines(), output
+    log = (ws.run_dir / "fill.log").read_bytes()
+    assert log.startswith(b"[seedrun] step fill, attempt 1 of 2, started ")
+    assert len(log) == limit
