@@ -641,6 +641,10 @@ def report(path: str | os.PathLike | None, run_id: str | None = None) -> Path:
     except ValueError as error:
         raise UsageError("cannot render the report of run %s: %s is damaged: %s; the step logs are in %s"
                          % (run_dir.name, run_dir / "run.json", error, run_dir)) from None
+    except OSError as error:
+        # A run killed before its first run.json has none; seedrun resume writes it.
+        raise UsageError("cannot render the report of run %s: cannot read %s: %s; the step logs are in %s"
+                         % (run_dir.name, run_dir / "run.json", error.strerror, run_dir)) from None
     values = secrets.secret_values(os.environ, record.get("mask_env", []))
     return reporter.render_run(record, run_dir, pipeline.reports_dir,
                                history_db=pipeline.logs_dir / "history.sqlite3", live=False, secret_values=values)
@@ -655,13 +659,15 @@ def clean(path: str | os.PathLike | None, keep: int) -> list[str]:
     if not deleted or not pipeline.reports_dir.exists():
         return deleted
     remaining = list_runs(pipeline.logs_dir, pipeline.name)
-    if remaining and not (pipeline.reports_dir / "latest.html").exists():
-        # latest.html showed a deleted run; the newest run left's report replaces it, and the index with it.
-        try:
-            report(pipeline.path, remaining[-1][0])
-            return deleted
-        except SeedrunError as error:
-            log.warning("cannot render the report of run %s as latest.html: %s", remaining[-1][0], error)
+    if not (pipeline.reports_dir / "latest.html").exists():
+        # latest.html showed a deleted run. The newest run left whose report renders replaces it,
+        # and rewrites the index with it.
+        for run_id, _ in reversed(remaining):
+            try:
+                report(pipeline.path, run_id)
+                return deleted
+            except SeedrunError as error:
+                log.warning("cannot render the report of run %s as latest.html: %s", run_id, error)
     from seedrun.report import render_index
 
     render_index(pipeline.reports_dir, pipeline.logs_dir, pipeline.logs_dir / "history.sqlite3")

@@ -662,7 +662,8 @@ def _write_index(
     summaries = _index_summaries(logs_dir, history_db, current)
     rows = [_index_row(summary, reports_dir) for summary in summaries]
     generated = full_time(datetime.now(timezone.utc).isoformat())
-    page = _environment(templates_dir).get_template("index.html.j2").render(rows=rows, generated=generated)
+    page = _environment(templates_dir).get_template("index.html.j2").render(
+        rows=rows, generated=generated, has_latest=(reports_dir / "latest.html").exists())
     path = reports_dir / "index.html"
     write_atomic(path, page)
     return path

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 import sqlite3
 from contextlib import closing
 
@@ -96,3 +97,27 @@ def test_clean_repoints_latest_of_deleted_run(ws):
     assert latest.resolve().name == newest
     assert latest.exists()
     assert newest in (ws.path / "reports" / "latest.html").read_text()
+
+
+def test_clean_skips_run_without_record(ws):
+    # The newest run has a plan but no run.json and no report, as a run killed before its
+    # first refresh, so latest.html is still the older run's report when clean deletes that run.
+    ws.write(KEEP_TWO.replace("keep_runs = 2", "keep_runs = 30"))
+    for _ in range(2):
+        assert ws.run("run").code == 0
+    older, newest = [d.name for d in run_dirs(ws)]
+    (ws.path / "logs" / newest / "run.json").unlink()
+    report_of(ws, newest).unlink()
+    shutil.copyfile(report_of(ws, older), ws.path / "reports" / "latest.html")
+    report = ws.run("report", newest)
+    assert report.code == 2, report.out + report.err
+    assert "seedrun: error: cannot render the report of run %s: cannot read " % newest in report.err
+    assert "Traceback" not in report.err
+
+    result = ws.run("clean", "--keep", "1")
+    assert result.code == 0, result.out + result.err
+    assert result.lines == ["Deleted 1 old run: %s" % older]
+    assert "Traceback" not in result.err
+    assert "cannot render the report of run %s as latest.html" % newest in result.err
+    assert not (ws.path / "reports" / "latest.html").exists()
+    assert dead_index_links(ws) == []
