@@ -73,6 +73,7 @@ PLAN_FIELD_TYPES: dict[str, type | tuple[type, ...]] = {
     "run_id": str, "pipeline": str, "pipeline_file": str, "selection": str, "selection_args": dict,
     "jobs": int, "logs_dir": str, "reports_dir": str, "workdir": str, "mask_env": list, "keep_runs": int,
     "notify_on_failure": str, "phases": list, "barriers": dict, "steps": list, "notes": list, "resumed_at": list,
+    "pipeline_sha256": str,
 }
 PLAN_STEP_FIELD_TYPES: dict[str, type | tuple[type, ...]] = {
     "name": str, "phase": str, "command": str, "log": str, "on_failure": str, "pool": str, "metrics": dict,
@@ -81,10 +82,15 @@ PLAN_STEP_FIELD_TYPES: dict[str, type | tuple[type, ...]] = {
     "max_retry_delay_s": (int, float), "retry_on_exit_codes": list, "env": dict, "fingerprint": str,
     "fingerprint_v1": str,
 }
-REQUIRED_PLAN_FIELDS = ("run_id", "pipeline", "jobs", "steps")
+REQUIRED_PLAN_FIELDS = ("run_id", "pipeline", "jobs", "steps", "barriers", "phases", "mask_env", "selection_args")
+# Keys that a resume reads by name, where null can be a value; every seedrun version wrote them.
+PRESENT_PLAN_KEYS = ("selection", "selection_args", "pipeline_file", "pipeline_sha256", "logs_dir", "reports_dir",
+                     "workdir", "mask_env", "keep_runs", "phases", "barriers")
+PRESENT_PLAN_STEP_KEYS = ("phase", "on_failure", "pool", "metrics", "metric_floors", "needs", "after",
+                          "needs_phase", "after_phase", "fingerprint")
 # The keyword arguments of graph.Selection that plan.json keeps, to plan a resume again.
 SELECTION_LISTS = ("names", "phases", "pairs", "targets", "enable")
-REQUIRED_PLAN_STEP_FIELDS = ("name", "command", "log")
+REQUIRED_PLAN_STEP_FIELDS = ("name", "command", "log", "needs", "after")
 
 
 def read_run_record(path: Path, check_steps: bool = True) -> dict:
@@ -115,10 +121,18 @@ def read_plan_document(path: Path) -> dict:
     """Read a plan.json and check its fields; raise OSError or ValueError naming the problem."""
     document = json.loads(path.read_text(encoding="utf-8"))
     _check_fields(document, PLAN_FIELD_TYPES, REQUIRED_PLAN_FIELDS, "", "the plan")
-    _check_selection(document.get("selection_args") or {})
+    _check_present(document, PRESENT_PLAN_KEYS, "")
+    _check_selection(document["selection_args"])
+    for phase, members in document["barriers"].items():
+        if not isinstance(members, list) or not all(isinstance(name, str) for name in members):
+            raise ValueError("barriers.%s is not a list of step names: %s" % (phase, _shorten(members)))
+    for index, phase in enumerate(document["phases"]):
+        if not isinstance(phase, dict):
+            raise ValueError("phases[%d] is not an object: %s" % (index, _shorten(phase)))
     for index, step in enumerate(document["steps"]):
         prefix = "steps[%d]." % index
         _check_fields(step, PLAN_STEP_FIELD_TYPES, REQUIRED_PLAN_STEP_FIELDS, prefix)
+        _check_present(step, PRESENT_PLAN_STEP_KEYS, prefix)
         # Step names become file names in the run directory, so a name edited into a path must not be used.
         names = [step["name"], *(step.get("needs") or []), *(step.get("after") or [])]
         for name in names:
@@ -138,6 +152,12 @@ def _check_selection(selection: dict) -> None:
             raise ValueError("selection_args has an unknown key: %s" % _shorten(key))
         elif not isinstance(value, list) or not all(isinstance(item, str) for item in value):
             raise ValueError("selection_args.%s is not a list of names: %s" % (key, _shorten(value)))
+
+
+def _check_present(table: dict, keys: tuple[str, ...], prefix: str) -> None:
+    for key in keys:
+        if key not in table:
+            raise ValueError("%s%s is missing" % (prefix, key))
 
 
 JSON_TYPE_NAMES = {str: "a string", int: "an integer", (int, float): "a number", list: "a list", dict: "an object"}
