@@ -340,6 +340,8 @@ class StepRunner:
         self.slot = None
         self.record = self._previous_record()
         self.attempt = None
+        # True from the command's start until it has been waited for; its PID is free for reuse after that.
+        self.command_running = False
 
     def _previous_record(self):
         return pending_record(load_record(self.files, self.name) or {})
@@ -559,11 +561,13 @@ class StepRunner:
         try:
             os.chdir(self.spec["workdir"])
             pid = attempt.spawn()
+            self.command_running = True
         except OSError as error:
             result = self._spawn_failure(error, started)
             self._log_footer(attempt.log_fd, result, 0)
             return started, result
         result = self._wait(attempt, started)
+        self.command_running = False
         leftovers = kill_leftovers(pid, attempt.remaining_grace(self.spec["kill_grace"]), attempt.stopped_leftovers)
         self.record["leftovers_killed"] += leftovers
         if header_at is not None and not log_starts_with(attempt.log_fd, header_at, header):
@@ -850,7 +854,7 @@ class StepRunner:
         if self.record.get("status") not in ("pending", "waiting", "running"):
             # The outcome is recorded already; only its report failed.
             raise error
-        if self.attempt is not None and self.attempt.pid:
+        if self.command_running and self.attempt is not None and self.attempt.pid:
             try:
                 os.killpg(self.attempt.pid, SIGKILL)
             except OSError:
