@@ -920,9 +920,11 @@ def retry_delay(base, counted, maximum):
     """Return the pause before the retry after `counted` attempts: base doubled each time, +-10%, at most maximum."""
     import random
 
-    # The jitter comes before the cap, so that maximum is a hard limit. The exponent stops at 64,
-    # because 2 ** 1024 no longer converts to a float, and 2 ** 64 times any delay exceeds every maximum.
-    return min(base * (2 ** min(counted - 1, 64)) * random.uniform(0.9, 1.1), maximum)
+    # maximum is a hard limit, and delays at the cap keep a jitter below it, so that steps that
+    # failed together do not retry in lockstep. The exponent stops at 64, because 2 ** 1024 no
+    # longer converts to a float, and 2 ** 64 times any delay exceeds every maximum.
+    delay = base * (2 ** min(counted - 1, 64)) * random.uniform(0.9, 1.1)
+    return delay if delay <= maximum else maximum * random.uniform(0.9, 1.0)
 
 
 def log_size(fd):

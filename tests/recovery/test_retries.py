@@ -152,8 +152,12 @@ def test_jitter_stays_under_max_retry_delay():
     first = delays[:2000]
     assert 0.45 <= min(first) < 0.47
     assert 0.53 < max(first) <= 0.55
+    # At the cap the delays still spread, below the cap.
+    capped = [retry_delay(0.5, 3, 1.0) for _ in range(2000)]
+    assert 0.9 <= min(capped) < 0.92
+    assert 0.98 < max(capped) <= 1.0
     # A step with thousands of retries gets past 2 ** 1024, which no float holds.
-    assert retry_delay(30.0, 5000, 30.0) == 30.0
+    assert 27.0 <= retry_delay(30.0, 5000, 30.0) <= 30.0
 
 
 SLOW_FLAKY = '''
