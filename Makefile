@@ -24,6 +24,14 @@ GLOBAL_ARGS := $(if $(value PIPELINE),--pipeline $(call quote,$(value PIPELINE))
 JOB_ARGS := $(if $(value JOBS),--jobs $(call quote,$(value JOBS)))
 # `make resume REPLAN=1 RUN_ID=ID` runs `seedrun resume --replan ID`, and
 # `make plan resume` with the same variables explains that resume.
+# Only from make's command line: RUN_ID is a common name for other tools' variables, and an
+# exported one must not pick the run to resume.
+ifneq ($(origin RUN_ID),command line)
+  override RUN_ID :=
+endif
+ifneq ($(origin REPLAN),command line)
+  override REPLAN :=
+endif
 REPLAN_ARGS := $(if $(value REPLAN),--replan)
 RUN_ID_ARGS := $(if $(value RUN_ID),$(call quote,$(value RUN_ID)))
 ifneq ($(filter resume,$(MAKECMDGOALS)),)
@@ -116,7 +124,7 @@ help:
 	@echo '  make plan                print what seed-all would run, in start order'
 	@echo '  make graph               print the plan as a Graphviz DOT graph'
 	@echo '  make validate            check the pipeline file and list every problem'
-	@echo '  make report              render the newest run'"'"'s HTML report again'
+	@echo '  make report [RUN_ID=ID]  render the HTML report of the newest run, or of run ID, again'
 	@echo '  make clean KEEP=N        delete all but the newest N runs (default 30)'
 	@echo '  make test                run the test suite'
 	@echo '  make bench               run the benchmarks and write bench/results/'
@@ -162,7 +170,7 @@ validate: $(SEEDRUN)
 	@$(call quote,$(SEEDRUN)) $(GLOBAL_ARGS) validate
 
 report: $(SEEDRUN)
-	@$(call quote,$(SEEDRUN)) $(GLOBAL_ARGS) report
+	@$(call quote,$(SEEDRUN)) $(GLOBAL_ARGS) report $(RUN_ID_ARGS)
 
 clean: $(SEEDRUN)
 	@$(call quote,$(SEEDRUN)) $(GLOBAL_ARGS) clean --keep $(call quote,$(value KEEP))

@@ -194,6 +194,27 @@ def test_make_dry_run_resume_arguments(ws):
     assert not (ws.path / "logs").exists()
 
 
+def test_make_ignores_run_id_from_environment(ws):
+    # RUN_ID and REPLAN count only on make's command line, not as variables exported by the shell.
+    ws.write(FAILING)
+    env = dict(ws.env, RUN_ID="12345", REPLAN="1")
+    result = ws.call(["make", "-C", str(REPO), "--no-print-directory", "-n", "resume",
+                      "PIPELINE=%s" % (ws.path / "pipeline.toml")], env=env)
+    assert result.code == 0, result.out + result.err
+    assert result.out.rstrip().endswith(" resume"), result.out
+    assert "12345" not in result.out
+
+
+def test_make_report_of_named_run(ws):
+    ws.write(FAILING)
+    assert make(ws, "meyer")[0] == 0
+    older = (ws.path / "logs" / "latest").resolve().name
+    assert make(ws, "meyer")[0] == 0
+    code, out = make(ws, "report", "RUN_ID=" + older)
+    assert code == 0, out
+    assert "Report: %s" % (ws.path / "reports" / ("%s.html" % older)) in out.splitlines(), out
+
+
 @pytest.mark.parametrize("value", ["yes", "0", "1 1"])
 def test_make_resume_rejects_bad_replan(ws, value):
     ws.write(FAILING)
