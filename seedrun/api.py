@@ -542,7 +542,7 @@ def explain_resume(path: str | os.PathLike | None, run_id: str | None = None, re
     taken_over = holder.get("taking_over") if isinstance(holder.get("taking_over"), dict) else {}
     # A run that died holding the lock has no final run.json, so the resume's take-over gives it one first.
     run_died = not run_live and _run_status(run_dir) in (None, "running")
-    title = "Resume with --replan" if replan else "Resume"
+    title = "Resume with %s" % replan_argument() if replan else "Resume"
     lines = ["%s of run %s (%s):" % (title, document["run_id"], display_path(run_dir))]
     before = {entry["name"] for entry in document["steps"]}
     for entry in (new_document if replan else document)["steps"]:
@@ -586,8 +586,9 @@ def explain_resume(path: str | os.PathLike | None, run_id: str | None = None, re
         if changes:
             lines.append("%s changed since the run started: %s" % (pipeline.path.name, "; ".join(changes)))
     elif changes:
-        lines.append("%s changed since the run started: %s; seedrun resume keeps the old plan, "
-                     "seedrun resume --replan takes the new one" % (pipeline.path.name, "; ".join(changes)))
+        resume_command = "make resume" if os.environ.get(REPLAN_ARGUMENT_VARIABLE) else "seedrun resume"
+        lines.append("%s changed since the run started: %s; %s keeps the old plan, %s %s takes the new one"
+                     % (pipeline.path.name, "; ".join(changes), resume_command, resume_command, replan_argument()))
     return "\n".join(lines)
 
 

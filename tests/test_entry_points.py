@@ -581,3 +581,16 @@ def test_make_resume_names_failed_run_for_make(ws):
     assert code == 0, out
     assert ("The newest run that did not succeed is %s (failed); resume it with: make resume RUN_ID=%s PIPELINE=%s"
             % (failed, failed, ws.path / "pipeline.toml")) in out.splitlines(), out
+
+
+def test_make_plan_resume_hint_speaks_make(ws):
+    ws.write(FAILING)
+    assert make(ws, "seed-all")[0] == 1
+    ws.write(FAILING.replace("exit 3", "exit 4"))
+    code, out = make(ws, "plan", "resume")
+    assert code == 0, out
+    assert ("pipeline.toml changed since the run started: fetch (command changed); make resume keeps the old plan, "
+            "make resume REPLAN=1 takes the new one") in out.splitlines(), out
+    code, out = make(ws, "plan", "resume", "REPLAN=1")
+    assert code == 0, out
+    assert out.startswith("Resume with REPLAN=1 of run "), out
