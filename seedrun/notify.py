@@ -76,7 +76,9 @@ def _open_output(run_dir: Path, run_id: str, say: Callable[[str], None]):
         fallback = Path(tempfile.gettempdir()) / ("seedrun-%s.notify.log" % run_id)
         say("Warning: cannot write notify.log in %s: %s; the notification command's output goes to %s"
             % (run_dir, error.strerror, fallback))
-        return open(fallback, "ab"), str(fallback)
+        # O_NOFOLLOW: the name in a shared temp directory is easy to guess, so a link planted there is refused.
+        fd = os.open(fallback, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        return os.fdopen(fd, "ab"), str(fallback)
 
 
 def _wait(process: subprocess.Popen, interrupted: Callable[[], bool]) -> int | None:

@@ -72,7 +72,9 @@ class PoolSlot:
                         if self.fd is not None:
                             _write_numbers(os.path.join(self.dir, "last_start"), [time.time()])
                             return True
-                    reason = self._wait_reason(wait)
+                    # Read only for the one console line, not on every poll.
+                    due = on_wait is not None and time.monotonic() - started >= WAIT_SHOWN_SECONDS
+                    reason = self._wait_reason(wait) if due else None
                 finally:
                     os.close(queue)
             else:

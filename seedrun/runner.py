@@ -259,17 +259,21 @@ def refresh_log_display(run_dir: Path, document: dict) -> None:
         steprunner.write_atomically(files.specs(), marshal.dumps(everything))
 
 
-def _step_of_process(pid: int) -> str | None:
-    """Return the SEEDRUN_STEP of a process's environment, or None when it has none or is gone."""
+def _step_of_process(pid: int, run_dir: Path) -> str | None:
+    """Return the SEEDRUN_STEP of a process whose environment names run_dir, or None.
+
+    A step that runs seedrun itself passes its SEEDRUN_STEP on to that
+    seedrun's own processes, whose SEEDRUN_RUN_DIR is then another run's.
+    """
     try:
         with open("/proc/%d/environ" % pid, "rb") as f:
             environment = f.read()
     except OSError:
         return None
-    for entry in environment.split(b"\0"):
-        if entry.startswith(b"SEEDRUN_STEP="):
-            return os.fsdecode(entry[len(b"SEEDRUN_STEP="):])
-    return None
+    variables = dict(entry.partition(b"=")[::2] for entry in environment.split(b"\0") if entry)
+    if variables.get(b"SEEDRUN_RUN_DIR") != os.fsencode(str(run_dir)) or b"SEEDRUN_STEP" not in variables:
+        return None
+    return os.fsdecode(variables[b"SEEDRUN_STEP"])
 
 
 def find_make() -> str:
@@ -766,8 +770,8 @@ class Execution:
         The rest of the step's group was killed with the step's command, and
         dying members of it can still show up here before they are reaped.
         """
-        step = _step_of_process(pid)
-        if step is None:
+        step = _step_of_process(pid, self.run_dir)
+        if step is None or step not in self.records:
             return
         record = read_step_record(self.files, step) or {}
         # Without the command's PID, the command cannot be told from what it left behind.

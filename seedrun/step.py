@@ -319,7 +319,7 @@ class Signals:
             left = deadline - time.monotonic()
             if left <= 0:
                 return False
-            # select() rejects a timeout past what time_t holds, and a retry_delay may be longer.
+            # In parts, as Attempt.wait() waits for poll(), which takes at most INT_MAX ms.
             select.select([self.read_fd], [], [], min(left, MAX_WAIT_SECONDS))
             self.drain()
         return True

@@ -390,8 +390,9 @@ def test_signal_ignored_at_start_stays_ignored(ws, number):
     name = signal.Signals(number).name[3:]
     process = ws.launch(command=["/bin/sh", "-c", 'trap "" %s; exec "$0" run' % name, SEEDRUN])
     assert wait_for(lambda: (ws.scratch / "started").exists(), timeout=30)
-    # ws.launch gave the shell, and so seedrun, a process group of its own.
+    # ws.launch gave the shell, and so seedrun, a process group of its own; make leads another.
     os.killpg(process.pid, number)
+    os.killpg(read_pid(ws.run_dir / ".seedrun" / "make.pid"), number)
     output, _ = process.communicate(timeout=60)
     assert process.returncode == 0, output
     assert "Interrupted" not in output
