@@ -712,17 +712,20 @@ class StepRunner:
         does, opens the log file with O_TRUNC: the header and every byte
         before that moment are gone, and the rest of the output starts at
         offset 0. The header and a note go back in front of what is left.
+        NOTE: a command that writes over the start of the log without
+        truncating it (`1<>/dev/stdout`) fails the same check; the log then
+        keeps the overwritten bytes after the restored header.
         """
-        notice = ("%sthe command truncated this log while it ran, by opening it again with O_TRUNC, as "
-                  "`> /dev/stderr` and `> /dev/stdout` do; what the log held before that is lost. Write to "
-                  ">&2 or >&1 instead.\n" % LOG_LINE_PREFIX).encode()
+        notice = ("%sthe command truncated or overwrote this log while it ran, by opening it again, as "
+                  "`> /dev/stderr` and `> /dev/stdout` do; what the log held before that is lost or garbled. "
+                  "Write to >&2 or >&1 instead.\n" % LOG_LINE_PREFIX).encode()
         try:
             insert_at_start(fd, header + notice)
         except OSError as error:
             self._log_write(fd, "%scannot restore the header of a truncated log: %s\n" % (LOG_LINE_PREFIX,
                                                                                           error.strerror))
-        self.console.say("Warning: %s truncated its own log, as `> /dev/stderr` does; the output before that is lost "
-                         "(see %s)" % (self.name, self.spec["log_display"]))
+        self.console.say("Warning: %s truncated or overwrote its own log, as `> /dev/stderr` does; the output before "
+                         "that is lost (see %s)" % (self.name, self.spec["log_display"]))
 
     def _log_footer(self, fd, result, leftovers):
         text = ""

@@ -128,14 +128,14 @@ def test_log_truncated_by_command_keeps_header(ws, device):
     result = ws.run("run")
 
     assert result.code == 0, result.out + result.err
-    assert ("Warning: warn truncated its own log, as `> /dev/stderr` does; the output before that is lost "
-            "(see logs/%s/warn.log)" % ws.run_dir.name) in result.lines
+    assert ("Warning: warn truncated or overwrote its own log, as `> /dev/stderr` does; the output before that is "
+            "lost (see logs/%s/warn.log)" % ws.run_dir.name) in result.lines
     lines = ws.log("warn").splitlines()
     assert lines[0].startswith("[seedrun] step warn, attempt 2 of 2, started ")
     assert lines[1].startswith("[seedrun] command: n=$(cat ")
     assert lines[2].startswith("[seedrun] workdir: ")
-    assert lines[3].startswith("[seedrun] the command truncated this log while it ran, by opening it again with "
-                               "O_TRUNC")
+    assert lines[3].startswith("[seedrun] the command truncated or overwrote this log while it ran, by opening it "
+                               "again, as `> /dev/stderr`")
     assert lines[4] == "warning"
     assert lines[5:-2] == ["y"] * 1_500_000
     assert lines[-2] == "after"
