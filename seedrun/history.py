@@ -349,8 +349,10 @@ def _connect(db_path: Path, busy_timeout_s: float) -> sqlite3.Connection:
     """Open the database in autocommit mode, creating the file and the schema if needed.
 
     Every lock the connection waits for, it waits for at most busy_timeout_s.
+    The logs directory's parent must exist: a workspace deleted or moved
+    during a run is not created again under its old name.
     """
-    db_path.parent.mkdir(parents=True, exist_ok=True)
+    db_path.parent.mkdir(exist_ok=True)
     connection = sqlite3.connect(db_path, timeout=busy_timeout_s, isolation_level=None)
     connection.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
     if connection.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:

@@ -523,9 +523,10 @@ class WorkerLoop:
 def send_reply(path, code, client):
     """Write an exit code to the reply FIFO of the recipe with PID client, unless the recipe is gone.
 
-    If the FIFO's name is gone with a deleted run directory, the recipe
-    still has the FIFO open as its fd 3, and /proc reaches it there.
-    Without a reply the recipe, and with it the run, would wait for ever.
+    If the FIFO's name is gone with a deleted, renamed or moved run
+    directory, the recipe still has the FIFO open as its fd 3, and /proc
+    reaches it there. Without a reply the recipe, and with it the run,
+    would wait for ever.
     """
     try:
         fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
@@ -546,9 +547,15 @@ def send_reply(path, code, client):
 def _open_deleted_reply(path, client):
     fd_link = "/proc/%d/fd/3" % client
     try:
-        # The PID may be another process's by now: only the recipe's own deleted FIFO will do.
-        if os.readlink(fd_link) != path + " (deleted)":
+        # The PID may be another process's by now: only a recipe's own reply FIFO of this
+        # step will do, found under whatever name its run directory has now.
+        target = os.readlink(fd_link).removesuffix(" (deleted)")
+        suffix = os.sep + os.path.join(REPLIES, os.path.basename(path))
+        if not target.endswith(suffix):
             return None
+        with open("/proc/%d/cmdline" % client, "rb") as f:
+            if b"3<>.seedrun/%s;" % suffix.lstrip(os.sep).encode() not in f.read():
+                return None
         return os.open(fd_link, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError:
         return None

@@ -58,7 +58,11 @@ PRELOAD_WAIT_SECONDS = 30.0
 
 def display_path(path: Path) -> str:
     """Return a path as the operator would type it: relative to the current directory when inside it."""
-    relative = os.path.relpath(path)
+    try:
+        relative = os.path.relpath(path)
+    except OSError:
+        # The working directory was deleted (it was in the workspace).
+        return str(path)
     return str(path) if relative.startswith("..") else relative
 
 
@@ -995,8 +999,13 @@ class Execution:
             self.console.say("Warning: cannot write junit.xml: the run directory %s no longer exists"
                              % display_path(self.run_dir))
             companions = []
-        companions.append(("the run history", lambda: history.record_run(self.history_db, run,
-                                                                         on_wait=self._say_history_wait)))
+        if self.history_db.parent.is_dir():
+            companions.append(("the run history", lambda: history.record_run(self.history_db, run,
+                                                                             on_wait=self._say_history_wait)))
+        else:
+            # The logs directory went with its workspace; writing the history would create it again.
+            self.console.say("Warning: cannot record the run in %s: %s no longer exists"
+                             % (self.history_db, self.history_db.parent))
         for target, action in companions:
             try:
                 action()
@@ -1010,6 +1019,12 @@ class Execution:
                          "(run.json is written)" % (steprunner.format_duration(seconds), display_path(self.history_db)))
 
     def _render_report(self, run: dict, live: bool) -> Path | None:
+        reports_dir = Path(self.doc["reports_dir"])
+        if not reports_dir.parent.is_dir():
+            # The workspace was deleted or moved during the run; rendering would create its folders again.
+            if not live:
+                self.console.say("Warning: cannot write the report: %s no longer exists" % reports_dir.parent)
+            return None
         try:
             from seedrun import report
 

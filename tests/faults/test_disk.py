@@ -361,3 +361,29 @@ def test_short_header_write_is_no_truncation(ws):
     log = (ws.run_dir / "fill.log").read_bytes()
     assert log.startswith(b"[seedrun] step fill, attempt 1 of 2, started ")
     assert len(log) == limit
+
+
+def test_workspace_renamed_mid_run(tmp_workspace, tmp_path_factory):
+    # Renamed while a step runs (as pytest does with a test's folder before it deletes it),
+    # the run's paths are gone; the reply must still reach the recipe, or make waits for ever.
+    ws = tmp_workspace
+    ws.env["TMPDIR"] = str(tmp_path_factory.mktemp("tmp"))
+    ws.write("""
+        [pipeline]
+        name = "renamed"
+
+        [steps.slow]
+        command = 'touch "$T/started"; sleep 1.5'
+    """)
+    process = ws.launch("run")
+    assert wait_for(lambda: (ws.scratch / "started").exists())
+    moved = ws.path.with_name(ws.path.name + "-renamed")
+    ws.path.rename(moved)
+    output, _ = process.communicate(timeout=60)
+    assert process.returncode == 0, output
+    assert "Traceback" not in output
+    assert "Finished: slow in " in output
+    assert "Run %s succeeded" % fallback_record(output)["run_id"] in output
+    # Nothing of the workspace is created again under its old name.
+    assert "Warning: cannot write the report: %s no longer exists" % ws.path in output.splitlines()
+    assert not ws.path.exists()

@@ -118,9 +118,10 @@ def test_lost_launcher_stops_run(ws):
     assert len(said) == 1, output
 
 
-def recipe_of(step: str) -> list[int]:
-    """PIDs of the recipe shells that wait for the reply of `step`."""
-    return [pid for pid in map(int, filter(str.isdigit, os.listdir("/proc")))
+def recipe_of(run_dir, step: str) -> list[int]:
+    """PIDs of the recipe shells of a run that wait for the reply of `step`."""
+    # Only this run's processes: a run of another test or session may have a recipe of the same name.
+    return [pid for pid in processes_of_run(run_dir)
             if b"/bin/sh" in command_line(pid) and b".seedrun/reply/%s;" % step.encode() in command_line(pid)]
 
 
@@ -132,7 +133,7 @@ def test_killed_recipe_stops_its_step(ws):
     process = ws.launch("run")
     assert wait_for(lambda: lines(ws.scratch / "slow.events"))
     run_dir = ws.run_dir
-    recipes = recipe_of("slow")
+    recipes = recipe_of(run_dir, "slow")
     assert len(recipes) == 1
     makes = make_of_run(run_dir)
     assert len(makes) == 1

@@ -336,14 +336,20 @@ def test_locked_hint_stops_background_run(ws):
     ws.write(SLOW.replace("SECONDS", "30"))
     background = ws.call(["/bin/sh", "-c", '"$0" run > "$T/background.out" 2>&1 & echo $!', SEEDRUN])
     pid = int(background.out.strip())
-    assert wait_for(lambda: lines(ws.scratch / "slow.events"))
-    result = ws.run("run")
-    assert result.code == 75, result.out + result.err
-    message = LOCKED_MESSAGE.match(result.err.strip())
-    assert message, result.err
-    assert int(message.group(5)) == pid
-    subprocess.run(["kill", "-TERM", message.group(5)], check=True)
-    assert wait_for(lambda: not pid_alive(pid), timeout=30)
+    try:
+        assert wait_for(lambda: lines(ws.scratch / "slow.events"))
+        result = ws.run("run")
+        assert result.code == 75, result.out + result.err
+        message = LOCKED_MESSAGE.match(result.err.strip())
+        assert message, result.err
+        assert int(message.group(5)) == pid
+        subprocess.run(["kill", "-TERM", message.group(5)], check=True)
+        assert wait_for(lambda: not pid_alive(pid), timeout=30)
+    finally:
+        # A failed check must not leave the background run going on after the test.
+        if pid_alive(pid):
+            os.kill(pid, signal.SIGTERM)
+            wait_for(lambda: not pid_alive(pid), timeout=30)
     assert ws.record()["status"] == "interrupted"
     assert "Interrupted by SIGTERM" in (ws.scratch / "background.out").read_text()
 
