@@ -1019,11 +1019,12 @@ class Execution:
                          "(run.json is written)" % (steprunner.format_duration(seconds), display_path(self.history_db)))
 
     def _render_report(self, run: dict, live: bool) -> Path | None:
-        reports_dir = Path(self.doc["reports_dir"])
-        if not reports_dir.parent.is_dir():
-            # The workspace was deleted or moved during the run; rendering would create its folders again.
+        logs_dir = Path(self.doc["logs_dir"])
+        if not logs_dir.is_dir():
+            # The workspace was deleted or moved during the run (the run created logs_dir at its start),
+            # and rendering would create its folders again. A reports_dir not created yet is made below.
             if not live:
-                self.console.say("Warning: cannot write the report: %s no longer exists" % reports_dir.parent)
+                self.console.say("Warning: cannot write the report: %s no longer exists" % logs_dir)
             return None
         try:
             from seedrun import report

@@ -756,3 +756,12 @@ def test_interrupt_after_every_step_ended_keeps_status():
     unstarted = finished + [{"status": "not_run", "allowed_failure": False,
                              "reason": "not started: the run was interrupted"}]
     assert run_status(unstarted, interrupted=True) == ("interrupted", 130)
+
+
+def test_report_in_folder_made_by_the_run(ws):
+    # reports_dir's parent does not exist before the first run; the run makes both.
+    ws.write('[pipeline]\nname = "x"\nreports_dir = "out/html"\n[steps.a]\ncommand = "true"\n')
+    result = ws.run("run")
+    assert result.code == 0, result.out + result.err
+    assert not any(line.startswith("Warning:") for line in result.lines), result.out
+    assert (ws.path / "out" / "html" / ("%s.html" % ws.record()["run_id"])).exists()

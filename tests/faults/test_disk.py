@@ -385,5 +385,5 @@ def test_workspace_renamed_mid_run(tmp_workspace, tmp_path_factory):
     assert "Finished: slow in " in output
     assert "Run %s succeeded" % fallback_record(output)["run_id"] in output
     # Nothing of the workspace is created again under its old name.
-    assert "Warning: cannot write the report: %s no longer exists" % ws.path in output.splitlines()
+    assert "Warning: cannot write the report: %s no longer exists" % (ws.path / "logs") in output.splitlines()
     assert not ws.path.exists()
