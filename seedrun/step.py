@@ -956,14 +956,18 @@ def insert_at_start(fd, prefix, chunk=1 << 20):
     writer = os.open("/proc/self/fd/%d" % fd, os.O_WRONLY | os.O_CLOEXEC)
     try:
         size = end = os.fstat(fd).st_size
+        try:
+            # The space for the longer file comes first: a write cut short by a full disk or a
+            # file size limit in the middle of the move would leave the log garbled.
+            os.posix_fallocate(writer, size, len(prefix))
+        except OSError:
+            os.ftruncate(writer, size)
+            raise
         while end > 0:
             start = max(0, end - chunk)
             data = os.pread(fd, end - start, start)
             if os.pwrite(writer, data, start + len(prefix)) != len(data):
-                if end == size:
-                    # Only the growth of the file failed, so nothing of the log has moved yet.
-                    os.ftruncate(writer, size)
-                raise OSError(errno.ENOSPC, "no space left to move the log's content")
+                raise OSError(errno.EIO, "the log's content could not be moved")
             end = start
         os.pwrite(writer, prefix, 0)
     finally:

@@ -12,13 +12,14 @@ import errno
 import json
 import os
 import resource
+import sys
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
-from support import SEEDRUN, wait_for
+from support import REPO, SEEDRUN, wait_for
 from fault_support import kill_run_processes, run_processes
 
 IS_ROOT = os.geteuid() == 0
@@ -387,3 +388,22 @@ def test_workspace_renamed_mid_run(tmp_workspace, tmp_path_factory):
     # Nothing of the workspace is created again under its old name.
     assert "Warning: cannot write the report: %s no longer exists" % (ws.path / "logs") in output.splitlines()
     assert not ws.path.exists()
+
+
+def test_header_restore_on_full_disk_keeps_log(tmp_path):
+    # Moving a log behind its restored header needs room for the longer file; without it
+    # the log must stay exactly as it was, not half moved.
+    log = tmp_path / "step.log"
+    data = b"".join(b"line %04d\n" % number for number in range(100))
+    log.write_bytes(data)
+    script = ("import os, sys; from seedrun.step import insert_at_start\n"
+              "fd = os.open(sys.argv[1], os.O_RDWR | os.O_APPEND)\n"
+              "try:\n    insert_at_start(fd, b'x' * 26)\nexcept OSError as error:\n    print(error.errno)\n")
+
+    def limit_file_size() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (len(data) + 10, resource.RLIM_INFINITY))
+
+    done = subprocess.run([sys.executable, "-c", script, str(log)], capture_output=True, text=True, timeout=60,
+                          preexec_fn=limit_file_size, env=dict(os.environ, PYTHONPATH=str(REPO)))
+    assert done.stdout.strip() == str(errno.EFBIG), done.stdout + done.stderr
+    assert log.read_bytes() == data
