@@ -31,9 +31,10 @@ def notify(command: str, run: dict, run_dir: Path, reports_dir: Path, workdir: P
            say: Callable[[str], None], interrupted: Callable[[], bool] = lambda: False) -> bool:
     """Run the [notify] on_failure command with the run's details in its environment.
 
-    Its output goes to notify.log in the run directory, or to
-    $TMPDIR/seedrun-<run-id>.notify.log when the run directory cannot take
-    it (deleted, or on a full disk): a failed run must still be notified. A
+    Its output goes to notify.log in the run directory, or to a new
+    $TMPDIR/seedrun-<run-id>.*.notify.log when the run directory cannot take
+    it (deleted, or on a full disk), and it runs in the temp directory when
+    the workdir is gone: a failed run must still be notified. A
     failure or timeout is reported on the console and never changes the
     run's exit code. The command is killed, with its process group, after
     TIMEOUT_SECONDS or as soon as interrupted() returns True.
@@ -44,6 +45,10 @@ def notify(command: str, run: dict, run_dir: Path, reports_dir: Path, workdir: P
     except OSError as error:
         say("Warning: cannot run the notification command: cannot open a file for its output: %s" % error)
         return False
+    if not workdir.is_dir():
+        say("Warning: the workdir %s no longer exists; the notification command runs in %s"
+            % (workdir, tempfile.gettempdir()))
+        workdir = Path(tempfile.gettempdir())
     try:
         with output:
             process = subprocess.Popen(["/bin/sh", "-c", command], cwd=workdir, env=env, stdin=subprocess.DEVNULL,
@@ -73,12 +78,11 @@ def _open_output(run_dir: Path, run_id: str, say: Callable[[str], None]):
     try:
         return open(run_dir / "notify.log", "ab"), "notify.log in the run directory"
     except OSError as error:
-        fallback = Path(tempfile.gettempdir()) / ("seedrun-%s.notify.log" % run_id)
+        # A new file of a name nobody can plant a link or a readable file at beforehand.
+        fd, fallback = tempfile.mkstemp(prefix="seedrun-%s." % run_id, suffix=".notify.log")
         say("Warning: cannot write notify.log in %s: %s; the notification command's output goes to %s"
             % (run_dir, error.strerror, fallback))
-        # O_NOFOLLOW: the name in a shared temp directory is easy to guess, so a link planted there is refused.
-        fd = os.open(fallback, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-        return os.fdopen(fd, "ab"), str(fallback)
+        return os.fdopen(fd, "ab"), fallback
 
 
 def _wait(process: subprocess.Popen, interrupted: Callable[[], bool]) -> int | None:

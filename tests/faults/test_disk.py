@@ -212,10 +212,11 @@ def test_run_dir_deleted_mid_run(tmp_workspace):
     assert not (ws.scratch / "later.ran").exists()
     # The failed run is still notified; the command's output goes to TMPDIR instead.
     assert (ws.scratch / "notified").read_text() == "failed\n"
-    fallback = ws.path / "tmp" / ("seedrun-%s.notify.log" % run_dir.name)
+    fallbacks = list((ws.path / "tmp").glob("seedrun-%s.*.notify.log" % run_dir.name))
+    assert len(fallbacks) == 1, output
     assert ("Warning: cannot write notify.log in %s: No such file or directory; the notification command's output "
-            "goes to %s" % (run_dir, fallback)) in output.splitlines()
-    assert fallback.read_text() == "notify-output\n"
+            "goes to %s" % (run_dir, fallbacks[0])) in output.splitlines()
+    assert fallbacks[0].read_text() == "notify-output\n"
     assert run_processes(ws.scratch) == []
 
 
@@ -407,3 +408,28 @@ def test_header_restore_on_full_disk_keeps_log(tmp_path):
                           preexec_fn=limit_file_size, env=dict(os.environ, PYTHONPATH=str(REPO)))
     assert done.stdout.strip() == str(errno.EFBIG), done.stdout + done.stderr
     assert log.read_bytes() == data
+
+
+def test_renamed_workspace_still_notifies(tmp_workspace, tmp_path_factory):
+    ws = tmp_workspace
+    outside = tmp_path_factory.mktemp("outside")
+    ws.env["TMPDIR"] = str(outside)
+    ws.write("""
+        [pipeline]
+        name = "renamed-failing"
+
+        [notify]
+        on_failure = 'echo "$SEEDRUN_STATUS" > "$TMPDIR/notified"'
+
+        [steps.slow]
+        command = 'touch "$T/started"; sleep 1.5; exit 3'
+    """)
+    process = ws.launch("run")
+    assert wait_for(lambda: (ws.scratch / "started").exists())
+    ws.path.rename(ws.path.with_name(ws.path.name + "-renamed"))
+    output, _ = process.communicate(timeout=60)
+    assert process.returncode == 1, output
+    assert "Traceback" not in output
+    assert ("Warning: the workdir %s no longer exists; the notification command runs in %s" % (ws.path, outside)
+            in output.splitlines()), output
+    assert (outside / "notified").read_text() == "failed\n"
