@@ -469,6 +469,9 @@ class WorkerLoop:
         """
         code = INTERNAL_ERROR_EXIT
         clean = False
+        # Opened now, while the recipe holds its FIFO open and the FIFO has its name: the reply
+        # must reach the recipe even if the run directory is renamed or deleted during the step.
+        reply_fd = open_reply(reply_path(self.state, reply), client)
         try:
             os.setpgid(0, group)
             code = step.main([self.run_dir] + arguments)
@@ -485,7 +488,10 @@ class WorkerLoop:
                 sys.stderr.flush()
             except (OSError, ValueError):
                 pass
-            send_reply(reply_path(self.state, reply), code, client)
+            if reply_fd is None:
+                send_reply(reply_path(self.state, reply), code, client)
+            else:
+                write_reply(reply_fd, code)
         return clean
 
     def _reset(self):
@@ -521,7 +527,14 @@ class WorkerLoop:
 
 
 def send_reply(path, code, client):
-    """Write an exit code to the reply FIFO of the recipe with PID client, unless the recipe is gone.
+    """Write an exit code to the reply FIFO of the recipe with PID client, unless the recipe is gone."""
+    fd = open_reply(path, client)
+    if fd is not None:
+        write_reply(fd, code)
+
+
+def open_reply(path, client):
+    """Open the reply FIFO of the recipe with PID client for writing; None if the recipe is gone.
 
     If the FIFO's name is gone with a deleted, renamed or moved run
     directory, the recipe still has the FIFO open as its fd 3, and /proc
@@ -529,16 +542,18 @@ def send_reply(path, code, client):
     would wait for ever.
     """
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        return os.open(path, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except FileNotFoundError:
-        fd = _open_deleted_reply(path, client)
+        return _open_deleted_reply(path, client)
     except OSError:
-        return
-    if fd is None:
-        return
+        return None
+
+
+def write_reply(fd, code):
     try:
         os.write(fd, b"%d\n" % code)
     except OSError:
+        # The recipe is gone (EPIPE): nobody waits for the reply.
         pass
     finally:
         os.close(fd)
@@ -548,13 +563,14 @@ def _open_deleted_reply(path, client):
     fd_link = "/proc/%d/fd/3" % client
     try:
         # The PID may be another process's by now: only a recipe's own reply FIFO of this
-        # step will do, found under whatever name its run directory has now.
+        # step and run will do, found under whatever name the run's workspace has now.
         target = os.readlink(fd_link).removesuffix(" (deleted)")
-        suffix = os.sep + os.path.join(REPLIES, os.path.basename(path))
+        run_dir = os.path.dirname(os.path.dirname(os.path.dirname(path)))
+        suffix = os.sep + os.path.join(os.path.basename(run_dir), ".seedrun", REPLIES, os.path.basename(path))
         if not target.endswith(suffix):
             return None
         with open("/proc/%d/cmdline" % client, "rb") as f:
-            if b"3<>.seedrun/%s;" % suffix.lstrip(os.sep).encode() not in f.read():
+            if b"3<>.seedrun/%s/%s;" % (REPLIES.encode(), os.fsencode(os.path.basename(path))) not in f.read():
                 return None
         return os.open(fd_link, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError:

@@ -433,3 +433,26 @@ def test_renamed_workspace_still_notifies(tmp_workspace, tmp_path_factory):
     assert ("Warning: the workdir %s no longer exists; the notification command runs in %s" % (ws.path, outside)
             in output.splitlines()), output
     assert (outside / "notified").read_text() == "failed\n"
+
+
+def test_workspace_copied_back_mid_run(tmp_workspace, tmp_path_factory):
+    # mv ws ws.old && cp -a ws.old ws during a step puts a new reply FIFO, which no recipe
+    # reads, at the old name; the reply must still reach the recipe through the FIFO it opened.
+    ws = tmp_workspace
+    ws.env["TMPDIR"] = str(tmp_path_factory.mktemp("tmp"))
+    ws.write("""
+        [pipeline]
+        name = "copied"
+
+        [steps.slow]
+        command = 'touch "$T/started"; sleep 1.5'
+    """)
+    process = ws.launch("run")
+    assert wait_for(lambda: (ws.scratch / "started").exists())
+    moved = ws.path.with_name(ws.path.name + "-old")
+    ws.path.rename(moved)
+    subprocess.run(["cp", "-a", str(moved), str(ws.path)], check=True)
+    output, _ = process.communicate(timeout=60)
+    assert process.returncode == 0, output
+    assert "Finished: slow in " in output
+    assert "Traceback" not in output
