@@ -182,13 +182,17 @@ def valid_record(record):
     attempts, history = record.get("attempts", 0), record.get("attempt_history", [])
     if type(attempts) is not int or not isinstance(history, list):
         return False
+    pid = record.get("pid")
+    if pid is not None and (type(pid) is not int or pid <= 1):
+        return False
     return all(isinstance(item, dict) and _numbers(item, ("started_at", "finished_at")) for item in history)
 
 
 def _numbers(table, keys):
+    """Tell whether the keys hold None or times that iso() can format: finite, from 1970 to about 2242."""
     for key in keys:
         value = table.get(key)
-        if value is not None and type(value) not in (int, float):
+        if value is not None and (type(value) not in (int, float) or not 0 <= value < 2 ** 33):
             return False
     return True
 

@@ -738,7 +738,10 @@ def test_plan_resume_agrees_on_damaged_record(ws):
 
 
 @pytest.mark.parametrize("content", [[1, 2], {"status": "succeeded", "started_at": "yesterday"},
-                                     {"status": "succeeded", "attempt_history": ["x"]}])
+                                     {"status": "succeeded", "attempt_history": ["x"]},
+                                     {"status": "succeeded", "started_at": float("nan")},
+                                     {"status": "succeeded", "finished_at": 1e20},
+                                     {"status": "succeeded", "pid": "12"}, {"status": "succeeded", "pid": True}])
 def test_damaged_record_counts_as_missing(ws, content):
     ws.write(FIXABLE_PIPELINE)
     assert ws.run("run").code == 1
