@@ -298,8 +298,9 @@ def test_rate_limited_retries_are_bounded(ws):
 
 
 def test_long_pool_wait_is_said(ws):
-    # first holds the pool's only slot for 3 s; the four waiters start after gate,
-    # 0.3 s in, and all wait for that slot, polling its queue lock together.
+    # first holds the pool's only slot for 5 s. The four waiters start once gate has seen
+    # first's command start, so each waits over 2 s for the slot, polling its queue lock
+    # together with the others, even on a slow machine.
     waiters = "".join("""
         [steps.waiter%d]
         pool = "api"
@@ -316,10 +317,10 @@ def test_long_pool_wait_is_said(ws):
 
         [steps.first]
         pool = "api"
-        command = 'sleep 3'
+        command = 'touch "$T/first.started"; sleep 5'
 
         [steps.gate]
-        command = 'sleep 0.3'
+        command = 'while [ ! -f "$T/first.started" ]; do sleep 0.05; done'
     ''' + waiters)
     result = ws.run("run")
     assert result.code == 0, result.out + result.err
