@@ -8,8 +8,6 @@ BIN := $(abspath $(VENV))/bin
 SEEDRUN := $(BIN)/seedrun
 PIPELINE ?=
 JOBS ?=
-REPLAN ?=
-RUN_ID ?=
 # Defaults come before the unexport below: GNU make 4.3 defines an undefined
 # variable as empty when it is unexported, and ?= then leaves it empty.
 KEEP ?= 30
@@ -19,25 +17,26 @@ KEEP ?= 30
 # expanded by make, and so does unexport: make expands a command-line
 # variable to put it into the environment of every recipe.
 quote = '$(subst ','\'',$(1))'
-unexport PIPELINE JOBS KEEP REPLAN RUN_ID
+unexport PIPELINE JOBS KEEP
 GLOBAL_ARGS := $(if $(value PIPELINE),--pipeline $(call quote,$(value PIPELINE)))
 JOB_ARGS := $(if $(value JOBS),--jobs $(call quote,$(value JOBS)))
 # `make resume REPLAN=1 RUN_ID=ID` runs `seedrun resume --replan ID`, and
 # `make plan resume` with the same variables explains that resume.
-# Only from make's command line: RUN_ID is a common name for other tools' variables, and an
-# exported one must not pick the run to resume.
-ifneq ($(origin RUN_ID),command line)
-  override RUN_ID :=
+# Only from make's command line: RUN_ID is a common name for other tools' variables, so an
+# exported one neither picks the run to resume nor goes missing from the steps' environment.
+ifeq ($(origin RUN_ID),command line)
+  unexport RUN_ID
+  RUN_ID_ARGS := $(if $(value RUN_ID),$(call quote,$(value RUN_ID)))
 endif
-ifneq ($(origin REPLAN),command line)
-  override REPLAN :=
+ifeq ($(origin REPLAN),command line)
+  unexport REPLAN
+  REPLAN_VALUE := $(value REPLAN)
 endif
-REPLAN_ARGS := $(if $(value REPLAN),--replan)
-RUN_ID_ARGS := $(if $(value RUN_ID),$(call quote,$(value RUN_ID)))
+REPLAN_ARGS := $(if $(REPLAN_VALUE),--replan)
 ifneq ($(filter resume,$(MAKECMDGOALS)),)
-  ifneq ($(value REPLAN),)
-    ifneq ($(value REPLAN),1)
-      $(error invalid REPLAN value '$(value REPLAN)': use REPLAN=1 to resume with the pipeline file as it is now, or leave REPLAN out to resume with the run's own plan)
+  ifneq ($(REPLAN_VALUE),)
+    ifneq ($(REPLAN_VALUE),1)
+      $(error invalid REPLAN value '$(REPLAN_VALUE)': use REPLAN=1 to resume with the pipeline file as it is now, or leave REPLAN out to resume with the run's own plan)
     endif
   endif
 endif

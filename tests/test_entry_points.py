@@ -203,6 +203,12 @@ def test_make_ignores_run_id_from_environment(ws):
     assert result.code == 0, result.out + result.err
     assert result.out.rstrip().endswith(" resume"), result.out
     assert "12345" not in result.out
+    # Steps still get the variables from the environment, as under seedrun run.
+    ws.write('[pipeline]\nname = "env"\n[steps.show]\ncommand = \'echo "$RUN_ID $REPLAN" > "$T/seen"\'\n')
+    result = ws.call(["make", "-C", str(REPO), "--no-print-directory", "seed-all",
+                      "PIPELINE=%s" % (ws.path / "pipeline.toml")], env=env)
+    assert result.code == 0, result.out + result.err
+    assert (ws.scratch / "seen").read_text() == "12345 1\n"
 
 
 def test_make_report_of_named_run(ws):
