@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import marshal
 import os
+import shlex
 import signal
 import subprocess
 import time
@@ -380,7 +381,8 @@ def _name_unfinished_run(pipeline: Pipeline) -> None:
             if os.environ.get(REPLAN_ARGUMENT_VARIABLE):
                 # Started by make resume: name the make command with the run id.
                 default = pipeline.path == Path(DEFAULT_PIPELINE).resolve()
-                command = "make resume RUN_ID=%s%s" % (run_id, "" if default else " PIPELINE=%s" % pipeline.path)
+                command = "make resume RUN_ID=%s%s" % (
+                    run_id, "" if default else " PIPELINE=%s" % shlex.quote(str(pipeline.path)))
             else:
                 command = _run_command(pipeline, "resume " + run_id)
             say("The newest run that did not succeed is %s (%s); resume it with: %s"
@@ -586,7 +588,9 @@ def explain_resume(path: str | os.PathLike | None, run_id: str | None = None, re
         if changes:
             lines.append("%s changed since the run started: %s" % (pipeline.path.name, "; ".join(changes)))
     elif changes:
-        resume_command = "make resume" if os.environ.get(REPLAN_ARGUMENT_VARIABLE) else "seedrun resume"
+        # Under make, with the run's id, so that following the hint resumes this run and not the newest.
+        resume_command = ("make resume RUN_ID=%s" % document["run_id"] if os.environ.get(REPLAN_ARGUMENT_VARIABLE)
+                          else "seedrun resume")
         lines.append("%s changed since the run started: %s; %s keeps the old plan, %s %s takes the new one"
                      % (pipeline.path.name, "; ".join(changes), resume_command, resume_command, replan_argument()))
     return "\n".join(lines)

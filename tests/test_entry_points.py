@@ -595,8 +595,9 @@ def test_make_plan_resume_hint_speaks_make(ws):
     ws.write(FAILING.replace("exit 3", "exit 4"))
     code, out = make(ws, "plan", "resume")
     assert code == 0, out
-    assert ("pipeline.toml changed since the run started: fetch (command changed); make resume keeps the old plan, "
-            "make resume REPLAN=1 takes the new one") in out.splitlines(), out
+    run_id = (ws.path / "logs" / "latest").resolve().name
+    assert ("pipeline.toml changed since the run started: fetch (command changed); make resume RUN_ID=%s keeps the "
+            "old plan, make resume RUN_ID=%s REPLAN=1 takes the new one" % (run_id, run_id)) in out.splitlines(), out
     code, out = make(ws, "plan", "resume", "REPLAN=1")
     assert code == 0, out
     assert out.startswith("Resume with REPLAN=1 of run "), out
