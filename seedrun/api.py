@@ -26,7 +26,8 @@ from seedrun.records import read_plan_document, read_run_record, read_step_recor
 from seedrun.retention import RUN_ID, list_runs, prune_runs
 from seedrun.rules import render_rules
 from seedrun.runner import (Execution, build_plan_document, convert_spec_folder, display_path, find_make,
-                            max_kill_grace, new_run_id, point_latest, refresh_log_display, write_run_files)
+                            max_kill_grace, new_run_id, point_latest, read_specs, refresh_log_display,
+                            write_run_files)
 
 DEFAULT_PIPELINE = "pipeline.toml"
 STALE_STOP_SECONDS = 10.0
@@ -593,6 +594,12 @@ def explain_resume(path: str | os.PathLike | None, run_id: str | None = None, re
                           else "seedrun resume")
         lines.append("%s changed since the run started: %s; %s keeps the old plan, %s %s takes the new one"
                      % (pipeline.path.name, "; ".join(changes), resume_command, resume_command, replan_argument()))
+    if not replan:
+        try:
+            read_specs(run_dir, document)
+        except ValueError as error:
+            lines.append("The step specs of run %s are damaged (%s), so a resume is refused; resume it with %s to "
+                         "write them again" % (document["run_id"], error, replan_argument()))
     return "\n".join(lines)
 
 

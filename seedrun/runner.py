@@ -234,25 +234,38 @@ def convert_spec_folder(run_dir: Path) -> None:
     steprunner.write_atomically(files.specs(), marshal.dumps(everything))
 
 
+def read_specs(run_dir: Path, document: dict) -> dict:
+    """Return a run's spec file, checked to hold a spec for every planned step and phase barrier.
+
+    Raise ValueError naming the problem: every step runner of a resume
+    with such a file would fail.
+    """
+    path = steprunner.RunFiles(str(run_dir)).specs()
+    try:
+        everything = marshal.loads(Path(path).read_bytes())
+    except (OSError, EOFError, ValueError, TypeError) as error:
+        raise ValueError("cannot read %s: %s" % (path, error)) from None
+    if not isinstance(everything, dict):
+        raise ValueError("%s does not contain the specs of the steps" % path)
+    for entry in document["steps"]:
+        if not isinstance(everything.get(entry["name"]), dict):
+            raise ValueError("%s has no spec of step %s" % (path, entry["name"]))
+    for phase in document["barriers"]:
+        members = everything.get("phase." + phase)
+        if not isinstance(members, list) or not all(isinstance(name, str) for name in members):
+            raise ValueError("%s has no member list of phase %s" % (path, phase))
+    return everything
+
+
 def refresh_log_display(run_dir: Path, document: dict) -> None:
     """Check the step specs of a run to resume, and make the log paths they print relative to this directory.
 
     The spec file keeps the paths that the run's first seedrun printed,
     relative to where it ran; a resume started elsewhere would point the
-    operator at files that are not there. Raise ValueError when the spec
-    file cannot be read or lacks the spec of a planned step: every step
-    runner of the resume would fail.
+    operator at files that are not there. Raise ValueError as read_specs() does.
     """
     files = steprunner.RunFiles(str(run_dir))
-    try:
-        everything = marshal.loads(Path(files.specs()).read_bytes())
-    except (OSError, EOFError, ValueError, TypeError) as error:
-        raise ValueError("cannot read %s: %s" % (files.specs(), error)) from None
-    if not isinstance(everything, dict):
-        raise ValueError("%s does not contain the specs of the steps" % files.specs())
-    for entry in document["steps"]:
-        if not isinstance(everything.get(entry["name"]), dict):
-            raise ValueError("%s has no spec of step %s" % (files.specs(), entry["name"]))
+    everything = read_specs(run_dir, document)
     changed = False
     for name, spec in everything.items():
         if isinstance(spec, dict) and "log_display" in spec:

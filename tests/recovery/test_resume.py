@@ -760,9 +760,18 @@ def test_damaged_record_counts_as_missing(ws, content):
     assert ws.steps()["a"]["status"] == "succeeded"
 
 
-@pytest.mark.parametrize("case", ["truncated", "list", "no-spec-of-b"])
+@pytest.mark.parametrize("case", ["truncated", "list", "no-spec-of-b", "no-phase-members"])
 def test_damaged_specs_need_replan(ws, case):
-    ws.write(FIXABLE_PIPELINE)
+    # The second phase waits for the first, so the spec file has the member list of phase main.
+    ws.write(FIXABLE_PIPELINE.replace('    needs = ["a"]\n', "") + '''
+    [[phases]]
+    name = "main"
+    steps = ["a"]
+
+    [[phases]]
+    name = "later"
+    steps = ["b"]
+    ''')
     assert ws.run("run").code == 1
     path = ws.run_dir / ".seedrun" / "specs"
     specs = marshal.loads(path.read_bytes())
@@ -770,10 +779,17 @@ def test_damaged_specs_need_replan(ws, case):
         path.write_bytes(path.read_bytes()[:100])
     elif case == "list":
         path.write_bytes(marshal.dumps([1, 2]))
-    else:
+    elif case == "no-spec-of-b":
         del specs["b"]
         path.write_bytes(marshal.dumps(specs))
+    else:
+        del specs["phase.main"]
+        path.write_bytes(marshal.dumps(specs))
     before = ws.record()
+    plan = ws.run("plan", "--resume")
+    assert plan.code == 0, plan.out + plan.err
+    assert plan.lines[-1].startswith("The step specs of run %s are damaged (" % ws.run_dir.name), plan.out
+    assert plan.lines[-1].endswith("), so a resume is refused; resume it with --replan to write them again")
     result = ws.run("resume")
     assert result.code == 2, result.out + result.err
     assert result.err.startswith("seedrun: error: the step specs of run %s are damaged (" % ws.run_dir.name)
