@@ -531,7 +531,13 @@ def explain_resume(path: str | os.PathLike | None, run_id: str | None = None, re
     """
     pipeline = load_pipeline(pipeline_path(path))
     run_dir = find_run(pipeline, run_id)
-    document = resumable_plan(pipeline, run_dir, replan)
+    try:
+        document = resumable_plan(pipeline, run_dir, replan)
+    except UsageError:
+        # As in resume(): a run that succeeded needs no plan, even in a moved workspace.
+        if not replan and _run_status(run_dir) == "succeeded":
+            return "Run %s succeeded; nothing to resume" % run_dir.name
+        raise
     files = steprunner.RunFiles(str(run_dir))
     settled = _settled_steps(run_dir)
     new_document, _ = build_plan_document(pipeline, resolve(pipeline, Selection(**document["selection_args"])),

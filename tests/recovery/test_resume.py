@@ -808,6 +808,7 @@ def test_succeeded_run_in_moved_workspace(ws, tmp_path_factory):
     run_id = ws.run_dir.name
     moved = tmp_path_factory.mktemp("moved") / "workspace"
     subprocess.run(["cp", "-a", str(ws.path), str(moved)], check=True)
-    done = subprocess.run([SEEDRUN, "resume"], cwd=moved, env=ws.env, capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert done.stdout.splitlines() == ["Run %s succeeded; nothing to resume" % run_id]
+    for command in (["resume"], ["plan", "--resume"]):
+        done = subprocess.run([SEEDRUN, *command], cwd=moved, env=ws.env, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, (command, done.stdout + done.stderr)
+        assert done.stdout.splitlines() == ["Run %s succeeded; nothing to resume" % run_id], command
