@@ -35,6 +35,20 @@ def _write_numbers(path, numbers):
     os.replace(tmp, path)
 
 
+def make_pool_dir(path):
+    """Create a pool's folder, logs/.seedrun/pools/NAME, inside a logs directory that still exists.
+
+    A workspace renamed or deleted during the run is not created again under
+    its old name: the error then fails the step that needed the pool.
+    """
+    state = os.path.dirname(os.path.dirname(path))
+    if not os.path.isdir(state):
+        import errno
+
+        raise FileNotFoundError(errno.ENOENT, "the run's logs directory is gone", state)
+    os.makedirs(path, exist_ok=True)
+
+
 def _try_lock(path):
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
     try:
@@ -59,7 +73,7 @@ class PoolSlot:
         Return False if a signal arrived while waiting. After
         WAIT_SHOWN_SECONDS of waiting, on_wait(reason) is called once.
         """
-        os.makedirs(self.dir, exist_ok=True)
+        make_pool_dir(self.dir)
         queue_path = os.path.join(self.dir, "queue.lock")
         started = time.monotonic()
         while not signals.received:
@@ -137,6 +151,6 @@ def cool_down(pool):
     if len(previous) == 2 and previous[0] + base > now:
         # A cooldown longer than the cap stays as it is: doubling never shortens the pause.
         pause = min(previous[1] * 2, max(MAX_COOLDOWN_SECONDS, base))
-    os.makedirs(pool["dir"], exist_ok=True)
+    make_pool_dir(pool["dir"])
     _write_numbers(path, [now + pause, pause])
     return pause

@@ -456,3 +456,29 @@ def test_workspace_copied_back_mid_run(tmp_workspace, tmp_path_factory):
     assert process.returncode == 0, output
     assert "Finished: slow in " in output
     assert "Traceback" not in output
+
+
+def test_renamed_workspace_not_made_again_by_pool(tmp_workspace, tmp_path_factory):
+    # The rate-limited exit starts the pool's cool-down, whose file lives in the logs directory.
+    ws = tmp_workspace
+    ws.env["TMPDIR"] = str(tmp_path_factory.mktemp("tmp"))
+    ws.write("""
+        [pipeline]
+        name = "renamed-pool"
+
+        [pools.api]
+        size = 1
+        rate_limited_exit_code = 75
+        cooldown = "0.2s"
+
+        [steps.limited]
+        pool = "api"
+        command = 'touch "$T/started"; sleep 1.5; exit 75'
+    """)
+    process = ws.launch("run")
+    assert wait_for(lambda: (ws.scratch / "started").exists())
+    ws.path.rename(ws.path.with_name(ws.path.name + "-renamed"))
+    output, _ = process.communicate(timeout=60)
+    assert process.returncode == 1, output
+    assert "Failed: limited, seedrun's step runner failed: FileNotFoundError: " in output, output
+    assert not ws.path.exists()
