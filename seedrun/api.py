@@ -476,7 +476,7 @@ def _what_changed(before: dict, after: dict, workdir_changed: bool) -> str:
 
 
 def _kept_on_resume(files: steprunner.RunFiles, name: str, record: dict | None) -> bool:
-    """Return whether a resume keeps the step: its own record and its .ok stamp both say it succeeded."""
+    """Return whether a resume keeps the step: its own record and its .ok stamp both record that it succeeded."""
     return record is not None and record.get("status") == "succeeded" and os.path.exists(files.stamp(name, "ok"))
 
 

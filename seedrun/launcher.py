@@ -469,7 +469,7 @@ class WorkerLoop:
         """
         code = INTERNAL_ERROR_EXIT
         clean = False
-        # Opened now, while the recipe holds its FIFO open and the FIFO has its name: the reply
+        # Opened now, while the recipe has its FIFO open and the FIFO has its name: the reply
         # must reach the recipe even if the run directory is renamed or deleted during the step.
         reply_fd = open_reply(reply_path(self.state, reply), client)
         try:
@@ -553,7 +553,7 @@ def write_reply(fd, code):
     try:
         os.write(fd, b"%d\n" % code)
     except OSError:
-        # The recipe is gone (EPIPE): nobody waits for the reply.
+        # The recipe is gone (EPIPE), so no process waits for the reply.
         pass
     finally:
         os.close(fd)

@@ -78,7 +78,7 @@ def _open_output(run_dir: Path, run_id: str, say: Callable[[str], None]):
     try:
         return open(run_dir / "notify.log", "ab"), "notify.log in the run directory"
     except OSError as error:
-        # A new file of a name nobody can plant a link or a readable file at beforehand.
+        # A new file with a random name, so that no link or readable file can be planted at it beforehand.
         fd, fallback = tempfile.mkstemp(prefix="seedrun-%s." % run_id, suffix=".notify.log")
         say("Warning: cannot write notify.log in %s: %s; the notification command's output goes to %s"
             % (run_dir, error.strerror, fallback))

@@ -16,7 +16,7 @@ import time
 
 POLL_SECONDS = 0.05
 MAX_COOLDOWN_SECONDS = 3600.0
-# A step that waits this long for its pool gets a console line that says why.
+# A step that waits this long for its pool gets a console line with the reason.
 WAIT_SHOWN_SECONDS = 2.0
 
 

@@ -19,7 +19,7 @@ SIGNAL_NAMES = {
 # Signals a step's command gets back at their defaults: Python ignores
 # SIGPIPE and SIGXFSZ, and a run started from a script may ignore SIGINT.
 RESET_SIGNALS = (1, 2, 3, 13, 15, 25)
-# The longest single wait for a step's command to end; a longer timeout waits again.
+# The maximum length of one wait for a step's command to end; a longer timeout waits again.
 MAX_WAIT_MS = 3_600_000
 
 def signal_name(number):

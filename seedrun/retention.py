@@ -56,7 +56,7 @@ def prune_runs(logs_dir: Path, reports_dir: Path, pipeline_name: str, keep: int,
         shutil.rmtree(logs_dir / run_id, ignore_errors=True)
         report = reports_dir / ("%s.html" % run_id)
         # latest.html is a copy of the newest report, or of the report of the
-        # run that logs/latest named; a copy of a deleted run's report goes too.
+        # run that logs/latest named. A copy of a deleted run's report goes too.
         if _same_file_content(report, reports_dir / "latest.html"):
             _unlink(reports_dir / "latest.html")
         _unlink(report)

@@ -261,7 +261,7 @@ def refresh_log_display(run_dir: Path, document: dict) -> None:
     """Check the step specs of a run to resume, and make the log paths they print relative to this directory.
 
     The spec file keeps the paths that the run's first seedrun printed,
-    relative to where it ran; a resume started elsewhere would point the
+    relative to where it ran. A resume started elsewhere would point the
     operator at files that are not there. Raise ValueError as read_specs() does.
     """
     files = steprunner.RunFiles(str(run_dir))
@@ -791,7 +791,7 @@ class Execution:
         if step is None or step not in self.records:
             return
         record = read_step_record(self.files, step) or {}
-        # Without the command's PID, the command cannot be told from what it left behind.
+        # Without the command's PID, the command cannot be distinguished from what it left behind.
         if not record.get("pid"):
             return
         try:

@@ -60,7 +60,7 @@ MAKE_VARIABLES = ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES",
 MAX_RATE_LIMITED_RETRIES = 10
 # The start of every line that seedrun writes into a step's log (headers and footers).
 LOG_LINE_PREFIX = "[seedrun] "
-# The longest single sleep of a retry delay or cool-down; a longer one sleeps again.
+# The maximum length of one sleep of a retry delay or cool-down; a longer one sleeps again.
 MAX_WAIT_SECONDS = 3600.0
 # The footer gives the time spent stopping a step's leftover processes when it reaches this.
 LEFTOVER_WAIT_SHOWN_SECONDS = 1.0
@@ -262,7 +262,7 @@ class Console:
     ignored: the step's outcome must still be recorded.
 
     Given the PIDs that may be the step runner's parent, a Console drops its
-    lines once the parent is none of them. A step runner's parent is its
+    lines when its parent is not one of them. A step runner's parent is its
     launcher, or seedrun when only the launcher died (seedrun is a
     subreaper). seedrun killed with SIGKILL takes its launcher along, and
     a step runner left behind would print its outcome at the operator's
@@ -717,7 +717,7 @@ class StepRunner:
         before that moment are gone, and the rest of the output starts at
         offset 0. The header and a note go back in front of what is left.
         NOTE: a command that writes over the start of the log without
-        truncating it (`1<>/dev/stdout`) fails the same check; the log then
+        truncating it (`1<>/dev/stdout`) fails the same check. The log then
         keeps the overwritten bytes after the restored header.
         """
         notice = ("%sthe command truncated or overwrote this log while it ran, by opening it again, as "
