@@ -338,11 +338,23 @@ def resumable_plan(pipeline: Pipeline, run_dir: Path, replan: bool) -> dict:
     return document
 
 
+def _is_default_pipeline(pipeline: Pipeline) -> bool:
+    return pipeline.path == Path(DEFAULT_PIPELINE).resolve()
+
+
 def _run_command(pipeline: Pipeline, subcommand: str = "run") -> str:
     """Return the seedrun command line of the pipeline, with --pipeline unless it is the default file here."""
-    if pipeline.path == Path(DEFAULT_PIPELINE).resolve():
+    if _is_default_pipeline(pipeline):
         return "seedrun %s" % subcommand
     return "seedrun --pipeline %s %s" % (display_path(pipeline.path), subcommand)
+
+
+def _resume_command(pipeline: Pipeline, run_id: str) -> str:
+    """Return the command that resumes the run, in make's spelling when make resume started this process."""
+    if not os.environ.get(REPLAN_ARGUMENT_VARIABLE):
+        return _run_command(pipeline, "resume " + run_id)
+    pipeline_argument = "" if _is_default_pipeline(pipeline) else " PIPELINE=%s" % shlex.quote(str(pipeline.path))
+    return "make resume RUN_ID=%s%s" % (run_id, pipeline_argument)
 
 
 def find_run(pipeline: Pipeline, run_id: str | None) -> Path:
@@ -379,15 +391,8 @@ def _name_unfinished_run(pipeline: Pipeline) -> None:
     """Name the newest run that failed or was interrupted, which a resume without a run id does not take."""
     for run_id, record in reversed(list_runs(pipeline.logs_dir, pipeline.name)):
         if record.get("status") in ("failed", "interrupted"):
-            if os.environ.get(REPLAN_ARGUMENT_VARIABLE):
-                # Started by make resume: name the make command with the run id.
-                default = pipeline.path == Path(DEFAULT_PIPELINE).resolve()
-                command = "make resume RUN_ID=%s%s" % (
-                    run_id, "" if default else " PIPELINE=%s" % shlex.quote(str(pipeline.path)))
-            else:
-                command = _run_command(pipeline, "resume " + run_id)
             say("The newest run that did not succeed is %s (%s); resume it with: %s"
-                % (run_id, record["status"], command))
+                % (run_id, record["status"], _resume_command(pipeline, run_id)))
             return
 
 

@@ -365,9 +365,22 @@ def test_short_header_write_is_no_truncation(ws):
     assert len(log) == limit
 
 
+def rename_workspace(ws) -> None:
+    ws.path.rename(ws.path.with_name(ws.path.name + "-renamed"))
+
+
+def run_and_move_workspace(ws, move) -> tuple[int, str]:
+    """Run the pipeline, call move(ws) once a step has touched $T/started, and return the exit code and output."""
+    process = ws.launch("run")
+    assert wait_for(lambda: (ws.scratch / "started").exists())
+    move(ws)
+    output, _ = process.communicate(timeout=60)
+    return process.returncode, output
+
+
 def test_workspace_renamed_mid_run(tmp_workspace, tmp_path_factory):
-    # Renamed while a step runs (as pytest does with a test's folder before it deletes it),
-    # the run's paths are gone; the reply must still reach the recipe, or make waits for ever.
+    # pytest renames a test's folder before it deletes it. The run's paths are then gone,
+    # but the reply must still reach the recipe, because make waits for it for ever.
     ws = tmp_workspace
     ws.env["TMPDIR"] = str(tmp_path_factory.mktemp("tmp"))
     ws.write("""
@@ -377,12 +390,8 @@ def test_workspace_renamed_mid_run(tmp_workspace, tmp_path_factory):
         [steps.slow]
         command = 'touch "$T/started"; sleep 1.5'
     """)
-    process = ws.launch("run")
-    assert wait_for(lambda: (ws.scratch / "started").exists())
-    moved = ws.path.with_name(ws.path.name + "-renamed")
-    ws.path.rename(moved)
-    output, _ = process.communicate(timeout=60)
-    assert process.returncode == 0, output
+    code, output = run_and_move_workspace(ws, rename_workspace)
+    assert code == 0, output
     assert "Traceback" not in output
     assert "Finished: slow in " in output
     assert "Run %s succeeded" % fallback_record(output)["run_id"] in output
@@ -392,8 +401,8 @@ def test_workspace_renamed_mid_run(tmp_workspace, tmp_path_factory):
 
 
 def test_header_restore_on_full_disk_keeps_log(tmp_path):
-    # Moving a log behind its restored header needs room for the longer file; without it
-    # the log must stay exactly as it was, not half moved.
+    # Moving a log behind its restored header needs room for the longer file. Without that
+    # room the log must stay exactly as it was, not half moved.
     log = tmp_path / "step.log"
     data = b"".join(b"line %04d\n" % number for number in range(100))
     log.write_bytes(data)
@@ -424,11 +433,8 @@ def test_renamed_workspace_still_notifies(tmp_workspace, tmp_path_factory):
         [steps.slow]
         command = 'touch "$T/started"; sleep 1.5; exit 3'
     """)
-    process = ws.launch("run")
-    assert wait_for(lambda: (ws.scratch / "started").exists())
-    ws.path.rename(ws.path.with_name(ws.path.name + "-renamed"))
-    output, _ = process.communicate(timeout=60)
-    assert process.returncode == 1, output
+    code, output = run_and_move_workspace(ws, rename_workspace)
+    assert code == 1, output
     assert "Traceback" not in output
     assert ("Warning: the workdir %s no longer exists; the notification command runs in %s" % (ws.path, outside)
             in output.splitlines()), output
@@ -436,8 +442,8 @@ def test_renamed_workspace_still_notifies(tmp_workspace, tmp_path_factory):
 
 
 def test_workspace_copied_back_mid_run(tmp_workspace, tmp_path_factory):
-    # mv ws ws.old && cp -a ws.old ws during a step puts a new reply FIFO, which no recipe
-    # reads, at the old name; the reply must still reach the recipe through the FIFO it opened.
+    # mv ws ws.old && cp -a ws.old ws during a step puts a new reply FIFO at the old name,
+    # which no recipe reads. The reply must still reach the recipe through the FIFO it opened.
     ws = tmp_workspace
     ws.env["TMPDIR"] = str(tmp_path_factory.mktemp("tmp"))
     ws.write("""
@@ -447,13 +453,14 @@ def test_workspace_copied_back_mid_run(tmp_workspace, tmp_path_factory):
         [steps.slow]
         command = 'touch "$T/started"; sleep 1.5'
     """)
-    process = ws.launch("run")
-    assert wait_for(lambda: (ws.scratch / "started").exists())
-    moved = ws.path.with_name(ws.path.name + "-old")
-    ws.path.rename(moved)
-    subprocess.run(["cp", "-a", str(moved), str(ws.path)], check=True)
-    output, _ = process.communicate(timeout=60)
-    assert process.returncode == 0, output
+
+    def move_and_copy_back(ws) -> None:
+        moved = ws.path.with_name(ws.path.name + "-old")
+        ws.path.rename(moved)
+        subprocess.run(["cp", "-a", str(moved), str(ws.path)], check=True)
+
+    code, output = run_and_move_workspace(ws, move_and_copy_back)
+    assert code == 0, output
     assert "Finished: slow in " in output
     assert "Traceback" not in output
 
@@ -475,10 +482,7 @@ def test_renamed_workspace_not_made_again_by_pool(tmp_workspace, tmp_path_factor
         pool = "api"
         command = 'touch "$T/started"; sleep 1.5; exit 75'
     """)
-    process = ws.launch("run")
-    assert wait_for(lambda: (ws.scratch / "started").exists())
-    ws.path.rename(ws.path.with_name(ws.path.name + "-renamed"))
-    output, _ = process.communicate(timeout=60)
-    assert process.returncode == 1, output
+    code, output = run_and_move_workspace(ws, rename_workspace)
+    assert code == 1, output
     assert "Failed: limited, seedrun's step runner failed: FileNotFoundError: " in output, output
     assert not ws.path.exists()

@@ -88,7 +88,7 @@ def check_stopped_on_error(ws, run_dir, reason: str, output: str) -> None:
     record = ws.record(run_dir)
     assert record["status"] == "failed"
     assert record["error"] == reason
-    # The report says why the run failed, not only that no step failed.
+    # The report gives the reason the run failed, not only that no step failed.
     report = (ws.path / "reports" / ("%s.html" % run_dir.name)).read_text()
     assert '<p class="run-error" id="run-error"><strong>Run error:</strong> %s. make.log' % reason in report
     assert processes_of_run(run_dir) == []
@@ -113,7 +113,7 @@ def test_lost_launcher_stops_run(ws):
     # The step runner outlived the launcher, stopped its step and recorded it.
     check_stopped_on_error(ws, run_dir, "the step launcher exited unexpectedly with SIGKILL", output)
     assert ws.record(run_dir)["exit_code"] == 1
-    # Now a child of seedrun, the step runner still says how its step ended.
+    # Now a child of seedrun, the step runner still prints how its step ended.
     said = [line for line in output.splitlines() if line.startswith("Interrupted: slow after ")]
     assert len(said) == 1, output
 

@@ -298,9 +298,9 @@ def test_rate_limited_retries_are_bounded(ws):
 
 
 def test_long_pool_wait_is_said(ws):
-    # first holds the pool's only slot for 5 s. The four waiters start once gate has seen
-    # first's command start, so each waits over 2 s for the slot, polling its queue lock
-    # together with the others, even on a slow machine.
+    # first takes the pool's only slot for 5 s. The four waiters start once gate has seen
+    # first's command start. So each waits over 2 s for the slot, even on a slow machine,
+    # and polls its queue lock together with the others.
     waiters = "".join("""
         [steps.waiter%d]
         pool = "api"

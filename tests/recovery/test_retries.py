@@ -322,7 +322,7 @@ def test_no_rate_limited_rerun_after_run_killed(ws):
 
 def test_month_long_timeout_and_delay(ws):
     # poll() takes at most INT_MAX ms (24.8 days), so the step runner waits for the 720h timeout
-    # in parts; the 8000h retry delay is interrupted while the step runner sleeps.
+    # in parts. The 8000h retry delay is interrupted while the step runner sleeps.
     ws.write('''
         [pipeline]
         name = "long-waits"
