@@ -753,13 +753,20 @@ def _check_npm_script(command: str, workdir: Path, where: str, problems: Problem
         return
     package = workdir / "package.json"
     try:
-        scripts = json.loads(package.read_text(encoding="utf-8")).get("scripts", {})
+        document = json.loads(package.read_text(encoding="utf-8"))
     except FileNotFoundError:
         problems.add(where, "command runs npm script %r, but %s does not exist; set [pipeline] workdir to the "
                             "folder of your package.json" % (script, package))
         return
-    except (OSError, ValueError, AttributeError) as error:
+    except (OSError, ValueError) as error:
         problems.add(where, "cannot read the scripts of %s: %s" % (package, error))
+        return
+    # npm reads only an object of names to commands, so anything else (null, a list, a string) has no scripts.
+    scripts = document.get("scripts", {}) if isinstance(document, dict) else None
+    if not isinstance(scripts, dict):
+        key = "\"scripts\"" if isinstance(document, dict) else "the top level"
+        problems.add(where, "cannot read the scripts of %s: %s must be an object, like {\"scripts\": {\"%s\": "
+                            "\"...\"}}; fix the file" % (package, key, script))
         return
     if script not in scripts:
         problems.add(where, "npm script %r not found in %s%s; add it to \"scripts\" or fix the command"

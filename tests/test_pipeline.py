@@ -246,6 +246,20 @@ def test_npm_script_missing_from_package_json(ws):
     assert "[steps.ok]" not in err
 
 
+@pytest.mark.parametrize("scripts", ["null", "5", '"seed-meyer-all"', '["seed-meyer"]'])
+def test_npm_scripts_that_are_no_object(ws, scripts):
+    (ws.path / "package.json").write_text('{"scripts": %s}' % scripts)
+    ws.write('''
+        [pipeline]
+        name = "x"
+        [steps.meyer]
+        command = "npm run seed-meyer"
+    ''')
+    err = assert_invalid(ws, "[steps.meyer]: cannot read the scripts of %s: \"scripts\" must be an object"
+                         % (ws.path / "package.json"))
+    assert "Traceback" not in err
+
+
 def test_missing_and_unreadable_pipeline_file(ws):
     result = ws.run("--pipeline", "nope.toml", "run")
     assert result.code == 2
