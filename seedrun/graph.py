@@ -233,9 +233,9 @@ def _chosen_steps(pipeline: Pipeline, selection: Selection) -> set[str]:
         return _everything(pipeline, enabled)
     chosen: set[str] = set()
     for name in selection.names:
-        chosen |= _by_name(pipeline, name)
+        chosen |= _by_name(pipeline, name, enabled)
     for name in selection.phases:
-        chosen |= {s for s in _phase(pipeline, name).steps if pipeline.steps[s].enabled or s in enabled}
+        chosen |= _phase_steps(pipeline, name, enabled)
     for name in selection.pairs:
         pair = _lookup(pipeline.pairs, name, "pair", pipeline)
         chosen |= {pair.main, pair.dependent}
@@ -255,7 +255,12 @@ def _everything(pipeline: Pipeline, enabled: set[str]) -> set[str]:
     return chosen
 
 
-def _by_name(pipeline: Pipeline, name: str) -> set[str]:
+def _phase_steps(pipeline: Pipeline, name: str, enabled: set[str]) -> set[str]:
+    """Return the steps of the phase that run when it is selected: its enabled steps and those in `enabled`."""
+    return {s for s in _phase(pipeline, name).steps if pipeline.steps[s].enabled or s in enabled}
+
+
+def _by_name(pipeline: Pipeline, name: str, enabled: set[str]) -> set[str]:
     """Resolve a step, a target, or make's pair-NAME and phase-NAME goals to step names."""
     if name in pipeline.steps:
         return {name}
@@ -265,7 +270,8 @@ def _by_name(pipeline: Pipeline, name: str) -> set[str]:
         pair = _lookup(pipeline.pairs, name[len("pair-"):], "pair", pipeline)
         return {pair.main, pair.dependent}
     if name.startswith("phase-"):
-        return set(_phase(pipeline, name[len("phase-"):]).steps)
+        # make phase-NAME runs `seedrun run phase-NAME`, which selects what --phase NAME does.
+        return _phase_steps(pipeline, name[len("phase-"):], enabled)
     choices = list(pipeline.steps) + list(pipeline.targets)
     choices += ["pair-" + p for p in pipeline.pairs] + ["phase-" + p.name for p in pipeline.phases]
     raise UsageError("unknown step or target %r in %s%s\nvalid steps: %s%s" % (

@@ -321,6 +321,32 @@ def test_disabled_phase_runs_only_when_enabled(ws):
     assert (ws.scratch / "order").read_text().endswith("loose\n")
 
 
+def test_phase_goal_leaves_disabled_steps_out(ws):
+    ws.write('''
+        [pipeline]
+        name = "x"
+        [steps.a]
+        command = 'echo a >> "$T/order"'
+        [steps.manual]
+        command = 'echo manual >> "$T/order"'
+        enabled = false
+        [[phases]]
+        name = "main"
+        steps = ["a", "manual"]
+    ''')
+    # make phase-main runs `seedrun run phase-main`, which must select what --phase main selects.
+    for selection in (("--phase", "main"), ("phase-main",)):
+        (ws.scratch / "order").unlink(missing_ok=True)
+        result = ws.run("run", *selection)
+        assert result.code == 0, result.out + result.err
+        assert (ws.scratch / "order").read_text() == "a\n", selection
+    (ws.scratch / "order").unlink()
+    result = ws.run("run", "phase-main", "--enable", "manual")
+    assert result.code == 0, result.out + result.err
+    # a and manual run in parallel, so in either order.
+    assert sorted((ws.scratch / "order").read_text().splitlines()) == ["a", "manual"]
+
+
 def test_selection_takes_outside_needs_as_satisfied(ws):
     ws.write('''
         [pipeline]
