@@ -296,7 +296,7 @@ def _lookup(table: dict, name: str, kind: str, pipeline: Pipeline):
 
 
 def _with_prerequisites(pipeline: Pipeline, chosen: set[str], enabled: set[str]) -> set[str]:
-    """Add what the chosen steps wait for, directly or not, except disabled steps that are not enabled.
+    """Add what the chosen steps wait for, directly or not, except disabled steps and phases that are not enabled.
 
     The search goes on through a disabled step, so that what it waits for
     still runs first, as it does when a selected step needs a disabled one.
@@ -310,7 +310,17 @@ def _with_prerequisites(pipeline: Pipeline, chosen: set[str], enabled: set[str])
                 seen.add(child)
                 queue.append(child)
     return {name for name in seen if name in chosen or (
-        not name.startswith(BARRIER) and (pipeline.steps[name].enabled or name in enabled))}
+        not name.startswith(BARRIER) and _is_enabled(pipeline, name, enabled))}
+
+
+def _is_enabled(pipeline: Pipeline, name: str, enabled: set[str]) -> bool:
+    """Return whether the step counts as enabled: it and its phase, if any, are enabled or named by --enable."""
+    if name in enabled:
+        return True
+    if not pipeline.steps[name].enabled:
+        return False
+    phase = pipeline.phase_of(name)
+    return phase is None or phase.enabled or phase.name in enabled
 
 
 def _direct_waits(pipeline: Pipeline, name: str) -> list[tuple[str, bool]]:

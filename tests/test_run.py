@@ -347,6 +347,39 @@ def test_phase_goal_leaves_disabled_steps_out(ws):
     assert sorted((ws.scratch / "order").read_text().splitlines()) == ["a", "manual"]
 
 
+def test_with_needs_leaves_disabled_phase_out(ws):
+    ws.write('''
+        [pipeline]
+        name = "x"
+        [steps.a]
+        command = 'echo a >> "$T/order"'
+        [steps.b]
+        command = 'echo b >> "$T/order"'
+        [steps.c]
+        command = 'echo c >> "$T/order"'
+        [[phases]]
+        name = "one"
+        steps = ["a"]
+        [[phases]]
+        name = "two"
+        enabled = false
+        steps = ["b"]
+        [[phases]]
+        name = "three"
+        steps = ["c"]
+    ''')
+    # A full run leaves phase two out, and so must what c waits for.
+    for selection in (("c", "--with-needs"), ("--phase", "three", "--with-needs")):
+        (ws.scratch / "order").unlink(missing_ok=True)
+        result = ws.run("run", *selection)
+        assert result.code == 0, result.out + result.err
+        assert (ws.scratch / "order").read_text() == "a\nc\n", selection
+    (ws.scratch / "order").unlink()
+    result = ws.run("run", "c", "--with-needs", "--enable", "two")
+    assert result.code == 0, result.out + result.err
+    assert (ws.scratch / "order").read_text() == "a\nb\nc\n"
+
+
 def test_selection_takes_outside_needs_as_satisfied(ws):
     ws.write('''
         [pipeline]
