@@ -50,10 +50,10 @@ def _run(selection: Selection, pipeline: str | None, jobs: int | None) -> None:
         raise Exit(code=code)
 
 
-@task(help=_help("pipeline", "jobs", "enable"), iterable=["enable"])
-def all(c, pipeline=None, jobs=None, enable=None):
+@task(help=_help("pipeline", "jobs", "with_needs", "enable"), iterable=["enable"])
+def all(c, pipeline=None, jobs=None, with_needs=False, enable=None):
     """Run every enabled phase of the pipeline (like make seed-all)."""
-    _run(Selection(enable=enable or []), pipeline, jobs)
+    _run(Selection(with_needs=with_needs, enable=enable or []), pipeline, jobs)
 
 
 @task(help=_help("pipeline", "jobs", "with_needs", "enable", name="phase to run, e.g. vendors"), iterable=["enable"])

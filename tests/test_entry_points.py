@@ -395,6 +395,25 @@ def test_make_help_lists_entry_points():
         assert entry in result.stdout
 
 
+def test_invoke_all_takes_with_needs(ws):
+    ws.write('''
+        [pipeline]
+        name = "x"
+        [steps.fetch]
+        command = 'echo fetch >> "$T/order"'
+        [steps.load]
+        command = 'echo load >> "$T/order"'
+        needs = ["fetch"]
+        [[phases]]
+        name = "main"
+        steps = ["load"]
+    ''')
+    # fetch is in no phase, so only --with-needs runs it, as with seedrun run --with-needs.
+    code, out = invoke(ws, "all", "--with-needs")
+    assert code == 0, out
+    assert (ws.scratch / "order").read_text() == "fetch\nload\n"
+
+
 def test_invoke_list_shows_every_task():
     result = subprocess.run([INVOKE, "--search-root", str(REPO), "--list"], capture_output=True, text=True)
     assert result.returncode == 0
