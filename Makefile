@@ -42,7 +42,10 @@ ifneq ($(filter resume,$(MAKECMDGOALS)),)
 endif
 
 COMMANDS := help venv seed-all resume plan graph validate report clean test test-deps bench
-SELECTION := $(filter-out $(COMMANDS),$(MAKECMDGOALS))
+# Each name once, in the order given: a repeated goal would get both the run's recipe and the
+# ':' of the goals after the first, and make would keep only the ':' and run nothing.
+unique = $(if $(1),$(firstword $(1)) $(call unique,$(filter-out $(firstword $(1)),$(1))))
+SELECTION := $(strip $(call unique,$(filter-out $(COMMANDS),$(MAKECMDGOALS))))
 SELECTION_ARGS := $(foreach name,$(SELECTION),$(call quote,$(name)))
 # `make plan pair-omix` and `make graph seed-tdot` preview a selection: with
 # plan or graph among the goals, nothing runs.

@@ -313,6 +313,25 @@ def test_make_two_goals_start_one_run(ws):
     assert ws.steps().keys() == {"fetch", "parse-a"}
 
 
+@pytest.mark.parametrize("goals", [("fetch", "fetch"), ("fetch", "parse-a", "fetch")])
+def test_make_repeated_goal_runs_once(ws, goals):
+    ws.write('''
+        [pipeline]
+        name = "c13"
+        [steps.fetch]
+        command = 'echo "run $$" >> "$T/fetch.count"'
+        [steps.parse-a]
+        command = 'echo pa'
+        needs = ["fetch"]
+    ''')
+    code, out = make(ws, *goals)
+    assert code == 0, out
+    assert (ws.scratch / "fetch.count").exists(), out
+    assert len((ws.scratch / "fetch.count").read_text().splitlines()) == 1
+    assert "Circular" not in out
+    assert ws.steps().keys() == set(goals)
+
+
 def test_unknown_name_exits_2_everywhere(ws):
     ws.write('''
         [pipeline]
