@@ -59,6 +59,16 @@ UNIT_SECONDS = {"h": 3600.0, "m": 60.0, "s": 1.0}
 MAX_DURATION_HOURS = 365 * 24
 MAX_DURATION_SECONDS = MAX_DURATION_HOURS * 3600.0
 NPM_RUN = re.compile(r"\s*npm\s+(?:run|run-script)\s")
+# npm options that may come between `npm run` and the script name, checked against the option
+# definitions of npm 11.19 (@npmcli/config). Flags take no value, value options take the next word
+# unless written --option=value, and the other-package options make npm read another package.json.
+NPM_FLAGS = frozenset(("-s", "--silent", "-q", "--quiet", "-d", "-dd", "-ddd", "--verbose", "--if-present",
+                       "--ignore-scripts", "--foreground-scripts", "--json", "--parseable", "-p", "--no-color",
+                       "--offline", "--prefer-offline", "--prefer-online", "--no-progress"))
+NPM_VALUE_OPTIONS = frozenset(("--loglevel", "--script-shell", "--userconfig", "--globalconfig", "--cache",
+                               "--registry", "--node-options"))
+NPM_OTHER_PACKAGE_OPTIONS = frozenset(("--prefix", "-C", "-w", "--workspace", "-ws", "--workspaces", "-g",
+                                       "--global"))
 ON_FAILURE = ("skip-dependents", "abort", "ignore")
 PHASE_MODES = ("parallel", "sequential")
 PHASE_WAITS = ("succeeded", "finished")
@@ -734,16 +744,27 @@ def _floors(value: Any, where: str, problems: Problems) -> dict[str, float]:
 
 
 def npm_script_name(command: str) -> str | None:
-    """Return the script that `npm run` calls at the start of a command, skipping npm's own options."""
+    """Return the script that `npm run` at the start of a command calls in the workdir's package.json, or None."""
     if not NPM_RUN.match(command):
         return None
     try:
         words = shlex.split(command)
     except ValueError:
         return None
-    for word in words[2:]:
+    options = iter(words[2:])
+    for word in options:
         if word == "--" or not word.startswith("-"):
             return None if word == "--" else word
+        option = word.split("=", 1)[0]
+        if option in NPM_OTHER_PACKAGE_OPTIONS:
+            # The script is looked up in another package.json, which this check does not read.
+            return None
+        if option in NPM_VALUE_OPTIONS and "=" not in word:
+            next(options, None)
+        elif option not in NPM_FLAGS and "=" not in word:
+            # NOTE: an option that is in neither list may take the next word as its value, so the
+            # script name is unknown and the command is not checked.
+            return None
     return None
 
 

@@ -418,6 +418,34 @@ def test_npm_options_and_quotes_are_understood(ws):
     assert result.code == 0, result.err
 
 
+def test_npm_options_with_values_are_understood(ws):
+    (ws.path / "web").mkdir()
+    (ws.path / "web" / "package.json").write_text('{"scripts": {"build": "true"}}')
+    (ws.path / "package.json").write_text('{"scripts": {"seed-x": "true"}}')
+    # Each command is valid for npm: --loglevel takes a value, and --prefix and -w read another package.json.
+    ws.write('''
+        [pipeline]
+        name = "x"
+        [steps.loglevel]
+        command = "npm run --loglevel warn seed-x"
+        [steps.prefix]
+        command = "npm run --prefix web build"
+        [steps.workspace]
+        command = "npm run -w web build"
+        [steps.prefix-equals]
+        command = "npm run --prefix=web build"
+    ''')
+    result = ws.run("validate")
+    assert result.code == 0, result.err
+    ws.write('''
+        [pipeline]
+        name = "x"
+        [steps.loglevel]
+        command = "npm run --loglevel warn seed-y"
+    ''')
+    assert_invalid(ws, "npm script 'seed-y' not found", "(did you mean 'seed-x'?)")
+
+
 def test_cycle_listed_with_other_problems(ws):
     ws.write('''
         [pipeline]
