@@ -46,6 +46,7 @@ MAKEFILE_GOALS = frozenset(("help", "venv", "seed-all", "resume", "plan", "graph
 # A step's log is NAME.log in the run directory, next to the output of make
 # (make.log) and of the [notify] command (notify.log).
 RUN_DIRECTORY_LOGS = {"make": "make itself", "notify": "the [notify] command"}
+NAME_RULE = "use at most %d letters, digits, '.', '_' and '-', starting with a letter or digit" % MAX_NAME_LENGTH
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,%d}\Z" % (MAX_NAME_LENGTH - 1))
 DURATION_PATTERN = re.compile(r"(?:(\d+(?:\.\d+)?)(h|m|s))+\Z")
 DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(h|m|s)")
@@ -513,7 +514,7 @@ def _pools(table: dict, problems: Problems) -> dict[str, Pool]:
     for name, value in table.items():
         where = "[pools.%s]" % name
         if not NAME_PATTERN.match(name):
-            problems.add(where, "invalid pool name %r" % name)
+            problems.add(where, "invalid pool name %r: %s; rename the pool" % (name, NAME_RULE))
         if isinstance(value, int) and not isinstance(value, bool):
             value = {"size": value}
         if not isinstance(value, dict):
@@ -820,7 +821,7 @@ def _pairs(table: dict, problems: Problems) -> dict[str, Pair]:
     for name, value in table.items():
         where = "[pairs.%s]" % name
         if not NAME_PATTERN.match(name):
-            problems.add(where, "invalid pair name %r" % name)
+            problems.add(where, "invalid pair name %r: %s; rename the pair" % (name, NAME_RULE))
         if not isinstance(value, dict):
             problems.add(where, "must be a table with main and dependent")
             continue

@@ -446,6 +446,26 @@ def test_npm_options_with_values_are_understood(ws):
     assert_invalid(ws, "npm script 'seed-y' not found", "(did you mean 'seed-x'?)")
 
 
+def test_invalid_pool_and_pair_names_say_the_rule(ws):
+    ws.write('''
+        [pipeline]
+        name = "x"
+        [pools]
+        "vendor api" = 1
+        [steps.a]
+        command = "true"
+        pool = "vendor api"
+        [steps.b]
+        command = "true"
+        [pairs."a/b"]
+        main = "a"
+        dependent = "b"
+    ''')
+    rule = "use at most 200 letters, digits, '.', '_' and '-', starting with a letter or digit"
+    assert_invalid(ws, "[pools.vendor api]: invalid pool name 'vendor api': %s; rename the pool" % rule,
+                   "[pairs.a/b]: invalid pair name 'a/b': %s; rename the pair" % rule, args=("validate",))
+
+
 def test_cycle_listed_with_other_problems(ws):
     ws.write('''
         [pipeline]
