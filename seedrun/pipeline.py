@@ -806,6 +806,8 @@ def _phases(value: Any, problems: Problems) -> list[Phase]:
             problems.add(where, "must be a table with name and steps")
             continue
         problems.unknown_keys(where, table, PHASE_KEYS)
+        if "name" not in table:
+            problems.add(where, "missing name; set name = \"NAME\", which make phase-NAME runs")
         name = _name_value(table, "name", "phase-%d" % position, where, problems)
         where = "phase %r" % name
         steps = _name_list(table, "steps", where, problems)

@@ -466,6 +466,20 @@ def test_invalid_pool_and_pair_names_say_the_rule(ws):
                    "[pairs.a/b]: invalid pair name 'a/b': %s; rename the pair" % rule, args=("validate",))
 
 
+def test_phase_without_name(ws):
+    ws.write('''
+        [pipeline]
+        name = "x"
+        [steps.a]
+        command = "true"
+        [[phases]]
+        steps = ["a"]
+    ''')
+    for args in (("validate",), ("run",)):
+        assert_invalid(ws, "[[phases]] #1: missing name; set name = \"NAME\", which make phase-NAME runs",
+                       args=args)
+
+
 def test_cycle_listed_with_other_problems(ws):
     ws.write('''
         [pipeline]
