@@ -331,15 +331,16 @@ def _direct_waits(pipeline: Pipeline, name: str) -> list[tuple[str, bool]]:
     return waits
 
 
-def _through_disabled(pipeline: Pipeline, start: str, chosen: set[str]) -> list[tuple[str, bool]]:
+def _through_disabled(pipeline: Pipeline, start: str, chosen: set[str], must_succeed: bool) -> list[tuple[str, bool]]:
     """Return the chosen steps a disabled step waits for, directly or through other disabled steps.
 
     A step that needs a disabled step keeps the order that step had: it waits
     for what the disabled step would have waited for. An edge stays "must
-    succeed" only if every hop on the way is a need.
+    succeed" only if every hop on the way is a need, the first hop to `start`
+    (given by `must_succeed`) included.
     """
     found: list[tuple[str, bool]] = []
-    stack = [(start, True)]
+    stack = [(start, must_succeed)]
     seen: set[str] = set()
     while stack:
         node, strict = stack.pop()
@@ -363,9 +364,10 @@ def _prerequisites(pipeline: Pipeline, chosen: set[str],
         for other, must_succeed in _direct_waits(pipeline, name):
             waits = [(other, must_succeed)]
             if other not in chosen and not pipeline.steps[other].enabled:
-                notes.append("%s needs %s, which is disabled: %s runs without it, after what %s waits for"
-                             % (name, other, name, other))
-                waits = _through_disabled(pipeline, other, chosen)
+                verb = "needs" if must_succeed else "runs after"
+                notes.append("%s %s %s, which is disabled: %s runs without it, after what %s waits for"
+                             % (name, verb, other, name, other))
+                waits = _through_disabled(pipeline, other, chosen, must_succeed)
             for wait, strict in waits:
                 target = step.needs if strict else step.after
                 if wait in chosen and wait not in step.needs + step.after:

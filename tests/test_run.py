@@ -644,6 +644,30 @@ def test_disabled_step_keeps_the_order_it_had(ws):
     assert ws.steps()["c"]["needs"] == ["a"]
 
 
+def test_after_disabled_step_stays_after(ws):
+    # c only runs after b, which is disabled: c waits for a, but must run even when a fails.
+    ws.write('''
+        [pipeline]
+        name = "x"
+        [steps.a]
+        command = 'sleep 0.5; echo a >> "$T/order"; exit 3'
+        [steps.b]
+        command = 'echo b >> "$T/order"'
+        enabled = false
+        needs = ["a"]
+        [steps.c]
+        command = 'echo c >> "$T/order"'
+        after = ["b"]
+    ''')
+    result = ws.run("run")
+    assert result.code == 1, result.out
+    assert (ws.scratch / "order").read_text() == "a\nc\n"
+    assert "Note: c runs after b, which is disabled: c runs without it, after what b waits for" in result.lines
+    assert ws.steps()["c"]["needs"] == []
+    assert ws.steps()["c"]["after"] == ["a"]
+    assert ws.steps()["c"]["status"] == "succeeded"
+
+
 def test_resume_of_succeeded_run_runs_nothing(ws):
     ws.write('[pipeline]\nname = "x"\n[steps.a]\ncommand = \'echo a >> "$T/a"\'\n')
     assert ws.run("run").code == 0
