@@ -274,9 +274,11 @@ def _by_name(pipeline: Pipeline, name: str, enabled: set[str]) -> set[str]:
         return _phase_steps(pipeline, name[len("phase-"):], enabled)
     choices = list(pipeline.steps) + list(pipeline.targets)
     choices += ["pair-" + p for p in pipeline.pairs] + ["phase-" + p.name for p in pipeline.phases]
-    raise UsageError("unknown step or target %r in %s%s\nvalid steps: %s%s" % (
-        name, pipeline.path, closest(name, choices), ", ".join(pipeline.steps),
-        ("\nvalid targets: " + ", ".join(pipeline.targets)) if pipeline.targets else ""))
+    valid = [("steps", list(pipeline.steps)), ("targets", list(pipeline.targets)),
+             ("pairs", ["pair-" + p for p in pipeline.pairs]), ("phases", ["phase-" + p.name for p in pipeline.phases])]
+    raise UsageError("unknown step or target %r in %s%s%s" % (
+        name, pipeline.path, closest(name, choices),
+        "".join("\nvalid %s: %s" % (kind, ", ".join(names)) for kind, names in valid if names)))
 
 
 def _phase(pipeline: Pipeline, name: str):

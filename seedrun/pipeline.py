@@ -362,7 +362,9 @@ def _build(path: Path, raw: bytes, data: dict, problems: Problems) -> Pipeline:
                                    "run.json and the report need; rename it" % escaped)
     workdir_value = _path_value(section, "workdir", ".", problems)
     workdir = base / workdir_value
-    if not workdir.is_dir():
+    if "\0" in workdir_value:
+        problems.add("[pipeline]", "workdir %r contains a NUL character, which no path can; remove it" % workdir_value)
+    elif not workdir.is_dir():
         problems.add("[pipeline]", "workdir %r is not a directory (%s); create it or fix the path, which is "
                                    "relative to the pipeline file" % (workdir_value, workdir))
     logs_dir = _path_value(section, "logs_dir", "logs", problems)
@@ -520,8 +522,10 @@ def _pools(table: dict, problems: Problems) -> dict[str, Pool]:
         if not isinstance(value, dict):
             problems.add(where, "must be a size (an integer) or a table with size, min_interval, "
                                 "rate_limited_exit_code and cooldown, not %s" % describe(value))
-            continue
-        problems.unknown_keys(where, value, POOL_KEYS)
+            # Still a pool, so that its steps are not also reported as using an unknown pool.
+            value = {}
+        else:
+            problems.unknown_keys(where, value, POOL_KEYS)
         size = _int_value(value, "size", 1, 1, where, problems)
         code = value.get("rate_limited_exit_code")
         if code is not None and (isinstance(code, bool) or not isinstance(code, int) or not 1 <= code <= 255):
@@ -811,6 +815,9 @@ def _phases(value: Any, problems: Problems) -> list[Phase]:
         name = _name_value(table, "name", "phase-%d" % position, where, problems)
         where = "phase %r" % name
         steps = _name_list(table, "steps", where, problems)
+        if not steps and isinstance(table.get("steps", []), list):
+            problems.add(where, "lists no steps; list at least one, like steps = [\"seed-meyer\"], or remove "
+                                "the phase")
         for duplicate in sorted(name for name, count in Counter(steps).items() if count > 1):
             problems.add(where, "duplicate step %r in phase %s; list each step once" % (duplicate, name))
         phases.append(Phase(name, list(dict.fromkeys(steps)), _choice(table, "mode", PHASE_MODES, where, problems),

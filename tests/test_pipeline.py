@@ -796,3 +796,57 @@ def test_plan_shows_jobs_option(ws):
 def test_command_with_nul_character(ws):
     ws.write('[pipeline]\nname = "x"\n[steps.a]\ncommand = "echo \\u0000"\n')
     assert_invalid(ws, "[steps.a]: command contains a NUL character", args=("run",))
+
+
+def test_invalid_pool_value_reported_once(ws):
+    ws.write('''
+        [pipeline]
+        name = "x"
+        [pools]
+        vendor_api = 1.5
+        [steps.a]
+        command = 'echo ran > "$T/a"'
+        pool = "vendor_api"
+    ''')
+    err = assert_invalid(ws, "[pools.vendor_api]: must be a size (an integer)", args=("validate",))
+    assert "unknown pool" not in err
+    assert "1 problem" in err
+
+
+def test_phase_without_steps_invalid(ws):
+    ws.write('''
+        [pipeline]
+        name = "x"
+        [steps.a]
+        command = 'echo ran > "$T/a"'
+        [[phases]]
+        name = "empty"
+        steps = []
+    ''')
+    assert_invalid(ws, "phase 'empty': lists no steps", args=("validate",))
+
+
+def test_nul_in_workdir_printed_escaped(ws):
+    ws.write('[pipeline]\nname = "x"\nworkdir = "a\\u0000b"\n[steps.a]\ncommand = \'echo ran > "$T/a"\'\n')
+    err = assert_invalid(ws, "workdir 'a\\x00b' contains a NUL character", args=("validate",))
+    assert "\0" not in err
+
+
+def test_unknown_name_lists_pair_and_phase_goals(ws):
+    ws.write('''
+        [pipeline]
+        name = "x"
+        [steps.main]
+        command = 'echo ran > "$T/main"'
+        [steps.dependent]
+        command = 'echo ran > "$T/dependent"'
+        [[phases]]
+        name = "vendors"
+        steps = ["main", "dependent"]
+        [pairs.quadratec]
+        main = "main"
+        dependent = "dependent"
+    ''')
+    err = assert_invalid(ws, "unknown step or target 'bogus'", args=("plan", "bogus"))
+    assert "valid pairs: pair-quadratec" in err
+    assert "valid phases: phase-vendors" in err
