@@ -51,6 +51,15 @@ SELECTION_ARGS := $(foreach name,$(SELECTION),$(call quote,$(name)))
 # plan or graph among the goals, nothing runs.
 PREVIEW_GOALS := $(filter plan graph,$(MAKECMDGOALS))
 RUN_GOALS := $(if $(PREVIEW_GOALS),,$(filter seed-all resume,$(MAKECMDGOALS))$(SELECTION))
+# Each run goal starts a run of its own, so `make seed-all seed-meyer` would run seed-meyer twice.
+ifeq ($(PREVIEW_GOALS),)
+  ifneq ($(and $(filter seed-all,$(MAKECMDGOALS)),$(filter resume,$(MAKECMDGOALS))),)
+    $(error make seed-all and make resume each start a run; run them one at a time)
+  endif
+  ifneq ($(and $(filter seed-all resume,$(MAKECMDGOALS)),$(SELECTION)),)
+    $(error make $(firstword $(filter seed-all resume,$(MAKECMDGOALS))) takes no step, target, pair or phase names ($(SELECTION)); run make $(SELECTION) on its own)
+  endif
+endif
 SEEDRUN_GOALS := $(RUN_GOALS)$(filter plan graph validate report clean,$(MAKECMDGOALS))
 
 # An editable install whose .pth file holds only the path of this folder.

@@ -56,6 +56,14 @@ PIPELINE_HELP = "pipeline file (default: $SEEDRUN_PIPELINE, else pipeline.toml)"
 VERBOSE_HELP = "log seedrun's own decisions to stderr"
 
 
+def _keep_count(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("invalid value %r: use a whole number of runs to keep, such as --keep 30 "
+                                         "(make clean KEEP=30)" % text) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="seedrun", description="Run a data-sync pipeline with make: dependency "
                                      "order, a parallel pool, a log per step, a run record and an HTML report.",
@@ -96,7 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("run_id", nargs="?", metavar="RUN_ID", help="run to report (default: the newest)")
 
     clean = commands.add_parser("clean", help="delete old run directories and their reports")
-    clean.add_argument("--keep", type=int, required=True, metavar="N", help="number of newest runs to keep")
+    clean.add_argument("--keep", type=_keep_count, required=True, metavar="N", help="number of newest runs to keep")
 
     commands.add_parser("validate", help="check the pipeline file and report every problem")
 

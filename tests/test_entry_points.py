@@ -639,3 +639,26 @@ def test_make_plan_resume_hint_speaks_make(ws):
     code, out = make(ws, "plan", "resume", "REPLAN=1")
     assert code == 0, out
     assert out.startswith("Resume with REPLAN=1 of run "), out
+
+
+@pytest.mark.parametrize("goals", [("seed-all", "fetch"), ("resume", "fetch"), ("seed-all", "resume")])
+def test_make_second_run_goal_rejected(ws, goals):
+    ws.write('''
+        [pipeline]
+        name = "two-runs"
+        [steps.fetch]
+        command = 'echo "run $$" >> "$T/fetch.count"'
+    ''')
+    code, out = make(ws, *goals)
+    assert code == 2, out
+    assert "make %s" % goals[0] in out
+    assert "one at a time" in out or "on its own" in out
+    assert not (ws.scratch / "fetch.count").exists()
+
+
+def test_clean_keep_not_a_number(ws):
+    ws.write('[pipeline]\nname = "x"\n[steps.a]\ncommand = "true"\n')
+    result = ws.run("clean", "--keep", "abc")
+    assert result.code == 2
+    assert "invalid value 'abc'" in result.err
+    assert "such as --keep 30" in result.err
