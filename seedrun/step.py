@@ -650,7 +650,8 @@ class StepRunner:
         codes = self.spec["retry_on_exit_codes"]
         if codes is None:
             return True
-        return result["exit_code"] in codes
+        # A list retries no timeout, even when the command ends on the timeout's SIGTERM with a listed code.
+        return result["outcome"] != "timed_out" and result["exit_code"] in codes
 
     def _retry_delay(self, counted):
         return retry_delay(self.spec["retry_delay"], counted, self.spec["max_retry_delay"])

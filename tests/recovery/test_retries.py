@@ -126,6 +126,32 @@ def test_timeout_not_retried_with_retry_list(ws):
     assert processes_with_args("sleep 395") == []
 
 
+def test_timeout_exiting_listed_code_not_retried(ws):
+    # The command ends on the timeout's SIGTERM with exit code 1, as a Node.js
+    # sync with a SIGTERM handler does; that is still a timeout.
+    ws.write('''
+        [pipeline]
+        name = "retries"
+
+        [steps.hangs]
+        command = \'\'\'echo try >> "$T/hangs.tries"; trap 'exit 1' TERM; sleep 398 & wait\'\'\'
+        timeout = "1s"
+        kill_grace = "2s"
+        retries = 2
+        retry_delay = "0s"
+        retry_on_exit_codes = [1]
+    ''')
+    result = ws.run("run")
+    assert result.code == 1
+    step = ws.steps()["hangs"]
+    assert step["status"] == "timed_out"
+    assert step["exit_code"] == 1
+    assert step["attempts"] == 1
+    assert len(lines(ws.scratch / "hangs.tries")) == 1
+    assert not any(line.startswith("Retrying:") for line in result.lines)
+    assert processes_with_args("sleep 398") == []
+
+
 def test_max_retry_delay_caps_the_delay(ws):
     ws.write('''
         [pipeline]
