@@ -512,6 +512,10 @@ class StepRunner:
                 break
             if self._run_ended(log_fd):
                 break
+            if signals.received:
+                # The interrupt came while the attempt ended (during kill_grace), so no retry follows.
+                result = self._interrupted_between_attempts(log_fd, result, "interrupted before the retry after %s")
+                break
             delay = self._retry_delay(counted)
             self.console.say("Retrying: %s in %s (attempt %d of %d, %s)" % (
                 self.name, format_duration(delay), self.record["attempts"] + 1, self._last_attempt(counted, limit),

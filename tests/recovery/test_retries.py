@@ -376,3 +376,32 @@ def test_month_long_timeout_and_delay(ws):
     assert steps["slow"]["status"] == "succeeded"
     assert steps["retrier"]["status"] == "interrupted"
     assert ws.log("retrier").splitlines()[-1] == "[seedrun] interrupted while waiting to retry after exit code 1"
+
+
+def test_no_retry_announced_after_interrupt(ws):
+    # The interrupt comes while the timed-out attempt is still stopping (its
+    # SIGTERM trap takes 2s), so the step must not announce a retry.
+    ws.write('''
+        [pipeline]
+        name = "retries"
+
+        [steps.hangs]
+        command = \'\'\'trap 'touch "$T/stopping"; sleep 2; exit 1' TERM; sleep 399 & wait\'\'\'
+        timeout = "1s"
+        kill_grace = "10s"
+        retries = 2
+        retry_delay = "0s"
+    ''')
+    process = ws.launch("run")
+    assert wait_for(lambda: (ws.scratch / "stopping").exists(), timeout=15)
+    os.killpg(process.pid, signal.SIGINT)
+    out, _ = process.communicate(timeout=30)
+    assert process.returncode == 130, out
+    assert not any(line.startswith("Retrying:") for line in out.splitlines()), out
+    step = ws.steps()["hangs"]
+    assert step["status"] == "interrupted"
+    assert step["attempts"] == 1
+    log = ws.log("hangs")
+    assert log.count("[seedrun] step hangs, attempt ") == 1
+    assert log.splitlines()[-1] == "[seedrun] interrupted before the retry after timed out after 1s"
+    assert processes_with_args("sleep 399") == []
