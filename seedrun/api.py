@@ -27,7 +27,7 @@ from seedrun.retention import RUN_ID, list_runs, prune_runs
 from seedrun.rules import render_rules
 from seedrun.runner import (Execution, build_plan_document, convert_spec_folder, display_path, find_make,
                             max_kill_grace, new_run_id, point_latest, read_specs, refresh_log_display,
-                            write_run_files)
+                            step_of_process, write_run_files)
 
 DEFAULT_PIPELINE = "pipeline.toml"
 STALE_STOP_SECONDS = 10.0
@@ -189,6 +189,7 @@ def take_over(previous: dict, logs_dir: Path) -> None:
             _kill_old_steps(run_dir, document)
             wait_for_step_runners(run_dir, STALE_STOP_SECONDS)
     _end_old_recipes(run_dir)
+    _stop_old_commands(run_dir, previous.get("run_id"), max_kill_grace(document))
     execution = Execution(run_dir, document, document["jobs"])
     execution.interrupted = True
     execution.reload_records()
@@ -298,6 +299,55 @@ def _end_old_recipes(run_dir: Path) -> None:
                 os.kill(int(entry), signal.SIGKILL)
         except (OSError, ValueError, IndexError):
             continue
+
+
+def _old_step_processes(run_dir: Path) -> list[int]:
+    """Return the PIDs of live processes that a step of the run started: those whose environment names the run."""
+    found = []
+    for entry in os.listdir("/proc"):
+        # A zombie's environment reads empty, so only live processes match.
+        if entry.isdigit() and int(entry) != os.getpid() and step_of_process(int(entry), run_dir) is not None:
+            found.append(int(entry))
+    return found
+
+
+def _stop_old_commands(run_dir: Path, run_id: object, grace: float) -> None:
+    """Stop what the steps of a dead run still run after every step runner of it is gone.
+
+    A step runner killed with SIGKILL leaves its command running in a
+    session of its own, and nothing else stops it. A resume would then run
+    the step a second time beside it. Each process gets SIGTERM with its
+    process group, and SIGKILL once the longest kill_grace has passed.
+    The processes are found again before each signal, so that no PID
+    reused by another process in the meantime gets one.
+    """
+    processes = _old_step_processes(run_dir)
+    if not processes:
+        return
+    say("Stopping %d process%s that the steps of run %s left running (SIGTERM, then SIGKILL after kill_grace)"
+        % (len(processes), "" if len(processes) == 1 else "es", run_id))
+    _signal_processes(processes, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while processes and time.monotonic() < deadline:
+        time.sleep(0.05)
+        processes = _old_step_processes(run_dir)
+    _signal_processes(processes, signal.SIGKILL)
+    # A process killed with SIGKILL is gone once its parent (init or a subreaper) reaps it.
+    deadline = time.monotonic() + STALE_STOP_SECONDS
+    while processes and time.monotonic() < deadline:
+        time.sleep(0.05)
+        processes = _old_step_processes(run_dir)
+
+
+def _signal_processes(processes: list[int], number: int) -> None:
+    """Send a signal to each process, and to the process group of each that leads one."""
+    for pid in processes:
+        try:
+            if os.getpgid(pid) == pid:
+                os.killpg(pid, number)
+            os.kill(pid, number)
+        except OSError:
+            pass
 
 
 def _kill_old_steps(run_dir: Path, document: dict) -> None:

@@ -276,7 +276,7 @@ def refresh_log_display(run_dir: Path, document: dict) -> None:
         steprunner.write_atomically(files.specs(), marshal.dumps(everything))
 
 
-def _step_of_process(pid: int, run_dir: Path) -> str | None:
+def step_of_process(pid: int, run_dir: Path) -> str | None:
     """Return the SEEDRUN_STEP of a process whose environment names run_dir, or None.
 
     A step that runs seedrun itself passes its SEEDRUN_STEP on to that
@@ -787,7 +787,7 @@ class Execution:
         The rest of the step's group was killed with the step's command, and
         dying members of it can still show up here before they are reaped.
         """
-        step = _step_of_process(pid, self.run_dir)
+        step = step_of_process(pid, self.run_dir)
         if step is None or step not in self.records:
             return
         record = read_step_record(self.files, step) or {}

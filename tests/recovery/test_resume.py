@@ -198,6 +198,60 @@ def test_resume_after_runner_killed(ws, kill_make):
     assert processes_with_args("sleep 6.2") == []
 
 
+ORPHANED_PIPELINE = '''
+    [pipeline]
+    name = "orphaned"
+
+    [steps.sync]
+    command = """trap 'echo "sync-end $$" >> "$T/sync.events"' EXIT; trap 'exit 143' TERM; echo "sync-start $$" >> "$T/sync.events"; sleep 396 & sleep 397 & wait"""
+    kill_grace = "3s"
+'''
+
+
+def test_resume_stops_command_of_killed_step_runner(ws):
+    # seedrun and then its step runners die with SIGKILL (kill -9 of every seedrun process),
+    # while the step's command runs on in a session of its own. The resume
+    # must stop it before it starts the step again.
+    ws.write(ORPHANED_PIPELINE)
+    process = ws.launch("run")
+    assert wait_for(lambda: lines(ws.scratch / "sync.events"), timeout=15)
+    command = int(lines(ws.scratch / "sync.events")[0].split()[1])
+    run_dir = ws.run_dir
+    kill_runner(process)
+    for pid in processes_of_run(run_dir):
+        try:
+            if os.getsid(pid) != command:
+                os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+    def only_command_left() -> bool:
+        try:
+            return all(os.getsid(pid) == command for pid in processes_of_run(run_dir))
+        except ProcessLookupError:
+            return False
+
+    assert wait_for(only_command_left, timeout=10)
+    assert processes_with_args("sleep 397") != []
+
+    resumed = ws.launch("resume")
+    events = ws.scratch / "sync.events"
+    try:
+        assert wait_for(lambda: len([e for e in lines(events) if e.startswith("sync-start")]) == 2, timeout=30)
+        assert lines(events)[:2] == ["sync-start %d" % command, "sync-end %d" % command]
+        assert overlapping_starts(lines(events)) == []
+    finally:
+        try:
+            os.killpg(command, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    os.killpg(resumed.pid, signal.SIGTERM)
+    out, _ = resumed.communicate(timeout=30)
+    assert resumed.returncode == 130, out
+    assert "Stopping 3 processes that the steps of run %s left running" % run_dir.name in out
+    assert processes_with_args("sleep 397") == []
+
+
 @pytest.mark.parametrize("replan", [False, True])
 def test_resume_after_kill_with_changed_file(ws, replan):
     run_dir, _ = start_and_kill(ws, "2.3")
