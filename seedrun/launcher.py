@@ -34,8 +34,9 @@ If stdin closes with nothing on it, no run started, and it exits.
 
 Records, stamps and logs are the step runner's. If a worker dies mid-step,
 the launcher sends SIGTERM to the step's command, which nothing supervises
-any more, and SIGKILL after the step's kill_grace. It is the command's
-subreaper, so it can wait for the command to end. Then it writes the step's final
+any more, and to the processes that escaped its process group, and SIGKILL
+after the step's kill_grace. It is their subreaper, so it can wait for them
+to end. Then it writes the step's final
 record, log footer and stamps as the step runner would have, and replies
 for it. If the launcher dies, the orchestrator stops make's
 process group, which ends the recipes that wait for a reply. If the
@@ -123,6 +124,24 @@ class Abandoned:
         self.grace = grace
         self.deadline = time.monotonic() + grace
         self.killed = False
+        # The escaped processes of the step (see Launcher._escaped_processes) sent SIGTERM so far.
+        self.signalled = set()
+
+    def stop_escaped(self, pids, now):
+        """Send SIGTERM once to each escaped process of the step, or SIGKILL once kill_grace is over."""
+        number = SIGKILL if now >= self.deadline else SIGTERM
+        for pid in pids:
+            if number == SIGTERM and pid in self.signalled:
+                continue
+            self.signalled.add(pid)
+            try:
+                if os.getpgid(pid) == pid:
+                    os.killpg(pid, number)
+                os.kill(pid, number)
+            except OSError:
+                pass
+        if number == SIGKILL:
+            self.killed = True
 
     def still_stopping(self, now):
         """Return whether the command's process group still exists, sending it SIGKILL once kill_grace is over."""
@@ -216,7 +235,12 @@ class Launcher:
                     pass
         now = time.monotonic()
         for abandoned in list(self.abandoned):
-            if abandoned.group is not None and abandoned.still_stopping(now):
+            stopping = abandoned.group is not None and abandoned.still_stopping(now)
+            escaped = self._escaped_processes(abandoned)
+            if escaped:
+                abandoned.stop_escaped(escaped, now)
+                continue
+            if stopping:
                 continue
             self.abandoned.remove(abandoned)
             send_reply(reply_path(self.state, abandoned.name), self._finish_abandoned(abandoned), abandoned.client)
@@ -341,11 +365,19 @@ class Launcher:
         """Return the PID of the command of step `name` among the launcher's children, or None.
 
         A worker that dies between starting the command and saving its PID
-        leaves the command to the launcher, its subreaper. The step's
-        environment names the step and the run.
+        leaves the command to the launcher, its subreaper.
+        """
+        found = self._step_children(name)
+        return found[0] if found else None
+
+    def _step_children(self, name):
+        """Return the PIDs of the launcher's children, workers aside, whose environment names step `name` and the run.
+
+        A zombie's environment reads empty, so only live processes count.
         """
         workers = {worker.pid for worker in self.workers}
         expected = {("SEEDRUN_STEP=%s" % name).encode(), ("SEEDRUN_RUN_DIR=%s" % self.run_dir).encode()}
+        found = []
         for pid in list_children():
             if pid in workers:
                 continue
@@ -355,8 +387,24 @@ class Launcher:
             except OSError:
                 continue
             if expected <= variables:
-                return pid
-        return None
+                found.append(pid)
+        return found
+
+    def _escaped_processes(self, abandoned):
+        """Return the processes of an abandoned step that left its command's process group and came to the launcher.
+
+        Their parent died (the command's shell, say), so the launcher, a
+        subreaper, adopted them. The command's group gets its signals from
+        Abandoned.still_stopping().
+        """
+        escaped = []
+        for pid in self._step_children(abandoned.name):
+            try:
+                if os.getpgid(pid) != abandoned.group:
+                    escaped.append(pid)
+            except OSError:
+                continue
+        return escaped
 
     def _stop_orphaned_command(self, worker, record, code):
         """Send SIGTERM to the command of a step whose worker died, which nothing supervises any more.

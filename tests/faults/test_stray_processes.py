@@ -294,6 +294,42 @@ def test_killed_step_runner_leaves_no_command(reaped):
     assert run_processes(ws.scratch) == []
 
 
+def test_killed_step_runner_leaves_no_escaped_child(reaped):
+    # The command's escaped child must go when the step ends, not when the
+    # run ends: the other step keeps the run going for a while.
+    ws = reaped
+    ws.write("""
+        [pipeline]
+        name = "runner-killed"
+        jobs = 2
+
+        [defaults]
+        kill_grace = "1s"
+
+        [steps.a]
+        command = 'setsid sleep 344 & echo $$ > "$T/a.pid"; sleep 345'
+
+        [steps.b]
+        command = 'while [ ! -f "$T/b.stop" ]; do sleep 0.1; done'
+    """)
+    process = ws.launch("run")
+    assert wait_for(lambda: read_pid(ws.scratch / "a.pid"), timeout=30)
+    assert wait_for(lambda: processes_with_args("sleep 344"), timeout=10)
+    command = read_pid(ws.scratch / "a.pid")
+    with open("/proc/%d/stat" % command) as f:
+        step_runner = int(f.read().rsplit(")", 1)[1].split()[1])
+    os.kill(step_runner, signal.SIGKILL)
+    try:
+        assert wait_for(lambda: ws.steps()["a"]["status"] == "failed", timeout=30)
+        assert wait_for(lambda: processes_with_args("sleep 344") == [], timeout=5)
+    finally:
+        (ws.scratch / "b.stop").touch()
+    output, _ = process.communicate(timeout=60)
+    assert process.returncode == 1, output
+    assert processes_with_args("sleep 345") == []
+    assert run_processes(ws.scratch) == []
+
+
 def test_interrupt_counts_adopted_orphans(reaped):
     ws = reaped
     ws.write("""
