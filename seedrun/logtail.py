@@ -391,19 +391,30 @@ def _collect_error_spans(
     while (candidate := ERROR_KEYWORDS.search(lowered, position)) is not None:
         if limit is not None and len(spans) >= limit:
             return spans, False
-        line_start = data.rfind(b"\n", 0, candidate.start()) + 1
-        end = data.find(b"\n", candidate.end())
-        end = len(data) if end == -1 else end
-        window_start = max(line_start, candidate.start() - 16)
-        match = ERROR_PATTERN.search(data, window_start, min(end, candidate.end() + 16))
+        # The check looks only 16 bytes around the candidate, so the ends of
+        # the line are found only after a match. Finding them first made the
+        # scan quadratic on a long line with many near misses such as "is_error".
+        window_start = max(0, candidate.start() - 16)
+        window_start = data.rfind(b"\n", window_start, candidate.start()) + 1 or window_start
+        window_end = min(len(data), candidate.end() + 16)
+        window_end = _find_or(data, b"\n", candidate.end(), window_end, window_end)
+        match = ERROR_PATTERN.search(data, window_start, window_end)
         if match is None:
             position = candidate.end()
             continue
+        line_start = data.rfind(b"\n", 0, candidate.start()) + 1
+        end = _find_or(data, b"\n", candidate.end(), len(data), len(data))
         position = end + 1
         begin = max(line_start, skip_first) if line_start == 0 else line_start
         if begin < end and not data.startswith(RUNNER_LINE_PREFIX, line_start):
             spans.append(_Span(begin, end, match.start()))
     return spans, True
+
+
+def _find_or(data: bytes, sub: bytes, start: int, end: int, default: int) -> int:
+    """Return the offset of sub in data[start:end], or default when it is not there."""
+    found = data.find(sub, start, end)
+    return default if found == -1 else found
 
 
 def _render_error_line(data: bytes, span: _Span, limits: _Limits) -> str:

@@ -230,3 +230,15 @@ def test_excerpt_open_permission_error(tmp_path: Path, monkeypatch: pytest.Monke
     assert found.note == "log could not be read: logs/run/locked.log (Permission denied)"
     scan = scan_errors(log, display_path="logs/run/locked.log")
     assert scan.note == "log could not be read: logs/run/locked.log (Permission denied)"
+
+
+def test_scan_errors_near_misses_on_one_line(tmp_path: Path) -> None:
+    # One line of minified JSON with a key such as "is_error" in every
+    # record: each key looks like an error word, but none is one.
+    log = tmp_path / "minified.log"
+    record = b'{"id": 1, "is_error": false}, '
+    log.write_bytes(b"[" + record * (2 * MIB // len(record)) + b"]\nError: upload rejected\n")
+    started = time.perf_counter()
+    found = scan_errors(log)
+    assert time.perf_counter() - started < 1.0
+    assert found.lines == ("Error: upload rejected",)
