@@ -27,7 +27,7 @@ from seedrun.retention import RUN_ID, list_runs, prune_runs
 from seedrun.rules import render_rules
 from seedrun.runner import (Execution, build_plan_document, convert_spec_folder, display_path, find_make,
                             max_kill_grace, new_run_id, point_latest, read_specs, refresh_log_display,
-                            step_of_process, write_run_files)
+                            run_secret_values, step_of_process, write_run_files)
 
 DEFAULT_PIPELINE = "pipeline.toml"
 STALE_STOP_SECONDS = 10.0
@@ -705,7 +705,6 @@ def _resume_reason(record: dict) -> str:
 def report(path: str | os.PathLike | None, run_id: str | None = None) -> Path:
     """Render the report of a past run again."""
     from seedrun import report as reporter
-    from seedrun import secrets
 
     pipeline = load_pipeline(pipeline_path(path))
     run_dir = find_run(pipeline, run_id)
@@ -718,7 +717,12 @@ def report(path: str | os.PathLike | None, run_id: str | None = None) -> Path:
         # A run killed before its first run.json has none; seedrun resume writes it.
         raise UsageError("cannot render the report of run %s: cannot read %s: %s; the step logs are in %s"
                          % (run_dir.name, run_dir / "run.json", error.strerror, run_dir)) from None
-    values = secrets.secret_values(os.environ, record.get("mask_env", []))
+    # The run's own step env is masked as well as this shell's environment,
+    # as when the run rendered the report, because `env` in the pipeline
+    # file can hold a token that no shell exports.
+    values = run_secret_values(run_dir, [*(record.get("mask_env") or []), *pipeline.mask_env],
+                               [step["name"] for step in record.get("steps") or []],
+                               [step.env for step in pipeline.steps.values()])
     return reporter.render_run(record, run_dir, pipeline.reports_dir,
                                history_db=pipeline.logs_dir / "history.sqlite3", live=False, secret_values=values)
 

@@ -25,6 +25,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from seedrun import launcher
@@ -255,6 +256,31 @@ def read_specs(run_dir: Path, document: dict) -> dict:
         if not isinstance(members, list) or not all(isinstance(name, str) for name in members):
             raise ValueError("%s has no member list of phase %s" % (path, phase))
     return everything
+
+
+def run_secret_values(run_dir: Path, mask_names: list[str], step_names: list[str],
+                      extra_envs: Iterable[Mapping[str, str]] = ()) -> list[str]:
+    """Return the values a run's records and report mask, longest first.
+
+    They come from seedrun's environment and from the env of each step in
+    the run's spec file, which keeps the values that plan.json masks.
+    extra_envs adds more step environments, such as those of the pipeline
+    file, for a run whose spec file is gone.
+    """
+    values = secret_values(os.environ, mask_names)
+    try:
+        specs = steprunner.load(steprunner.RunFiles(str(run_dir)).specs())
+    except (OSError, EOFError, ValueError):
+        specs = {}
+    if not isinstance(specs, dict):
+        specs = {}
+    for name in step_names:
+        spec = specs.get(name)
+        if isinstance(spec, dict) and isinstance(spec.get("env"), dict):
+            values += secret_values(spec["env"], mask_names)
+    for env in extra_envs:
+        values += secret_values(env, mask_names)
+    return sorted(set(values), key=len, reverse=True)
 
 
 def refresh_log_display(run_dir: Path, document: dict) -> None:
@@ -984,15 +1010,8 @@ class Execution:
     def secret_values(self) -> list[str]:
         """Values to mask: secret-looking variables of seedrun's environment and of the steps' env."""
         if self._secrets is None:
-            names = self.doc.get("mask_env", [])
-            values = secret_values(os.environ, names)
-            try:
-                specs = steprunner.load(self.files.specs())
-            except (OSError, EOFError, ValueError):
-                specs = {}
-            for entry in self.doc["steps"]:
-                values += secret_values(specs.get(entry["name"], {}).get("env", {}), names)
-            self._secrets = sorted(set(values), key=len, reverse=True)
+            names = [entry["name"] for entry in self.doc["steps"]]
+            self._secrets = run_secret_values(self.run_dir, self.doc.get("mask_env", []), names)
         return self._secrets
 
     @property
