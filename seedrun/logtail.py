@@ -10,6 +10,7 @@ as Unicode control pictures such as ␀.
 
 from __future__ import annotations
 
+import bisect
 import logging
 import os
 import re
@@ -20,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, NamedTuple
 
-from seedrun.secrets import longest_secret_bytes, mask, mask_bytes
+from seedrun.secrets import MASK, bytes_pattern, longest_secret_bytes, mask, mask_bytes
 from seedrun.step import LOG_LINE_PREFIX
 
 logger = logging.getLogger(__name__)
@@ -39,6 +40,10 @@ ANSI_ESCAPE = re.compile(
     r"|[@-Z\\-_]"
     r"|\[[0-?]*[ -/]*$)"
 )
+ANSI_ESCAPE_BYTES = re.compile(ANSI_ESCAPE.pattern.encode())
+# How many bytes of escape codes a secret split by colour codes may contain
+# and still be kept whole when a line is cut inside it.
+SPLIT_SECRET_ESCAPE_BYTES = 256
 # Tab stays as it is. Other C0 controls and DEL become their control pictures (U+2400 block).
 CONTROL_PICTURES = {code: 0x2400 + code for code in range(0x20) if code != 0x09}
 CONTROL_PICTURES[0x7F] = 0x2421
@@ -338,11 +343,68 @@ def _render_line(data: bytes, begin: int, end: int, limits: _Limits) -> str:
     cut = end
     if end - begin > limits.max_line_bytes:
         cut = _char_start(data, begin + limits.max_line_bytes)
-    raw = mask_bytes(data, limits.secret_values, begin, cut)
-    text = clean_text(raw, limits.secret_values)
+    begin, lead, cut, trail = _bounds_outside_split_secrets(data, begin, cut, limits)
+    raw = mask_bytes(data, limits.secret_values, begin, cut) if begin < cut else b""
+    text = lead + clean_text(raw, limits.secret_values) + trail
     if cut < end:
         text += f" {ELLIPSIS} {end - cut:,} bytes omitted"
     return text
+
+
+def _bounds_outside_split_secrets(
+    data: bytes, begin: int, cut: int, limits: _Limits
+) -> tuple[int, str, int, str]:
+    """Move begin and cut out of any secret they fall inside; return (begin, lead, cut, trail).
+
+    mask_bytes() finds a secret only when its bytes are contiguous, and
+    clean_text() masks one that escape codes split only when all of it is
+    shown. A bound in the middle of a line can fall inside such a secret, so
+    that bound moves to the secret's edge and lead or trail is *** for it.
+    """
+    pattern = bytes_pattern(limits.secret_values)
+    cuts_left = begin > 0 and data[begin - 1:begin] != b"\n"
+    cuts_right = cut < len(data) and data[cut:cut + 1] != b"\n"
+    if pattern is None or not (cuts_left or cuts_right):
+        return begin, "", cut, ""
+    reach = limits.margin + SPLIT_SECRET_ESCAPE_BYTES
+    low = max(0, begin - reach) if cuts_left else begin
+    high = min(len(data), cut + reach) if cuts_right else cut
+    stripped, stripped_starts, raw_starts = _strip_escapes(data, low, high)
+    lead = trail = ""
+    new_begin, new_cut = begin, cut
+    for match in pattern.finditer(stripped):
+        first = _raw_offset(stripped_starts, raw_starts, match.start())
+        last = _raw_offset(stripped_starts, raw_starts, match.end() - 1) + 1
+        if first < begin < last:
+            new_begin, lead = max(new_begin, last), MASK
+        if first < cut < last:
+            new_cut, trail = min(new_cut, first), MASK
+    return new_begin, lead, max(new_cut, new_begin), trail
+
+
+def _strip_escapes(data: bytes, low: int, high: int) -> tuple[bytes, list[int], list[int]]:
+    """Return data[low:high] without ANSI escape codes, and where each kept run of bytes starts in both."""
+    pieces: list[bytes] = []
+    stripped_starts: list[int] = []
+    raw_starts: list[int] = []
+    length = 0
+    position = low
+    for escape in [*ANSI_ESCAPE_BYTES.finditer(data, low, high), None]:
+        stop = high if escape is None else escape.start()
+        if stop > position:
+            stripped_starts.append(length)
+            raw_starts.append(position)
+            pieces.append(data[position:stop])
+            length += stop - position
+        if escape is not None:
+            position = escape.end()
+    return b"".join(pieces), stripped_starts, raw_starts
+
+
+def _raw_offset(stripped_starts: list[int], raw_starts: list[int], offset: int) -> int:
+    """Map an offset in the stripped bytes back to its offset in the log data."""
+    index = bisect.bisect_right(stripped_starts, offset) - 1
+    return raw_starts[index] + offset - stripped_starts[index]
 
 
 def _find_error_spans(data: bytes, max_lines: int, skip_first: int) -> tuple[list[_Span], int]:

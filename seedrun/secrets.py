@@ -94,6 +94,11 @@ def mask_tree(value: object, values: Sequence[str]) -> object:
     return value
 
 
+def bytes_pattern(values: Iterable[str]) -> re.Pattern[bytes] | None:
+    """Return a pattern that matches the UTF-8 bytes of any secret value, or None when no value is long enough."""
+    return _bytes_pattern(_usable_values(values))
+
+
 def longest_secret_bytes(values: Iterable[str]) -> int:
     """Return the UTF-8 length of the longest usable secret, or 0 when there is none."""
     return max((len(value.encode()) for value in _usable_values(values)), default=0)

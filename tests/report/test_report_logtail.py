@@ -242,3 +242,24 @@ def test_scan_errors_near_misses_on_one_line(tmp_path: Path) -> None:
     found = scan_errors(log)
     assert time.perf_counter() - started < 1.0
     assert found.lines == ("Error: upload rejected",)
+
+
+def test_excerpt_masks_coloured_secret_across_cut(tmp_path: Path) -> None:
+    # A colour code splits the secret in the bytes, and a cut at
+    # max_line_bytes falls inside it, on the right of a head line and on
+    # the left of the tail line that only partly fits.
+    log = tmp_path / "colour-cut.log"
+    secret = b"top\x1b[1msecretvalue\x1b[0m"
+    head_line = b"x" * 90 + b"Error: " + secret + b"y" * 200
+    tail_line = b"z" * 150 + b"Error: " + secret + b"y" * 80
+    log.write_bytes(b"header\n" + head_line + b"\n" + tail_line + b"\n")
+    found = excerpt(log, head_lines=2, tail_lines=1, max_line_bytes=100, secret_values=["topsecretvalue"])
+    assert found.head[1].startswith("x" * 90 + "Error: ***")
+    assert "top" not in found.head[1]
+    assert found.tail[0].startswith("…***")
+    assert "value" not in found.tail[0]
+    errors = scan_errors(log, max_line_bytes=100, secret_values=["topsecretvalue"])
+    assert len(errors.lines) == 2
+    for error_line in errors.lines:
+        assert "top" not in error_line
+        assert "Error: ***" in error_line
