@@ -528,6 +528,8 @@ class Execution:
         self.last_report = time.monotonic()
         self.last_write = 0.0
         self.pending_write = False
+        # Set when run.json changed after the last live report.
+        self.pending_report = False
         self._secrets: list[str] | None = None
         self.run_started_at = self._original_start()
 
@@ -848,16 +850,22 @@ class Execution:
                 changed = True
         self.pending_write = self.pending_write or changed
         now = time.monotonic()
+        run = None
         if self.pending_write and (force or now - self.last_write >= RUN_JSON_SECONDS):
             self.pending_write = False
             self.last_write = now
             run = self.assemble(status="running")
             self.writer.write(run)
-            # The first live report waits LIVE_REPORT_SECONDS too: a short
-            # run gets its final report a moment later anyway.
-            if now - self.last_report >= LIVE_REPORT_SECONDS:
-                self.last_report = now
-                self._render_report(run, live=True)
+            self.pending_report = True
+        # The first live report waits LIVE_REPORT_SECONDS too: a short run
+        # gets its final report a moment later anyway. A change deferred here
+        # is rendered once that time has passed, even when no step record
+        # changes after it, so that latest.html does not keep showing the
+        # previous run while a long step runs.
+        if self.pending_report and now - self.last_report >= LIVE_REPORT_SECONDS:
+            self.pending_report = False
+            self.last_report = now
+            self._render_report(run or self.assemble(status="running"), live=True)
 
     def _record_version(self, name: str) -> tuple:
         """Identify the current version of a step's record files.
