@@ -151,9 +151,10 @@ def render_run(
 ) -> Path:
     """Write reports/<run_id>.html and return its path.
 
-    Also rewrites latest.html when this run has the newest run id among the
-    reports in reports_dir, or when logs/latest points to it (a resumed older
-    run), and rewrites index.html. With live=True, latest.html
+    Also rewrites latest.html when logs/latest points to this run (after a
+    resume, an older run than the newest), or when there is no such link and
+    this run has the newest run id among the reports in reports_dir, and
+    rewrites index.html. With live=True, latest.html
     reloads itself every REFRESH_SECONDS while the run status is "running". The
     per-run report never reloads. Files are written atomically (temp + rename).
     """
@@ -165,7 +166,7 @@ def render_run(
     page = _environment(templates_dir).get_template("report.html.j2").render(context)
     report_path = reports_dir / f"{run_id}.html"
     write_atomic(report_path, _without_markers(page))
-    if _is_newest_report(run_id, reports_dir) or _is_latest_run(run_dir):
+    if _shows_as_latest(run_id, run_dir, reports_dir):
         refreshing = live and run.get("status") == "running"
         write_atomic(reports_dir / "latest.html", _with_refresh(page) if refreshing else _without_markers(page))
     # The unmasked run id keeps the index link pointing at the file name written above.
@@ -290,12 +291,20 @@ def _is_newest_report(run_id: str, reports_dir: Path) -> bool:
     return all(other <= run_id for other in _report_ids(reports_dir))
 
 
-def _is_latest_run(run_dir: Path) -> bool:
-    """Return True when the logs directory's latest link points to run_dir, as after a resume of an older run."""
+def _shows_as_latest(run_id: str, run_dir: Path, reports_dir: Path) -> bool:
+    """Return True when latest.html is to show this run's report.
+
+    That is the run that the logs directory's latest link points to, which
+    after a resume is an older run than the newest. Only without a link to
+    an existing run directory does the newest run id decide.
+    """
+    latest = run_dir.parent / "latest"
     try:
-        return (run_dir.parent / "latest").resolve() == run_dir.resolve()
-    except OSError:
-        return False
+        if latest.is_symlink():
+            return latest.resolve(strict=True) == run_dir.resolve()
+    except (OSError, RuntimeError):
+        pass
+    return _is_newest_report(run_id, reports_dir)
 
 
 def _relative_href(target: Path, start: Path) -> str:
