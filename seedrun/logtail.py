@@ -44,6 +44,8 @@ ANSI_ESCAPE_BYTES = re.compile(ANSI_ESCAPE.pattern.encode())
 # How many bytes of escape codes a secret split by colour codes may contain
 # and still be kept whole when a line is cut inside it.
 SPLIT_SECRET_ESCAPE_BYTES = 256
+# How far before an error keyword the colour codes that precede it are looked for.
+ESCAPE_LOOKBEHIND = 64
 # Tab stays as it is. Other C0 controls and DEL become their control pictures (U+2400 block).
 CONTROL_PICTURES = {code: 0x2400 + code for code in range(0x20) if code != 0x09}
 CONTROL_PICTURES[0x7F] = 0x2421
@@ -453,15 +455,11 @@ def _collect_error_spans(
     while (candidate := ERROR_KEYWORDS.search(lowered, position)) is not None:
         if limit is not None and len(spans) >= limit:
             return spans, False
-        # The check looks only 16 bytes around the candidate, so the ends of
-        # the line are found only after a match. Finding them first made the
+        # The check looks only a few bytes around the candidate, so the ends
+        # of the line are found only after a match. Finding them first made the
         # scan quadratic on a long line with many near misses such as "is_error".
-        window_start = max(0, candidate.start() - 16)
-        window_start = data.rfind(b"\n", window_start, candidate.start()) + 1 or window_start
-        window_end = min(len(data), candidate.end() + 16)
-        window_end = _find_or(data, b"\n", candidate.end(), window_end, window_end)
-        match = ERROR_PATTERN.search(data, window_start, window_end)
-        if match is None:
+        match_start = _error_match_start(data, candidate.start(), candidate.end())
+        if match_start is None:
             position = candidate.end()
             continue
         line_start = data.rfind(b"\n", 0, candidate.start()) + 1
@@ -469,8 +467,35 @@ def _collect_error_spans(
         position = end + 1
         begin = max(line_start, skip_first) if line_start == 0 else line_start
         if begin < end and not data.startswith(RUNNER_LINE_PREFIX, line_start):
-            spans.append(_Span(begin, end, match.start()))
+            spans.append(_Span(begin, end, match_start))
     return spans, True
+
+
+def _error_match_start(data: bytes, start: int, end: int) -> int | None:
+    """Return where ERROR_PATTERN matches around the error keyword at data[start:end], or None.
+
+    A colour code that ends right before the word ("\x1b[31mERROR", as gcc,
+    rustc and coloured log levels write) hides its word boundary, so the
+    bytes are checked again without escape codes, from up to
+    ESCAPE_LOOKBEHIND bytes before the word.
+    """
+    window_end = min(len(data), end + 16)
+    window_end = _find_or(data, b"\n", end, window_end, window_end)
+    window_start = _line_bound_before(data, start, 16)
+    match = ERROR_PATTERN.search(data, window_start, window_end)
+    if match is not None:
+        return match.start()
+    escapes_start = _line_bound_before(data, start, ESCAPE_LOOKBEHIND)
+    if b"\x1b" not in data[escapes_start:start]:
+        return None
+    plain = ANSI_ESCAPE_BYTES.sub(b"", data[escapes_start:window_end])
+    return start if ERROR_PATTERN.search(plain) else None
+
+
+def _line_bound_before(data: bytes, position: int, distance: int) -> int:
+    """Return position - distance, or the start of the line when that is nearer."""
+    low = max(0, position - distance)
+    return data.rfind(b"\n", low, position) + 1 or low
 
 
 def _find_or(data: bytes, sub: bytes, start: int, end: int, default: int) -> int:

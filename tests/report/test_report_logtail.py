@@ -263,3 +263,23 @@ def test_excerpt_masks_coloured_secret_across_cut(tmp_path: Path) -> None:
     for error_line in errors.lines:
         assert "top" not in error_line
         assert "Error: ***" in error_line
+
+
+def test_scan_errors_finds_coloured_error_words(tmp_path: Path) -> None:
+    # Compilers and loggers colour the error word itself, so a colour code
+    # ends right before it, as gcc, rustc and coloured log levels do.
+    log = tmp_path / "coloured.log"
+    log.write_bytes(
+        b"building\n"
+        b"main.c:3:5: \x1b[01;31m\x1b[Kerror: \x1b[m\x1b[K'x' undeclared\n"
+        b"\x1b[0m\x1b[1m\x1b[38;5;9merror[E0425]\x1b[0m: cannot find value\n"
+        b"2026-12-05 \x1b[31mERROR\x1b[0m could not connect to the database\n"
+        b"a \x1b[32mterror\x1b[0m story, with no word of the list\n"
+    )
+    found = scan_errors(log)
+    assert found.lines == (
+        "main.c:3:5: error: 'x' undeclared",
+        "error[E0425]: cannot find value",
+        "2026-12-05 ERROR could not connect to the database",
+    )
+    assert found.found == 3
