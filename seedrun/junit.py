@@ -2,8 +2,9 @@
 
 Each step becomes one testcase. Failed and timed-out steps get a <failure> with
 the end of their log, interrupted steps an <error>, and skipped or not-run steps a
-<skipped> element. A step with `allowed_failure` keeps its <failure>, and its
-message starts with "allowed failure" so that a reader can tell the two apart.
+<skipped> element. A step with `allowed_failure` gets a <skipped> of type
+"allowed_failure" with the end of its log, and its message starts with "allowed
+failure", so that a CI server does not fail the build for it.
 """
 
 from __future__ import annotations
@@ -123,11 +124,11 @@ def _outcome_element(
         # Counted as a failure, a step with on_failure = "ignore" would fail the
         # CI build of a run that succeeded. Test runners report an expected
         # failure (pytest's xfail) as skipped, so this does the same.
-        element = ET.Element("skipped", {"message": _failure_message(step), "type": "allowed_failure"})
+        element = ET.Element("skipped", {"message": _failure_message(step, secret_values), "type": "allowed_failure"})
         element.text = _log_tail(step, run_dir, secret_values)
         return element
     if status in FAILED_STATUSES:
-        element = ET.Element("failure", {"message": _failure_message(step), "type": status})
+        element = ET.Element("failure", {"message": _failure_message(step, secret_values), "type": status})
         element.text = _log_tail(step, run_dir, secret_values)
         return element
     if status == "interrupted":
@@ -140,7 +141,7 @@ def _outcome_element(
     return None
 
 
-def _failure_message(step: Mapping[str, Any]) -> str:
+def _failure_message(step: Mapping[str, Any], secret_values: Sequence[str]) -> str:
     if step.get("status") == "timed_out":
         message = "timed out"
     elif step.get("signal"):
@@ -155,7 +156,7 @@ def _failure_message(step: Mapping[str, Any]) -> str:
         message += f" after {attempts} attempts"
     if step.get("allowed_failure"):
         message = f"allowed failure: {message}"
-    return xml_text(message)
+    return xml_text(message, secret_values)
 
 
 def _log_tail(step: Mapping[str, Any], run_dir: Path, secret_values: Sequence[str]) -> str:

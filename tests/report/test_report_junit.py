@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from report_fixtures import SECRET
+from report_fixtures import SECRET, sample_run
 
 from seedrun.junit import write_junit
 
@@ -113,3 +113,18 @@ def test_junit_missing_log_and_no_temp_files(make_run: MakeRun, tmp_path: Path) 
     assert failure is not None
     assert (failure.text or "").startswith("log not found")
     assert [path.name for path in output.parent.iterdir()] == ["junit.xml"]
+
+
+def test_junit_masks_failure_reason(make_run: MakeRun, tmp_path: Path) -> None:
+    # Without an exit code or a signal, the message is the recorded reason.
+    run = sample_run()
+    quadratec = run["steps"][2]
+    quadratec.update(exit_code=None, attempts=1,
+                     reason=f"seedrun's step runner failed: OSError: cannot open /srv/{SECRET}/feed.csv")
+    run, run_dir = make_run(run)
+    output = tmp_path / "junit.xml"
+    write_junit(run, run_dir, output, secret_values=[SECRET])
+    failure = cases_by_name(output)["seed-quadratec"].find("failure")
+    assert failure is not None
+    assert failure.get("message") == "seedrun's step runner failed: OSError: cannot open /srv/***/feed.csv"
+    assert SECRET not in output.read_text(encoding="utf-8")
