@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import re
 from pathlib import Path
@@ -253,16 +254,23 @@ def extract_metrics(log_path: Path, patterns: dict[str, str]) -> dict[str, float
 
 
 def _number(raw: bytes | None) -> float | int | None:
+    """Return the number in raw, or None when there is none or it is not finite.
+
+    float() also reads "nan" and "inf", which json.dumps writes as NaN and
+    Infinity. Those are not JSON, and JavaScript's JSON.parse rejects them.
+    """
     if raw is None:
         return None
     text = raw.decode("ascii", "ignore").replace(",", "").strip()
     try:
         return int(text)
     except ValueError:
-        try:
-            return float(text)
-        except ValueError:
-            return None
+        pass
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
 
 
 def run_status(steps: list[dict], interrupted: bool) -> tuple[str, int]:
