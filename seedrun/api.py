@@ -22,7 +22,8 @@ from seedrun.errors import PipelineError, SeedrunError, UsageError
 from seedrun.graph import Plan, Selection, resolve
 from seedrun.lock import PipelineLock, wait_for_step_runners
 from seedrun.pipeline import Pipeline, closest, load_pipeline
-from seedrun.records import read_plan_document, read_run_record, read_step_record, write_json_atomically
+from seedrun.records import (count_statuses, read_plan_document, read_run_record, read_step_record,
+                             write_json_atomically)
 from seedrun.retention import RUN_ID, list_runs, prune_runs
 from seedrun.rules import render_rules
 from seedrun.runner import (Execution, build_plan_document, convert_spec_folder, display_path, find_make,
@@ -717,6 +718,8 @@ def report(path: str | os.PathLike | None, run_id: str | None = None) -> Path:
         # A run killed before its first run.json has none; seedrun resume writes it.
         raise UsageError("cannot render the report of run %s: cannot read %s: %s; the step logs are in %s"
                          % (run_dir.name, run_dir / "run.json", error.strerror, run_dir)) from None
+    if record.get("status") == "running" and not _run_is_live(pipeline, run_dir.name):
+        record = _as_left_by_dead_run(record, run_dir)
     # The run's own step env is masked as well as this shell's environment,
     # as when the run rendered the report, because `env` in the pipeline
     # file can hold a token that no shell exports.
@@ -725,6 +728,72 @@ def report(path: str | os.PathLike | None, run_id: str | None = None) -> Path:
                                [step.env for step in pipeline.steps.values()])
     return reporter.render_run(record, run_dir, pipeline.reports_dir,
                                history_db=pipeline.logs_dir / "history.sqlite3", live=False, secret_values=values)
+
+
+def _run_is_live(pipeline: Pipeline, run_id: str) -> bool:
+    """Return whether a seedrun process is still running or taking over run `run_id`, as the pipeline's lock shows."""
+    lock = PipelineLock(pipeline.logs_dir, pipeline.name)
+    if not lock.holder_is_live():
+        return False
+    holder = lock.read_holder()
+    taken_over = holder.get("taking_over") if isinstance(holder.get("taking_over"), dict) else {}
+    # A holder that has not named its run yet may be this run, starting.
+    return holder.get("run_id") in (None, run_id) or taken_over.get("run_id") == run_id
+
+
+def _as_left_by_dead_run(record: dict, run_dir: Path) -> dict:
+    """Return the record of a run whose seedrun ended mid-run (killed, say), with each step as its own record left it.
+
+    run.json still reads "running" and shows the steps as of its last
+    update, so the report would show a live run that grows longer at every
+    rendering. A running seedrun rewrites run.json at least every
+    RUN_JSON_SECONDS, so its modification time is when seedrun ended, to
+    about a second. Nothing is written here: seedrun resume settles the run.
+    """
+    files = steprunner.RunFiles(str(run_dir))
+    try:
+        ended = (run_dir / "run.json").stat().st_mtime
+    except OSError:
+        ended = time.time()
+    steps = []
+    for step in record.get("steps") or []:
+        own = read_step_record(files, step["name"]) or {}
+        status = own.get("status")
+        if status in ("running", "waiting") and _process_group_alive(own.get("pid")):
+            own = dict(own, reason="still running: its step runner outlived seedrun, and seedrun resume stops it "
+                                   "before it runs the step again")
+        elif status in ("running", "waiting"):
+            started = own.get("started_at")
+            finished = max(ended, started) if isinstance(started, (int, float)) else None
+            own = dict(own, status="interrupted", finished_at=finished,
+                       duration_s=round(finished - started, 3) if finished is not None else None,
+                       reason="the run ended without finishing while the step was %s" % status)
+        elif status in (None, "pending"):
+            own = dict(own, status="not_run", reason="not started: the run ended without finishing")
+        fields = {key: own[key] for key in ("status", "exit_code", "signal", "attempts", "queued_at", "started_at",
+                                            "finished_at", "duration_s", "reason", "blocked_by", "allowed_failure")
+                  if key in own}
+        for key in ("queued_at", "started_at", "finished_at"):
+            if isinstance(fields.get(key), (int, float)):
+                fields[key] = steprunner.iso(fields[key])
+        steps.append(dict(step, **fields, outcome=fields.get("status", step.get("status"))))
+    error = ("seedrun (PID %s) ended without finishing this run at about %s UTC, so each step is shown as its "
+             "record was left; seedrun resume records the run interrupted and runs again what did not succeed"
+             % (record.get("pid"), time.strftime("%H:%M:%S", time.gmtime(ended))))
+    return dict(record, status="interrupted", exit_code=None, finished_at=steprunner.iso(ended), steps=steps,
+                counts=count_statuses(steps), error=record.get("error") or error)
+
+
+def _process_group_alive(pid: object) -> bool:
+    if not isinstance(pid, int) or pid <= 1:
+        return False
+    try:
+        os.killpg(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def clean(path: str | os.PathLike | None, keep: int) -> list[str]:

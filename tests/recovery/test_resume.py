@@ -866,3 +866,21 @@ def test_succeeded_run_in_moved_workspace(ws, tmp_path_factory):
         done = subprocess.run([SEEDRUN, *command], cwd=moved, env=ws.env, capture_output=True, text=True, timeout=120)
         assert done.returncode == 0, (command, done.stdout + done.stderr)
         assert done.stdout.splitlines() == ["Run %s succeeded; nothing to resume" % run_id], command
+
+
+def test_report_of_killed_run_not_running(ws):
+    run_dir, pid = start_and_kill(ws, "6.2")
+    try:
+        result = ws.run("report")
+        assert result.code == 0, result.out + result.err
+        page = (ws.path / "reports" / ("%s.html" % run_dir.name)).read_text()
+        title = page[page.index("<title>") + len("<title>"):page.index("</title>")]
+        assert title.startswith("INTERRUPTED"), title
+        assert "seedrun (PID %d) ended without finishing this run" % pid in page
+        assert "not started: the run ended without finishing" in page
+        # The report leaves the run for resume to settle.
+        assert json.loads((run_dir / "run.json").read_text())["status"] == "running"
+    finally:
+        resumed = ws.run("resume")
+    assert resumed.code == 0, resumed.out + resumed.err
+    assert ws.record()["status"] == "succeeded"
