@@ -426,3 +426,12 @@ def test_durations_match_console_format():
         assert timeline.format_duration(seconds) == console_duration(seconds)
     assert timeline.format_duration(252.0) == "4m12s"
     assert timeline.format_duration(None) == ""
+
+
+def test_report_singular_slot_and_carried_step(make_run: MakeRun) -> None:
+    run = sample_run()
+    run["jobs"] = 1
+    run, run_dir = make_run(run)
+    text = render(run, run_dir).read_text(encoding="utf-8")
+    assert "1 job slot</dd>" in text
+    assert "1 step was carried over from an earlier attempt. It did not run again and is not drawn." in text
