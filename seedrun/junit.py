@@ -68,7 +68,8 @@ def xml_text(value: object, secret_values: Sequence[str] = ()) -> str:
 
 
 def _testsuite(run: Mapping[str, Any], run_dir: Path, secret_values: Sequence[str]) -> ET.Element:
-    pipeline = xml_text(run.get("pipeline", ""), secret_values)
+    # Names of the run, its steps and phases stay unmasked, as in run.json (see secrets.RUN_NAME_KEYS).
+    pipeline = xml_text(run.get("pipeline", ""))
     cases = [_testcase(pipeline, step, run_dir, secret_values) for step in run.get("steps", [])]
     suite = ET.Element("testsuite", {"name": pipeline})
     suite.append(_properties(run, secret_values))
@@ -84,7 +85,8 @@ def _properties(run: Mapping[str, Any], secret_values: Sequence[str]) -> ET.Elem
     for key in ("run_id", "selection", "status", "pipeline_sha256"):
         value = run.get(key)
         if value is not None:
-            ET.SubElement(properties, "property", name=key, value=xml_text(value, secret_values))
+            names = key in ("run_id", "selection")
+            ET.SubElement(properties, "property", name=key, value=xml_text(value, () if names else secret_values))
     return properties
 
 
@@ -104,10 +106,10 @@ def _testcase(
     pipeline: str, step: Mapping[str, Any], run_dir: Path, secret_values: Sequence[str]
 ) -> ET.Element:
     phase = step.get("phase")
-    classname = f"{pipeline}/{xml_text(phase, secret_values)}" if phase else pipeline
+    classname = f"{pipeline}/{xml_text(phase)}" if phase else pipeline
     case = ET.Element("testcase", {
         "classname": classname,
-        "name": xml_text(step["name"], secret_values),
+        "name": xml_text(step["name"]),
         "time": f"{float(step.get('duration_s') or 0):.3f}",
     })
     outcome = _outcome_element(step, run_dir, secret_values)

@@ -30,7 +30,7 @@ import jinja2
 from seedrun import history
 from seedrun.logtail import excerpt, scan_errors
 from seedrun.records import read_run_record
-from seedrun.secrets import mask_tree
+from seedrun.secrets import mask_run_record
 from seedrun.timeline import Clock, build_timeline, format_duration, full_time, step_duration
 
 logger = logging.getLogger(__name__)
@@ -160,7 +160,7 @@ def render_run(
     """
     run_id = _checked_run_id(run)
     reports_dir.mkdir(parents=True, exist_ok=True)
-    masked = mask_tree(run, secret_values)
+    masked = mask_run_record(run, secret_values)
     stats = _load_step_stats(history_db, masked)
     context = build_report_context(masked, run_dir, reports_dir, stats, secret_values)
     page = _environment(templates_dir).get_template("report.html.j2").render(context)

@@ -37,7 +37,7 @@ from seedrun.pipeline import Pipeline, sha256
 from seedrun.process import become_subreaper, list_children, pid_alive, prctl_function
 from seedrun.records import (RunJsonWriter, count_statuses, extract_metrics, read_run_record, read_step_record,
                              run_status, step_entry, write_json_atomically)
-from seedrun.secrets import mask_env, mask_tree, secret_values
+from seedrun.secrets import mask_env, mask_run_record, secret_values
 
 log = logging.getLogger(__name__)
 
@@ -499,7 +499,7 @@ class Execution:
         self.jobs = jobs
         self.files = steprunner.RunFiles(str(run_dir))
         self.console = steprunner.Console(self.files.flag("console.lock"))
-        self.writer = RunJsonWriter(run_dir, self.console.say, lambda run: mask_tree(run, self.secret_values()))
+        self.writer = RunJsonWriter(run_dir, self.console.say, lambda run: mask_run_record(run, self.secret_values()))
         self.records: dict[str, dict | None] = {}
         self.versions: dict[str, tuple] = {}
         self.metrics: dict[str, dict] = {}

@@ -94,6 +94,37 @@ def mask_tree(value: object, values: Sequence[str]) -> object:
     return value
 
 
+# Keys of a run record whose values name what the pipeline file defines: the
+# run, its steps, phases, pools and logs. They are no secrets, and masking a
+# name that happens to contain a secret's text would break the links between
+# run.json, the logs, the report and the history.
+RUN_NAME_KEYS = frozenset(("run_id", "pipeline", "pipeline_file", "selection"))
+STEP_NAME_KEYS = frozenset(("name", "phase", "log", "needs", "after", "blocked_by", "waits_for_phase", "pool"))
+PHASE_NAME_KEYS = frozenset(("name", "steps"))
+
+
+def mask_run_record(run: Mapping[str, object], values: Sequence[str]) -> object:
+    """Return a copy of a run record with every string masked, except the names of the run, its steps, phases and logs."""
+    if not _usable_values(values):
+        return run
+    masked = {}
+    for key, item in run.items():
+        if key in RUN_NAME_KEYS:
+            masked[key] = item
+        elif key in ("steps", "phases") and isinstance(item, list):
+            names = STEP_NAME_KEYS if key == "steps" else PHASE_NAME_KEYS
+            masked[key] = [_mask_entry(entry, names, values) for entry in item]
+        else:
+            masked[mask(key, values)] = mask_tree(item, values)
+    return masked
+
+
+def _mask_entry(entry: object, names: frozenset[str], values: Sequence[str]) -> object:
+    if not isinstance(entry, dict):
+        return mask_tree(entry, values)
+    return {key: item if key in names else mask_tree(item, values) for key, item in entry.items()}
+
+
 def bytes_pattern(values: Iterable[str]) -> re.Pattern[bytes] | None:
     """Return a pattern that matches the UTF-8 bytes of any secret value, or None when no value is long enough."""
     return _bytes_pattern(_usable_values(values))

@@ -101,3 +101,30 @@ def test_secret_kept_in_log_masked_in_report(ws, secret_run):
     report = (ws.path / "reports" / ("%s.html" % ws.record()["run_id"])).read_text(encoding="utf-8")
     assert "Authorization: Bearer ***" in report
     assert TOKEN not in report
+
+
+def test_step_name_with_secret_text_kept(ws):
+    # The secret "sync" is also part of the step's name, which is no secret:
+    # run.json, junit.xml and the report keep the name, so the log link works.
+    ws.write('''
+        [pipeline]
+        name = "names"
+        mask_env = ["VENDOR_CODE"]
+
+        [steps.seed-sync]
+        command = 'echo "code $VENDOR_CODE"; exit 1'
+        env = { VENDOR_CODE = "sync" }
+    ''')
+    result = ws.run("run")
+    assert result.code == 1, result.out + result.err
+    step = ws.steps()["seed-sync"]
+    assert step["log"] == "seed-sync.log"
+    assert "code sync\n" in ws.log("seed-sync")
+    record = ws.record()
+    assert record["run_id"] == ws.run_dir.name
+    junit = (ws.run_dir / "junit.xml").read_text(encoding="utf-8")
+    assert 'name="seed-sync"' in junit
+    report = (ws.path / "reports" / ("%s.html" % record["run_id"])).read_text(encoding="utf-8")
+    assert 'href="../logs/%s/seed-sync.log"' % record["run_id"] in report
+    assert "log not found" not in report
+    assert "code ***" in report
