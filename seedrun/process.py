@@ -238,7 +238,7 @@ class Attempt:
         poller, pidfd = self._poller()
         try:
             while True:
-                if self.signals.received:
+                if self.signals.received and not self._exited_with_zero():
                     return "signal", self.signals.received[0]
                 done, status = os.waitpid(self.pid, os.WNOHANG)
                 if done:
@@ -255,6 +255,20 @@ class Attempt:
         finally:
             if pidfd is not None:
                 os.close(pidfd)
+
+    def _exited_with_zero(self):
+        """Tell, without reaping it, whether the command has already exited with code 0.
+
+        An interrupt noticed after such an exit came too late to stop the
+        command, which succeeded. A command that ended otherwise may have
+        died of the same signal (a shutdown sends SIGTERM to every process),
+        so it still counts as interrupted.
+        """
+        try:
+            info = os.waitid(os.P_PID, self.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+        except ChildProcessError:
+            return False
+        return info is not None and info.si_code == os.CLD_EXITED and info.si_status == 0
 
     def _poller(self):
         poller = select.poll()

@@ -398,3 +398,45 @@ def test_signal_ignored_at_start_stays_ignored(ws, number):
     assert "Interrupted" not in output
     assert ws.record()["status"] == "succeeded"
     assert (ws.scratch / "done").read_text() == "done\n"
+
+
+def _state(pid: int) -> str:
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return ""
+
+
+def test_interrupt_after_command_exited_zero(ws):
+    # The step runner is stopped while its command exits 0, and gets SIGINT
+    # before it runs again: the interrupt came after the command succeeded.
+    ws.write('''
+        [pipeline]
+        name = "late-interrupt"
+
+        [steps.first]
+        command = \'\'\'echo $PPID > "$T/runner"; echo $$ > "$T/command"; while [ ! -e "$T/go" ]; do sleep 0.05; done\'\'\'
+
+        [steps.second]
+        command = 'echo ran > "$T/second"'
+        needs = ["first"]
+    ''')
+    process = ws.launch("run")
+    try:
+        assert wait_for(lambda: (ws.scratch / "command").exists() and (ws.scratch / "command").read_text().strip())
+        runner = int((ws.scratch / "runner").read_text())
+        command = int((ws.scratch / "command").read_text())
+        os.kill(runner, signal.SIGSTOP)
+        (ws.scratch / "go").touch()
+        assert wait_for(lambda: _state(command) == "Z")
+        os.kill(runner, signal.SIGINT)
+        os.kill(runner, signal.SIGCONT)
+        output, _ = process.communicate(timeout=60)
+    finally:
+        kill_run_processes(ws.scratch)
+    assert process.returncode == 0, output
+    steps = ws.steps()
+    assert steps["first"]["status"] == "succeeded"
+    assert steps["second"]["status"] == "succeeded"
+    assert (ws.scratch / "second").exists()
