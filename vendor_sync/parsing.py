@@ -42,15 +42,16 @@ def normalize_code(value: object) -> str | None:
 def clean_part_number(value: object, float_decimals: int | None = None) -> str | None:
     """Return a normalized vendor part number from a feed cell, or None when it is missing.
 
-    Excel stores part numbers such as "17402.10" as the number 17402.1. When the
+    Excel stores part numbers such as "17402.10" as the number 17402.1, and
+    "10005.00" as the whole number 10005, which openpyxl reads as an int. When the
     vendor's part numbers have a fixed number of decimals, ``float_decimals``
     restores the lost trailing zeros. Other numbers are written without ".0".
     """
     if isinstance(value, bool):
         return None
+    if isinstance(value, (int, float)) and float_decimals is not None:
+        return f"{value:.{float_decimals}f}"
     if isinstance(value, float):
-        if float_decimals is not None:
-            return f"{value:.{float_decimals}f}"
         if value.is_integer():
             return str(int(value))
         return repr(value)

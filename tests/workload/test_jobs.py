@@ -97,6 +97,19 @@ def test_omix_numeric_part_numbers(loaded: Workload) -> None:
     assert all(re.fullmatch(r"\d{5}\.\d{2}", number) for number in part_numbers)
 
 
+def test_omix_whole_number_part_numbers_match(loaded: Workload) -> None:
+    # Excel stores 10005.00 as the whole number 10005, so the cell reads back as an int.
+    loaded.run("omix")
+    expected = {
+        sku for sku, code in loaded.query("SELECT sku, omix_code FROM product WHERE omix_code IS NOT NULL")
+        if normalize_code(code).endswith(".00")
+    }
+    matched = {sku for sku, *_ in loaded.vendor_rows("omix")}
+
+    assert expected, "the small Magento export has no omix_code ending in .00"
+    assert expected <= matched
+
+
 def test_progress_lines_have_timestamps(loaded: Workload) -> None:
     result = loaded.run("meyer")
     lines = result.stdout.strip().splitlines()

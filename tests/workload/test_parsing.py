@@ -71,6 +71,12 @@ def test_part_number_float_restores_decimals() -> None:
     assert clean_part_number(17402.09, float_decimals=2) == "17402.09"
 
 
+def test_part_number_integer_restores_decimals() -> None:
+    # Excel stores a typed-in 10005.00 as the whole number 10005, which openpyxl reads as an int.
+    assert clean_part_number(10005, float_decimals=2) == "10005.00"
+    assert clean_part_number(10005.0, float_decimals=2) == "10005.00"
+
+
 def test_part_number_numbers_without_decimals() -> None:
     assert clean_part_number(1030000123) == "1030000123"
     assert clean_part_number(12345.0) == "12345"
