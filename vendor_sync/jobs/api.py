@@ -7,9 +7,11 @@ so these jobs take as long as a real client would.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 from ..context import JobContext
 from ..errors import FeedError
+from ..feed_writers import page_file_name
 from ..parsing import parse_quantity
 from ..readers import read_recorded_pages
 from ..report import SyncStats
@@ -27,10 +29,14 @@ def _get(mapping: object, *keys: str) -> object:
     return value
 
 
-def _items(page: dict, key: str, number: int) -> list:
+def _items(page: dict, key: str, path: Path) -> list[dict]:
+    """Return the item objects of a page. Raises FeedError if the list or an item is not JSON of that type."""
     items = page.get(key)
     if not isinstance(items, list):
-        raise FeedError(f"recorded page {number} has no {key!r} list")
+        raise FeedError(f"recorded page {path} has no {key!r} list")
+    for position, item in enumerate(items, start=1):
+        if not isinstance(item, dict):
+            raise FeedError(f"item {position} of {key!r} in recorded page {path} is not a JSON object: {item!r:.60}")
     return items
 
 
@@ -45,7 +51,8 @@ def page_chunks(
     """Yield one chunk per recorded page, paced at the API's rate."""
     directory = context.feed(feed)
     for number, total, page in read_recorded_pages(directory, api, page_count):
-        yield Chunk(f"page {number}/{total}", [record(item) for item in _items(page, items_key, number)])
+        items = _items(page, items_key, directory / page_file_name(number))
+        yield Chunk(f"page {number}/{total}", [record(item) for item in items])
 
 
 def _meyer_record(item: dict) -> FeedRecord:
