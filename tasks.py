@@ -15,7 +15,7 @@ import sys
 from invoke import Exit, task
 
 from seedrun import api
-from seedrun.cli import format_graph, format_plan, validate as validate_pipeline
+from seedrun.cli import format_deleted_runs, format_graph, format_plan, validate as validate_pipeline
 from seedrun.errors import SeedrunError
 from seedrun.graph import Plan, Selection
 from seedrun.runner import display_path
@@ -151,4 +151,4 @@ def clean(c, keep="30", pipeline=None):
         deleted = api.clean(pipeline, count)
     except SeedrunError as error:
         raise Exit("seedrun: error: %s" % error, code=error.exit_code) from None
-    print("Deleted %d old runs" % len(deleted))
+    print(format_deleted_runs(deleted))

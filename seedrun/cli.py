@@ -149,6 +149,12 @@ def validate(path: str | None) -> str:
                                                    phases, "" if phases == 1 else "s")
 
 
+def format_deleted_runs(deleted: list[str]) -> str:
+    """Format the line that `seedrun clean` and `invoke clean` print about the runs they deleted."""
+    return "Deleted %d old run%s%s" % (len(deleted), "" if len(deleted) == 1 else "s",
+                                      (": " + ", ".join(deleted)) if deleted else "")
+
+
 def format_graph(plan: Plan) -> str:
     lines = ["digraph %s {" % _dot_id(plan.pipeline.name), "  rankdir=LR;", "  node [shape=box];"]
     for phase, members in plan.barriers.items():
@@ -246,8 +252,7 @@ def _dispatch(args: argparse.Namespace, launcher: subprocess.Popen | None) -> in
         return 0
     if args.command == "clean":
         deleted = api.clean(args.pipeline, args.keep)
-        print("Deleted %d old run%s%s" % (len(deleted), "" if len(deleted) == 1 else "s",
-                                          (": " + ", ".join(deleted)) if deleted else ""))
+        print(format_deleted_runs(deleted))
         return 0
     if args.command == "validate":
         print(validate(args.pipeline))

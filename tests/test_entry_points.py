@@ -518,6 +518,19 @@ def test_invoke_clean_rejects_bad_keep(ws):
     assert code == 0, out
 
 
+def test_invoke_clean_names_deleted_run(ws):
+    ws.write('[pipeline]\nname = "cl"\n[steps.a]\ncommand = "true"\n')
+    assert ws.run("run").code == 0
+    older = ws.run_dir
+    assert ws.run("run").code == 0
+
+    code, out = invoke(ws, "clean", "--keep", "1")
+
+    assert code == 0, out
+    assert "Deleted 1 old run: %s\n" % older.name in out
+    assert not older.exists()
+
+
 def test_make_clean_keep_default_and_value(ws):
     # GNU make 4.3 defines an undefined KEEP as empty when the Makefile unexports it,
     # so the default must be set before that.
