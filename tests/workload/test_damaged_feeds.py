@@ -91,3 +91,17 @@ def test_page_item_not_an_object_fails(private: Workload) -> None:
     path.write_text(json.dumps(page), encoding="utf-8")
 
     assert_one_line_error(private, "meyer", str(path), "item 4")
+
+
+def test_order_not_an_object_is_skipped(private: Workload) -> None:
+    # Export items that are not objects count as missing an order number, as products count them missing a SKU.
+    path = private.home / "feeds" / "magento" / "orders" / "page-0001.json"
+    page = json.loads(path.read_text(encoding="utf-8"))
+    page["items"][2] = None
+    path.write_text(json.dumps(page), encoding="utf-8")
+
+    result = private.run("orders", check=False)
+
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.summary["reasons"]["missing order number"] >= 1

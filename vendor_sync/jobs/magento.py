@@ -198,10 +198,10 @@ def run_orders(context: JobContext) -> SyncStats:
 
 
 def _order_values(
-    order: dict, known_skus: set[str], seen: set[str], stats: SyncStats
+    order: object, known_skus: set[str], seen: set[str], stats: SyncStats
 ) -> tuple[str, OrderValues] | None:
     """Return (order number, values) of a valid order, or count why it is skipped and return None."""
-    number = _optional_text(order.get("increment_id"))
+    number = _optional_text(order.get("increment_id")) if isinstance(order, dict) else None
     if number is None:
         stats.skip(MISSING_ORDER_NUMBER)
         return None
