@@ -438,6 +438,11 @@ class StepRunner:
         if signals.received:
             self._release_slot()
             return self._finish_interrupted_before_start()
+        stopped = self._run_stopped() if self.spec["pool"] else None
+        if stopped:
+            # The run was aborted or reached max_failures while this step waited for its pool.
+            self._release_slot()
+            return self._finish_unstarted(*stopped)
         try:
             outcome = self._run_attempts(signals)
         finally:

@@ -6,6 +6,8 @@ import os
 import signal
 import time
 
+import pytest
+
 from support import parse_time, processes_with_args, wait_for
 from recovery_support import lines, run_dirs, wait_all
 
@@ -338,3 +340,46 @@ def test_long_cooldown_never_shortens(tmp_path):
     assert [cool_down(pool) for _ in range(3)] == [7200.0, 7200.0, 7200.0]
     pool = {"cooldown": 1000.0, "dir": str(tmp_path / "short")}
     assert [cool_down(pool) for _ in range(4)] == [1000.0, 2000.0, 3600.0, 3600.0]
+
+
+STOPPING_FAILURE = '''
+    [pipeline]
+    name = "stopping"
+    jobs = 3
+    LIMIT
+
+    [pools]
+    api = 1
+
+    [steps.first]
+    pool = "api"
+    ON_FAILURE
+    command = 'sleep 1; exit 4'
+
+    # The gate makes second request the slot while first has it.
+    [steps.gate]
+    command = "sleep 0.3"
+
+    [steps.second]
+    pool = "api"
+    needs = ["gate"]
+    command = 'echo ran > "$T/second.ran"'
+'''
+
+
+@pytest.mark.parametrize("limit, on_failure, reason", [
+    ("", 'on_failure = "abort"', 'not started: the run stopped after first failed (on_failure = "abort")'),
+    ("max_failures = 1", "", "not started: 1 step failed, which reaches max_failures (1)"),
+])
+def test_pool_waiter_not_started_after_stop(ws, limit, on_failure, reason):
+    ws.write(STOPPING_FAILURE.replace("LIMIT", limit).replace("ON_FAILURE", on_failure))
+    result = ws.run("run")
+    assert result.code == 1, result.out + result.err
+    assert "Starting: second" not in result.lines
+    assert "Not run: second (%s)" % reason in result.lines
+    assert not (ws.scratch / "second.ran").exists()
+
+    second = ws.steps()["second"]
+    assert second["status"] == "not_run"
+    assert second["reason"] == reason
+    assert second["started_at"] is None
