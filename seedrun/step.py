@@ -506,6 +506,7 @@ class StepRunner:
                     break
                 rate_limited += 1
                 counted -= 1
+                self._forget_command()
                 if not self._cool_down(signals, result):
                     result = self._interrupted_between_attempts(
                         log_fd, result, "interrupted while the pool cooled down after %s")
@@ -522,6 +523,7 @@ class StepRunner:
                 result = self._interrupted_between_attempts(log_fd, result, "interrupted before the retry after %s")
                 break
             delay = self._retry_delay(counted)
+            self._forget_command()
             self.console.say("Retrying: %s in %s (attempt %d of %d, %s)" % (
                 self.name, format_duration(delay), self.record["attempts"] + 1, self._last_attempt(counted, limit),
                 result["summary"]))
@@ -547,6 +549,16 @@ class StepRunner:
             return False
         self._log_write(log_fd, "[seedrun] not retried: the run that started this step has ended\n")
         return True
+
+    def _forget_command(self):
+        """Drop the ended command's PID from the saved record before a wait between attempts.
+
+        The PID is free for reuse once the command was waited for. A launcher
+        that finds this step runner dead, or a second interrupt, would
+        otherwise signal that PID's process group as the step's command.
+        """
+        if self.record.get("pid"):
+            self.save(pid=None)
 
     def _interrupted_between_attempts(self, log_fd, result, summary):
         """Write to the log that the step was interrupted after an attempt ended, and return that outcome."""

@@ -383,3 +383,33 @@ def test_interrupt_counts_only_escaped(reaped):
         assert steps[name]["leftovers_killed"] == 1, (name, ws.log(name))
     assert steps["plain"]["leftovers_killed"] == 0, ws.log("plain")
     assert processes_with_args("sleep 39") == []
+
+
+def test_killed_step_runner_between_attempts(reaped):
+    # The step runner dies in the retry delay, after its first command ended. The
+    # command's PID is free for reuse by then, so nothing may signal it as the step's.
+    ws = reaped
+    ws.write("""
+        [pipeline]
+        name = "runner-killed"
+
+        [steps.a]
+        command = 'echo $PPID > "$T/runner.pid"; sleep 0.3; exit 1'
+        retries = 1
+        retry_delay = "5s"
+    """)
+    process = ws.launch("run")
+    assert wait_for(lambda: read_pid(ws.scratch / "runner.pid"), timeout=30)
+    step_runner = read_pid(ws.scratch / "runner.pid")
+    # The first attempt's footer is written once its command has ended and been waited for.
+    assert wait_for(lambda: "[seedrun] exit code 1 after " in (ws.run_dir / "a.log").read_text(), timeout=10)
+    os.kill(step_runner, signal.SIGKILL)
+    output, _ = process.communicate(timeout=60)
+
+    assert process.returncode == 1, output
+    step = ws.steps()["a"]
+    assert step["status"] == "failed"
+    assert step["reason"] == ("the step runner (PID %d) died with SIGKILL; its command had already ended"
+                              % step_runner)
+    assert "sent SIGTERM to its command" not in (ws.run_dir / "make.log").read_text()
+    assert run_processes(ws.scratch) == []
