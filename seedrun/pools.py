@@ -67,16 +67,19 @@ class PoolSlot:
         self.dir = pool["dir"]
         self.fd = None
 
-    def acquire(self, signals, on_wait=None):
+    def acquire(self, signals, on_wait=None, run_ended=None):
         """Wait for a free slot, the pool's cool-down and its min_interval.
 
-        Return False if a signal arrived while waiting. After
-        WAIT_SHOWN_SECONDS of waiting, on_wait(reason) is called once.
+        Return False if a signal arrived while waiting, or once run_ended()
+        returns True. After WAIT_SHOWN_SECONDS of waiting, on_wait(reason) is
+        called once.
         """
         make_pool_dir(self.dir)
         queue_path = os.path.join(self.dir, "queue.lock")
         started = time.monotonic()
         while not signals.received:
+            if run_ended is not None and run_ended():
+                return False
             queue = _try_lock(queue_path)
             if queue is not None:
                 try:

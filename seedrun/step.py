@@ -438,6 +438,10 @@ class StepRunner:
         if signals.received:
             self._release_slot()
             return self._finish_interrupted_before_start()
+        if self.spec["pool"] and self.slot is None:
+            # The run ended (seedrun killed with SIGKILL, say) while this step waited for its pool.
+            # Nothing would supervise the command, so it does not start.
+            return self._finish_unstarted("not_run", "not started: the run that started this step has ended", None)
         stopped = self._run_stopped() if self.spec["pool"] else None
         if stopped:
             # The run was aborted or reached max_failures while this step waited for its pool.
@@ -461,9 +465,13 @@ class StepRunner:
         from seedrun.pools import PoolSlot
 
         slot = PoolSlot(pool)
-        if not slot.acquire(signals, self._say_pool_wait):
+        if not slot.acquire(signals, self._say_pool_wait, self._parent_gone):
             return None
         return slot
+
+    def _parent_gone(self):
+        """Tell whether the launcher, or the recipe shell of a make without one, has ended, and with it the run."""
+        return os.getppid() != self.parent
 
     def _say_pool_wait(self, reason):
         self.console.say("Waiting: %s for pool %s (%s)" % (self.name, self.spec["pool"]["name"], reason))
@@ -545,7 +553,7 @@ class StepRunner:
         recipes. Nothing would supervise or wait for a retry then, and the
         next run takes this one over.
         """
-        if os.getppid() == self.parent:
+        if not self._parent_gone():
             return False
         self._log_write(log_fd, "[seedrun] not retried: the run that started this step has ended\n")
         return True

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from support import parse_time, processes_with_args, wait_for
-from recovery_support import lines, run_dirs, wait_all
+from recovery_support import kill_runner, lines, processes_of_run, run_dirs, wait_all
 
 from seedrun.pools import cool_down
 
@@ -383,3 +383,31 @@ def test_pool_waiter_not_started_after_stop(ws, limit, on_failure, reason):
     assert second["status"] == "not_run"
     assert second["reason"] == reason
     assert second["started_at"] is None
+
+
+
+def test_pool_waiter_not_started_after_run_killed(ws):
+    # seedrun dies with SIGKILL while its step waits for the slot that the
+    # other pipeline's step has. Nothing would supervise the step's command then.
+    ws.write(SHARED.replace("NAME", "holder"), "holder.toml")
+    ws.write(SHARED.replace("NAME", "waiter").replace("sleep 3", 'echo ran >> "$T/waiter.ran"'), "waiter.toml")
+    holder = ws.launch("--pipeline", "holder.toml", "run")
+    assert wait_for(lambda: (ws.scratch / "api.busy").is_dir(), timeout=30)
+    waiter = ws.launch("--pipeline", "waiter.toml", "run")
+    assert wait_for(lambda: any(d.name.endswith("-waiter") for d in run_dirs(ws)), timeout=30)
+    run_dir = next(d for d in run_dirs(ws) if d.name.endswith("-waiter"))
+    assert wait_for(lambda: (run_dir / ".seedrun" / "records" / "call-api").exists(), timeout=30)
+    kill_runner(waiter)
+
+    wait_all([holder], timeout=30)
+    assert holder.returncode == 0
+    assert wait_for(lambda: not processes_of_run(run_dir), timeout=15)
+    assert not (ws.scratch / "waiter.ran").exists()
+
+    # The next run of the pipeline takes the dead run over and records its step as not started.
+    result = ws.run("--pipeline", "waiter.toml", "run")
+    assert result.code == 0, result.out + result.err
+    step = ws.steps(run_dir)["call-api"]
+    assert step["status"] == "not_run"
+    assert step["reason"] == "not started: the run that started this step has ended"
+    assert step["started_at"] is None
