@@ -140,20 +140,30 @@ class PoolSlot:
             self.fd = None
 
 
-def cool_down(pool):
+def cool_down(pool, attempt_started=None):
     """Start or extend the pool's cool-down after a rate-limited exit; return its length.
 
     The pause doubles when the previous cool-down ended less than one base
-    cool-down ago, so repeated rate limits back off further each time.
+    cool-down ago, so repeated rate limits back off further each time. An
+    attempt that started before the current cool-down began (given as
+    attempt_started, in epoch seconds) was rate limited in the same burst
+    as the exit that began it. It keeps the pause as it is, so that a burst
+    of rate-limited steps counts as one limit, not one doubling each.
     """
     base = pool["cooldown"]
     path = os.path.join(pool["dir"], "cooldown")
     now = time.time()
     previous = _read_numbers(path)
     pause = base
-    if len(previous) == 2 and previous[0] + base > now:
-        # A cooldown longer than the cap stays as it is: doubling never shortens the pause.
-        pause = min(previous[1] * 2, max(MAX_COOLDOWN_SECONDS, base))
+    if len(previous) == 2:
+        ends, length = previous
+        if attempt_started is not None and attempt_started < ends - length:
+            if ends > now:
+                return length
+            pause = length
+        elif ends + base > now:
+            # A cooldown longer than the cap stays as it is: doubling never shortens the pause.
+            pause = min(length * 2, max(MAX_COOLDOWN_SECONDS, base))
     make_pool_dir(pool["dir"])
     _write_numbers(path, [now + pause, pause])
     return pause

@@ -667,7 +667,7 @@ class StepRunner:
         """
         from seedrun.pools import cool_down
 
-        pause = cool_down(self.spec["pool"])
+        pause = cool_down(self.spec["pool"], result["started_at"])
         self.console.say("Rate limited: %s exited with %d; pool %s cools down for %s" % (
             self.name, result["exit_code"], self.spec["pool"]["name"], format_duration(pause)))
         self._release_slot()

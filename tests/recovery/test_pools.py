@@ -411,3 +411,32 @@ def test_pool_waiter_not_started_after_run_killed(ws):
     assert step["status"] == "not_run"
     assert step["reason"] == "not started: the run that started this step has ended"
     assert step["started_at"] is None
+
+
+def test_rate_limit_burst_counts_once(ws):
+    # Both steps run when the API starts limiting, so their two exits are one
+    # burst: the cool-down keeps its base length instead of doubling.
+    ws.write('''
+        [pipeline]
+        name = "burst"
+        jobs = 2
+
+        [pools.api]
+        size = 2
+        rate_limited_exit_code = 75
+        cooldown = "1s"
+
+        [steps.a]
+        pool = "api"
+        command = 'sleep 0.3; [ -e "$T/a.tried" ] || { touch "$T/a.tried"; exit 75; }'
+
+        [steps.b]
+        pool = "api"
+        command = 'sleep 0.3; [ -e "$T/b.tried" ] || { touch "$T/b.tried"; exit 75; }'
+    ''')
+    result = ws.run("run")
+    assert result.code == 0, result.out + result.err
+    cooling = sorted(line for line in result.lines if line.startswith("Rate limited: "))
+    assert cooling == ["Rate limited: %s exited with 75; pool api cools down for 1s" % name for name in ("a", "b")]
+    for step in ws.steps().values():
+        assert [attempt["exit_code"] for attempt in step["attempt_history"]] == [75, 0]
