@@ -20,7 +20,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from seedrun.records import check_run_record, read_run_record
+from seedrun.records import check_run_record, read_run_fields, read_run_record
 
 logger = logging.getLogger(__name__)
 
@@ -150,21 +150,25 @@ def record_missing_runs(db_path: Path) -> list[str]:
             break
         if not RUN_ID.match(name):
             continue
+        path = logs_dir / name / "run.json"
         try:
+            # Only the run's own fields at first: most runs are in the history already, and
+            # decoding the steps of each of them at every start costs seconds in a big logs directory.
+            run = read_run_fields(path, ("status", "finished_at"))
+            # A running run records itself when it ends, or the run that takes it over does.
+            if run["run_id"] != name or run.get("status") in (None, "running"):
+                continue
+            # A resumed run is in the history with the outcome of its first end.
+            if known.get(name) == (run.get("status"), run.get("finished_at")):
+                continue
             # The steps are checked only for a run that is recorded below.
-            run = read_run_record(logs_dir / name / "run.json", check_steps=False)
+            run = read_run_record(path, check_steps=False)
         except OSError:
             continue
         except ValueError as error:
             # A run already in the history keeps its row; only a missing one is worth a warning at every start.
             if name not in known:
                 logger.warning("cannot record run %s in the history: its run.json is damaged: %s", name, error)
-            continue
-        # A running run records itself when it ends, or the run that takes it over does.
-        if run["run_id"] != name or run.get("status") in (None, "running"):
-            continue
-        # A resumed run is in the history with the outcome of its first end.
-        if known.get(name) == (run.get("status"), run.get("finished_at")):
             continue
         try:
             check_run_record(run)

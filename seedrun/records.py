@@ -105,6 +105,82 @@ def read_run_record(path: Path, check_steps: bool = True) -> dict:
     return run
 
 
+def read_run_fields(path: Path, keys: tuple[str, ...]) -> dict:
+    """Read some of a run.json's own fields, such as pipeline and status, without decoding its steps.
+
+    Readers of every run in a logs directory (retention, the catch-up of the
+    run history) need only fields that seedrun writes before "steps", and a
+    run of thousands of steps has a run.json of megabytes. The members of the
+    top-level object are decoded one at a time from the first
+    RUN_FIELDS_BYTES, up to the last key asked for. A file that is smaller,
+    or whose head does not hold those keys, is read whole, as
+    read_run_record(check_steps=False) reads it. The returned dict has the
+    keys found among `keys` and run_id, checked as read_run_record() checks
+    them. Raise OSError or ValueError as it does.
+    """
+    with open(path, "rb") as f:
+        head = f.read(RUN_FIELDS_BYTES + 1)
+    if len(head) <= RUN_FIELDS_BYTES:
+        run = json.loads(head.decode("utf-8"))
+        check_run_record(run, check_steps=False)
+        return {key: run[key] for key in ("run_id",) + keys if key in run}
+    fields = _leading_members(head, set(keys) | {"run_id"})
+    if fields is None:
+        return {key: value for key, value in read_run_record(path, check_steps=False).items()
+                if key in ("run_id",) + keys}
+    _check_fields(fields, RUN_FIELD_TYPES, REQUIRED_RUN_FIELDS, "", "the run record")
+    return fields
+
+
+# How much of a run.json read_run_fields() decodes before it reads the whole file.
+RUN_FIELDS_BYTES = 64 * 1024
+
+
+def _leading_members(head: bytes, keys: set[str]) -> dict | None:
+    """Decode the members of the JSON object that starts `head` until each of `keys` was seen.
+
+    Return None when the object ends, or `head` ends, before that.
+    """
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError as error:
+        # Only a character cut at the end of the head is expected; anything else is damage.
+        if error.start < len(head) - 3:
+            return None
+        text = head[:error.start].decode("utf-8")
+    decoder = json.JSONDecoder()
+    found: dict = {}
+    seen: set[str] = set()
+    position = _skip_space(text, 0)
+    if not text.startswith("{", position):
+        return None
+    position += 1
+    try:
+        while not keys <= seen:
+            position = _skip_space(text, position)
+            key, position = decoder.raw_decode(text, position)
+            position = _skip_space(text, position)
+            if not isinstance(key, str) or not text.startswith(":", position):
+                return None
+            value, position = decoder.raw_decode(text, _skip_space(text, position + 1))
+            seen.add(key)
+            if key in keys:
+                found[key] = value
+            position = _skip_space(text, position)
+            if not text.startswith(",", position):
+                return None
+            position += 1
+    except ValueError:
+        return None
+    return found
+
+
+def _skip_space(text: str, position: int) -> int:
+    while position < len(text) and text[position] in " \t\n\r":
+        position += 1
+    return position
+
+
 def check_run_record(run: Any, check_steps: bool = True) -> None:
     """Raise ValueError when a decoded run.json lacks a field or has one of the wrong JSON type."""
     _check_fields(run, RUN_FIELD_TYPES, REQUIRED_RUN_FIELDS, "", "the run record")

@@ -121,3 +121,45 @@ def test_clean_skips_run_without_record(ws):
     assert "cannot render the report of run %s as latest.html" % newest in result.err
     assert not (ws.path / "reports" / "latest.html").exists()
     assert dead_index_links(ws) == []
+
+
+def test_earlier_big_runs_stay_cheap(ws):
+    """A one-step run next to earlier runs of many steps reads only the head of each earlier run.json.
+
+    Retention and the catch-up of the run history look only at a run's own
+    fields (pipeline, status, finish time), which come before its steps.
+    Parsing every step of every earlier run at each run's end took seconds
+    with a few dozen runs of thousands of steps.
+    """
+    import json
+    import os
+    import time
+
+    from seedrun import history
+
+    ws.write('[pipeline]\nname = "small"\n[steps.a]\ncommand = "true"\n')
+    assert ws.run("run").code == 0
+    step = {"name": "s", "phase": None, "command": "true", "status": "succeeded", "outcome": "succeeded",
+            "exit_code": 0, "attempts": 1, "log": "s.log", "needs": [], "after": [], "attempt_history": []}
+    run = {"run_id": "20250101T000000Z-other", "pipeline": "other", "selection": "seed-all",
+           "status": "succeeded", "started_at": "2025-01-01T00:00:00.000Z",
+           "finished_at": "2025-01-01T00:01:00.000Z", "exit_code": 0, "jobs": 4, "resumed_at": [],
+           "mask_env": [], "phases": [], "counts": {"succeeded": 1},
+           "steps": [dict(step, name="s%d" % i, log="s%d.log" % i) for i in range(40000)]}
+    big = ws.scratch / "run.json"
+    big.write_text(json.dumps(run))
+    assert big.stat().st_size > 5 * 1024 * 1024
+    logs = ws.path / "logs"
+    for number in range(20):
+        run_id = "20250101T0000%02dZ-other" % number
+        (logs / run_id).mkdir()
+        # Hard links: one file's disk space for twenty runs.
+        os.link(big, logs / run_id / "run.json")
+        history.record_run(logs / "history.sqlite3", dict(run, run_id=run_id, steps=[]))
+
+    started = time.monotonic()
+    result = ws.run("run")
+    elapsed = time.monotonic() - started
+    assert result.code == 0, result.out + result.err
+    assert elapsed < 3.0, "a one-step run took %.1fs" % elapsed
+    assert len([d for d in logs.iterdir() if d.name.endswith("-other")]) == 20
