@@ -865,10 +865,15 @@ def _targets(table: dict, problems: Problems) -> dict[str, list[str]]:
 
 def _check_references(pipeline: Pipeline, problems: Problems) -> None:
     steps = pipeline.steps
+    # The suggestion for each unknown name, found once: it compares the name with every step,
+    # and a renamed step that a fan-out of thousands needs is one name referenced thousands of times.
+    suggestions: dict[str, str] = {}
 
     def check(where: str, kind: str, name: str) -> None:
         if name not in steps:
-            problems.add(where, "%s unknown step %r%s" % (kind, name, closest(name, steps)))
+            if name not in suggestions:
+                suggestions[name] = closest(name, steps)
+            problems.add(where, "%s unknown step %r%s" % (kind, name, suggestions[name]))
 
     for step in steps.values():
         where = "[steps.%s]" % step.name
