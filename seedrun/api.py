@@ -97,7 +97,7 @@ def expected_durations(pipeline: Pipeline) -> dict[str, float]:
     from seedrun import history
 
     try:
-        return history.median_durations(db_path, pipeline.name)
+        return history.median_durations(db_path, pipeline.name, list(pipeline.steps))
     except (sqlite3.Error, OSError) as error:
         log.warning("cannot read step durations from %s, so steps start in pipeline file order: %s",
                     db_path, error)
