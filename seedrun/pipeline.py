@@ -863,16 +863,22 @@ def _targets(table: dict, problems: Problems) -> dict[str, list[str]]:
     return targets
 
 
+# The unknown step names per validation that get a "did you mean" suggestion.
+MAX_SUGGESTED_NAMES = 20
+
+
 def _check_references(pipeline: Pipeline, problems: Problems) -> None:
     steps = pipeline.steps
     # The suggestion for each unknown name, found once: it compares the name with every step,
     # and a renamed step that a fan-out of thousands needs is one name referenced thousands of times.
+    # Only the first MAX_SUGGESTED_NAMES unknown names get one, because each costs about 10 ms
+    # per 1,000 steps, and a file whose step names all changed has thousands of unknown names.
     suggestions: dict[str, str] = {}
 
     def check(where: str, kind: str, name: str) -> None:
         if name not in steps:
             if name not in suggestions:
-                suggestions[name] = closest(name, steps)
+                suggestions[name] = closest(name, steps) if len(suggestions) < MAX_SUGGESTED_NAMES else ""
             problems.add(where, "%s unknown step %r%s" % (kind, name, suggestions[name]))
 
     for step in steps.values():

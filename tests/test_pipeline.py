@@ -78,6 +78,26 @@ def test_shared_unknown_need_validates_fast(ws):
     assert elapsed < 3.0, "validate took %.1fs" % elapsed
 
 
+def test_many_unknown_needs_validate_fast(ws):
+    """A file whose needs all name steps that do not exist validates in bounded time.
+
+    Each suggestion compares a name with every step, so suggesting one for
+    each of 3,000 different unknown names took 92 s. The first names get one.
+    """
+    import time
+
+    steps = "".join('[steps.step-%05d]\ncommand = "true"\nneeds = ["step-%05dx"]\n' % (i, (i + 1) % 1000)
+                    for i in range(1000))
+    ws.write('[pipeline]\nname = "renamed"\n' + steps)
+    started = time.monotonic()
+    err = assert_invalid(ws, "[steps.step-00000]: needs unknown step 'step-00001x' (did you mean 'step-00001'?)",
+                         args=("validate",))
+    elapsed = time.monotonic() - started
+    assert elapsed < 3.0, "validate took %.1fs" % elapsed
+    assert err.count("needs unknown step") == 1000
+    assert "[steps.step-00998]: needs unknown step 'step-00999x'\n" in err
+
+
 def test_cycles_spelled_out(ws):
     ws.write('''
         [pipeline]
