@@ -42,8 +42,25 @@ def secret_values(env: Mapping[str, str], extra_names: Iterable[str]) -> list[st
 
 def mask(text: str, values: Iterable[str]) -> str:
     """Replace every occurrence of each secret value in text with ***."""
-    pattern = _text_pattern(_usable_values(values))
+    return _mask_text(text, _usable_values(values))
+
+
+def _mask_text(text: str, usable: tuple[str, ...]) -> str:
+    """Mask text with values that _usable_values() returned."""
+    return _mask_with(text, *_text_masker(usable))
+
+
+def _mask_with(text: str, pattern: re.Pattern[str] | None, starts: frozenset[str]) -> str:
+    """Mask text with the pattern and value starts of _text_masker().
+
+    The pattern tries every value at every position, which costs too much
+    on a run record with a secret per step. So the text is first checked
+    for the first MIN_SECRET_LENGTH characters of some value, and most
+    texts of a run record (times, statuses) contain none.
+    """
     if pattern is None:
+        return text
+    if not any(text[i:i + MIN_SECRET_LENGTH] in starts for i in range(len(text) - MIN_SECRET_LENGTH + 1)):
         return text
     return pattern.sub(MASK, text)
 
@@ -83,14 +100,20 @@ def mask_env(env: Mapping[str, str], extra_names: Iterable[str] = ()) -> dict[st
 
 def mask_tree(value: object, values: Sequence[str]) -> object:
     """Return a copy of a JSON-like tree with every string, key included, masked."""
-    if not _usable_values(values):
+    usable = _usable_values(values)
+    if not usable:
         return value
+    return _mask_tree(value, _text_masker(usable))
+
+
+def _mask_tree(value: object, masker: tuple) -> object:
+    """Mask a JSON-like tree with the pattern and value starts of _text_masker()."""
     if isinstance(value, str):
-        return mask(value, values)
+        return _mask_with(value, *masker)
     if isinstance(value, dict):
-        return {mask_tree(key, values): mask_tree(item, values) for key, item in value.items()}
+        return {_mask_tree(key, masker): _mask_tree(item, masker) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
-        return [mask_tree(item, values) for item in value]
+        return [_mask_tree(item, masker) for item in value]
     return value
 
 
@@ -105,24 +128,27 @@ PHASE_NAME_KEYS = frozenset(("name", "steps"))
 
 def mask_run_record(run: Mapping[str, object], values: Sequence[str]) -> object:
     """Return a copy of a run record with every string masked, except the names of the run, its steps, phases and logs."""
-    if not _usable_values(values):
+    # Sorted and compiled once here: the record of a run of thousands of steps has tens of thousands of strings.
+    usable = _usable_values(values)
+    if not usable:
         return run
+    masker = _text_masker(usable)
     masked = {}
     for key, item in run.items():
         if key in RUN_NAME_KEYS:
             masked[key] = item
         elif key in ("steps", "phases") and isinstance(item, list):
             names = STEP_NAME_KEYS if key == "steps" else PHASE_NAME_KEYS
-            masked[key] = [_mask_entry(entry, names, values) for entry in item]
+            masked[key] = [_mask_entry(entry, names, masker) for entry in item]
         else:
-            masked[mask(key, values)] = mask_tree(item, values)
+            masked[_mask_with(key, *masker)] = _mask_tree(item, masker)
     return masked
 
 
-def _mask_entry(entry: object, names: frozenset[str], values: Sequence[str]) -> object:
+def _mask_entry(entry: object, names: frozenset[str], masker: tuple) -> object:
     if not isinstance(entry, dict):
-        return mask_tree(entry, values)
-    return {key: item if key in names else mask_tree(item, values) for key, item in entry.items()}
+        return _mask_tree(entry, masker)
+    return {key: item if key in names else _mask_tree(item, masker) for key, item in entry.items()}
 
 
 def bytes_pattern(values: Iterable[str]) -> re.Pattern[bytes] | None:
@@ -138,6 +164,12 @@ def longest_secret_bytes(values: Iterable[str]) -> int:
 def _usable_values(values: Iterable[str]) -> tuple[str, ...]:
     unique = {value for value in values if len(value) >= MIN_SECRET_LENGTH}
     return tuple(sorted(unique, key=lambda value: (-len(value), value)))
+
+
+@functools.lru_cache(maxsize=32)
+def _text_masker(values: tuple[str, ...]) -> tuple[re.Pattern[str] | None, frozenset[str]]:
+    """Return the pattern of the values and the set of their first MIN_SECRET_LENGTH characters."""
+    return _text_pattern(values), frozenset(value[:MIN_SECRET_LENGTH] for value in values)
 
 
 @functools.lru_cache(maxsize=32)
