@@ -162,6 +162,13 @@ def longest_secret_bytes(values: Iterable[str]) -> int:
 
 
 def _usable_values(values: Iterable[str]) -> tuple[str, ...]:
+    # The report masks each log line it shows with the same values, and sorting
+    # thousands of values (one secret per step) for each line cost seconds.
+    return _sorted_usable_values(tuple(values))
+
+
+@functools.lru_cache(maxsize=32)
+def _sorted_usable_values(values: tuple[str, ...]) -> tuple[str, ...]:
     unique = {value for value in values if len(value) >= MIN_SECRET_LENGTH}
     return tuple(sorted(unique, key=lambda value: (-len(value), value)))
 

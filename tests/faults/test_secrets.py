@@ -150,3 +150,24 @@ def test_step_secrets_mask_fast(ws):
     commands = {step["command"] for step in ws.record()["steps"]}
     assert commands == {"true ***"}
     assert "vendorkey-" not in (ws.run_dir / "junit.xml").read_text()
+
+
+def test_report_excerpts_mask_fast(ws):
+    """The report masks the log lines of failed steps without sorting every secret for each line.
+
+    With 2,000 secrets (one per step) and 20 failed steps, rendering the
+    report took 6.9 s instead of 0.5 s.
+    """
+    ws.write('[pipeline]\nname = "keys"\njobs = 16\n' + "".join(
+        '[steps.s%d]\ncommand = "%s"\nenv = { API_KEY = "vendorkey-%05d-abcdef" }\n'
+        % (i, "seq 1 200000 | sed s/^/error:/; echo vendorkey-%05d-abcdef; exit 1" % i if i < 20 else "true", i)
+        for i in range(2000)))
+    assert ws.run("run").code == 1
+    started = time.monotonic()
+    result = ws.run("report")
+    elapsed = time.monotonic() - started
+    assert result.code == 0, result.out + result.err
+    assert elapsed < 2.5, "seedrun report took %.1fs" % elapsed
+    report = (ws.path / "reports" / "latest.html").read_text()
+    assert "error:199999" in report
+    assert "vendorkey-" not in report
