@@ -360,6 +360,8 @@ def _through_disabled(pipeline: Pipeline, start: str, chosen: set[str], must_suc
 def _prerequisites(pipeline: Pipeline, chosen: set[str],
                    notes: list[str]) -> tuple[dict[str, PlannedStep], dict[str, list[str]]]:
     planned = {}
+    # What each disabled step waits for, walked once: many steps may need the end of a long disabled chain.
+    walks: dict[tuple[str, bool], list[tuple[str, bool]]] = {}
     for name in sorted(chosen, key=lambda n: pipeline.steps[n].index):
         phase = pipeline.phase_of(name)
         step = planned[name] = PlannedStep(name, phase.name if phase else None, [], [])
@@ -369,7 +371,9 @@ def _prerequisites(pipeline: Pipeline, chosen: set[str],
                 verb = "needs" if must_succeed else "runs after"
                 notes.append("%s %s %s, which is disabled: %s runs without it, after what %s waits for"
                              % (name, verb, other, name, other))
-                waits = _through_disabled(pipeline, other, chosen, must_succeed)
+                if (other, must_succeed) not in walks:
+                    walks[other, must_succeed] = _through_disabled(pipeline, other, chosen, must_succeed)
+                waits = walks[other, must_succeed]
             for wait, strict in waits:
                 target = step.needs if strict else step.after
                 if wait in chosen and wait not in step.needs + step.after:
