@@ -53,6 +53,8 @@ STRAGGLER_SECONDS = 5.0
 MAX_MAKE_JOBS = 65536
 # The console names at most this many of the steps that a run never started.
 UNREACHED_SHOWN = 5
+# The summary names this many failed steps at most; the report lists them all.
+FAILED_SHOWN = 10
 # An import that takes longer than this is left to finish(), which imports again.
 PRELOAD_WAIT_SECONDS = 30.0
 
@@ -1084,9 +1086,10 @@ class Execution:
         self.console.say("Run %s %s in %s: %s" % (run["run_id"], run["status"], duration, counts))
         failed = [s for s in steps if s["status"] in ("failed", "timed_out")]
         if failed:
+            more = len(failed) - FAILED_SHOWN
             self.console.say("Failed steps: " + ", ".join(
                 "%s (%s%s)" % (s["name"], s["reason"] or s["status"], ", allowed" if s["allowed_failure"] else "")
-                for s in failed))
+                for s in failed[:FAILED_SHOWN]) + (" and %d more (see the report)" % more if more > 0 else ""))
         for step in steps:
             if step["warnings"]:
                 self.console.say("Warning: %s succeeded with warnings: %s" % (step["name"], "; ".join(step["warnings"])))

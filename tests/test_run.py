@@ -848,3 +848,14 @@ def test_report_in_folder_made_by_the_run(ws):
     assert result.code == 0, result.out + result.err
     assert not any(line.startswith("Warning:") for line in result.lines), result.out
     assert (ws.path / "out" / "html" / ("%s.html" % ws.record()["run_id"])).exists()
+
+
+def test_summary_names_ten_failed_steps(ws):
+    ws.write('[pipeline]\nname = "many-failures"\njobs = 8\n' + "".join(
+        '[steps.f%02d]\ncommand = "exit 3"\n' % i for i in range(25)))
+    result = ws.run("run")
+    assert result.code == 1, result.out + result.err
+    summary = [line for line in result.lines if line.startswith("Failed steps: ")]
+    assert len(summary) == 1
+    assert summary[0].count("(exit code 3)") == 10
+    assert summary[0].endswith(" and 15 more (see the report)")
