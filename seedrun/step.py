@@ -514,6 +514,7 @@ class StepRunner:
                     break
                 rate_limited += 1
                 counted -= 1
+                self._forget_command()
                 if not self._cool_down(signals, result):
                     result = self._interrupted_between_attempts(
                         log_fd, result, "interrupted while the pool cooled down after %s")
@@ -530,6 +531,7 @@ class StepRunner:
                 result = self._interrupted_between_attempts(log_fd, result, "interrupted before the retry after %s")
                 break
             delay = self._retry_delay(counted)
+            self._forget_command()
             self.console.say("Retrying: %s in %s (attempt %d of %d, %s)" % (
                 self.name, format_duration(delay), self.record["attempts"] + 1, self._last_attempt(counted, limit),
                 result["summary"]))
@@ -557,14 +559,13 @@ class StepRunner:
         return True
 
     def _forget_command(self):
-        """Drop the ended command's PID from the saved record, before the footer and any wait for a retry.
+        """Drop the ended command's PID from the saved record before a wait between attempts.
 
-        The PID is free for reuse once the command was waited for and its
-        process group is empty. A launcher that finds this step runner dead,
-        or a second interrupt, would otherwise signal that PID's process
-        group as the step's command. Only a command that outlived
-        PID_RECORD_DELAY_SECONDS has its PID saved, so a short step writes
-        no extra record.
+        The PID is free for reuse once the command was waited for. A launcher
+        that finds this step runner dead during the wait, or a second
+        interrupt, would otherwise signal that PID's process group as the
+        step's command. Saved only here, so that a step without a retry
+        writes no extra record on its way to the next step.
         """
         if self.record.get("pid"):
             self.save(pid=None)
@@ -604,7 +605,6 @@ class StepRunner:
         self.command_running = False
         leftovers = kill_leftovers(pid, attempt.remaining_grace(self.spec["kill_grace"]), attempt.stopped_leftovers)
         self.record["leftovers_killed"] += leftovers
-        self._forget_command()
         if header_at is not None and not log_starts_with(attempt.log_fd, header_at, header):
             self._restore_header(attempt.log_fd, header)
         self._log_footer(attempt.log_fd, result, leftovers)

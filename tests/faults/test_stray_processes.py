@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import marshal
 import os
 import re
 import signal
@@ -401,8 +402,10 @@ def test_killed_step_runner_between_attempts(reaped):
     process = ws.launch("run")
     assert wait_for(lambda: read_pid(ws.scratch / "runner.pid"), timeout=30)
     step_runner = read_pid(ws.scratch / "runner.pid")
-    # The first attempt's footer is written once its command has ended and been waited for.
+    # The step runner saves the record without the PID before it waits to retry.
+    record = ws.run_dir / ".seedrun" / "records" / "a"
     assert wait_for(lambda: "[seedrun] exit code 1 after " in (ws.run_dir / "a.log").read_text(), timeout=10)
+    assert wait_for(lambda: marshal.loads(record.read_bytes()).get("pid") is None, timeout=10)
     os.kill(step_runner, signal.SIGKILL)
     output, _ = process.communicate(timeout=60)
 
