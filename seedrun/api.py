@@ -746,9 +746,10 @@ def _as_left_by_dead_run(record: dict, run_dir: Path) -> dict:
 
     run.json still reads "running" and shows the steps as of its last
     update, so the report would show a live run that grows longer at every
-    rendering. A running seedrun rewrites run.json at least every
-    RUN_JSON_SECONDS, so its modification time is when seedrun ended, to
-    about a second. Nothing is written here: seedrun resume settles the run.
+    rendering. seedrun rewrites run.json whenever a step record changes, so
+    its modification time is the last moment known to be before seedrun
+    ended, and it serves as the end of the run and of the steps it cut
+    short. Nothing is written here: seedrun resume settles the run.
     """
     files = steprunner.RunFiles(str(run_dir))
     try:
@@ -777,9 +778,9 @@ def _as_left_by_dead_run(record: dict, run_dir: Path) -> dict:
             if isinstance(fields.get(key), (int, float)):
                 fields[key] = steprunner.iso(fields[key])
         steps.append(dict(step, **fields, outcome=fields.get("status", step.get("status"))))
-    error = ("seedrun (PID %s) ended without finishing this run at about %s UTC, so each step is shown as its "
-             "record was left; seedrun resume records the run interrupted and runs again what did not succeed"
-             % (record.get("pid"), time.strftime("%H:%M:%S", time.gmtime(ended))))
+    error = ("seedrun (PID %s) ended without finishing this run, some time after it last wrote run.json at %s "
+             "UTC, so each step is shown as its record was left; seedrun resume records the run interrupted and "
+             "runs again what did not succeed" % (record.get("pid"), time.strftime("%H:%M:%S", time.gmtime(ended))))
     return dict(record, status="interrupted", exit_code=None, finished_at=steprunner.iso(ended), steps=steps,
                 counts=count_statuses(steps), error=record.get("error") or error)
 
