@@ -22,6 +22,7 @@ from seedrun.errors import PipelineError, SeedrunError, UsageError
 from seedrun.graph import Plan, Selection, resolve
 from seedrun.lock import PipelineLock, wait_for_step_runners
 from seedrun.pipeline import Pipeline, closest, load_pipeline
+from seedrun.process import group_exists, signal_process
 from seedrun.records import (count_statuses, read_plan_document, read_run_record, read_step_record,
                              write_json_atomically)
 from seedrun.retention import RUN_ID, list_runs, prune_runs
@@ -341,14 +342,8 @@ def _stop_old_commands(run_dir: Path, run_id: object, grace: float) -> None:
 
 
 def _signal_processes(processes: list[int], number: int) -> None:
-    """Send a signal to each process, and to the process group of each that leads one."""
     for pid in processes:
-        try:
-            if os.getpgid(pid) == pid:
-                os.killpg(pid, number)
-            os.kill(pid, number)
-        except OSError:
-            pass
+        signal_process(pid, number)
 
 
 def _kill_old_steps(run_dir: Path, document: dict) -> None:
@@ -786,15 +781,7 @@ def _as_left_by_dead_run(record: dict, run_dir: Path) -> dict:
 
 
 def _process_group_alive(pid: object) -> bool:
-    if not isinstance(pid, int) or pid <= 1:
-        return False
-    try:
-        os.killpg(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return isinstance(pid, int) and pid > 1 and group_exists(pid)
 
 
 def clean(path: str | os.PathLike | None, keep: int) -> list[str]:

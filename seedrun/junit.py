@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from seedrun.logtail import excerpt
-from seedrun.secrets import mask
+from seedrun.secrets import RUN_NAME_KEYS, mask
 from seedrun.secrets import secret_values as find_secret_values
 
 logger = logging.getLogger(__name__)
@@ -85,8 +85,8 @@ def _properties(run: Mapping[str, Any], secret_values: Sequence[str]) -> ET.Elem
     for key in ("run_id", "selection", "status", "pipeline_sha256"):
         value = run.get(key)
         if value is not None:
-            names = key in ("run_id", "selection")
-            ET.SubElement(properties, "property", name=key, value=xml_text(value, () if names else secret_values))
+            masked_with = () if key in RUN_NAME_KEYS else secret_values
+            ET.SubElement(properties, "property", name=key, value=xml_text(value, masked_with))
     return properties
 
 

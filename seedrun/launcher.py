@@ -61,7 +61,8 @@ import _ctypes  # noqa: F401
 import fcntl  # noqa: F401
 
 from seedrun import pools, step  # noqa: F401
-from seedrun.process import SIGKILL, SIGTERM, become_subreaper, prctl_function, reap_children, list_children
+from seedrun.process import (SIGKILL, SIGTERM, become_subreaper, prctl_function, reap_children, list_children,
+                             signal_process)
 
 QUEUE = "launcher.fifo"
 REPLIES = "reply"
@@ -134,12 +135,7 @@ class Abandoned:
             if number == SIGTERM and pid in self.signalled:
                 continue
             self.signalled.add(pid)
-            try:
-                if os.getpgid(pid) == pid:
-                    os.killpg(pid, number)
-                os.kill(pid, number)
-            except OSError:
-                pass
+            signal_process(pid, number)
         if number == SIGKILL:
             self.killed = True
 

@@ -91,18 +91,28 @@ def signal_leftovers(pgid, number):
     children = list_children()
     for pid in children:
         try:
-            group = os.getpgid(pid)
-            # One signal per process: a shell that traps SIGTERM runs its
-            # trap again for a second one that comes while the first runs.
-            if group == pgid:
+            # The group itself got its signal above, and one is enough (see signal_process()).
+            if os.getpgid(pid) == pgid:
                 continue
-            if group == pid:
-                os.killpg(pid, number)
-            else:
-                os.kill(pid, number)
         except (ProcessLookupError, PermissionError):
-            pass
+            continue
+        signal_process(pid, number)
     return group_alive, children
+
+
+def signal_process(pid, number):
+    """Send a signal to a process, or to its whole group when it leads one. A process already gone is skipped.
+
+    One signal per process: a shell that traps SIGTERM runs its trap again
+    for a second one that comes while the first runs.
+    """
+    try:
+        if os.getpgid(pid) == pid:
+            os.killpg(pid, number)
+        else:
+            os.kill(pid, number)
+    except (ProcessLookupError, PermissionError):
+        pass
 
 
 def reap_children():
@@ -127,7 +137,7 @@ def kill_leftovers(pgid, grace, stopped=None):
 
     seen = set(stopped or ())
     seen.update(pid for pid in list_children() if counts(pid))
-    if not seen and not _group_exists(pgid):
+    if not seen and not group_exists(pgid):
         return 0
     deadline = time.monotonic() + grace
     number = SIGTERM if grace > 0 else SIGKILL
@@ -187,7 +197,8 @@ def descendants(pid):
     return found
 
 
-def _group_exists(pgid):
+def group_exists(pgid):
+    """Tell whether any process still belongs to the process group pgid."""
     try:
         os.killpg(pgid, 0)
     except ProcessLookupError:

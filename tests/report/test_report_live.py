@@ -34,9 +34,9 @@ def test_live_report_during_long_step(tmp_path: Path) -> None:
         run_id = ws.run_dir.name
         # Every step record changes in the first second, then nothing
         # changes until the long step ends.
-        shown = wait_for(lambda: run_id in latest.read_text(), timeout=7.5, interval=0.2)
+        updated = wait_for(lambda: run_id in latest.read_text(), timeout=7.5, interval=0.2)
         page = latest.read_text()
-        assert shown, "latest.html still shows the earlier run"
+        assert updated, "latest.html still shows the earlier run"
         assert "RUNNING" in page
         assert 'http-equiv="refresh"' in page
     finally:
