@@ -2,7 +2,7 @@
 
 The ``seedrun`` process is the orchestrator. It writes the plan, the steps'
 specs and the make rules into ``logs/<run-id>/``. It starts the step launcher
-(see launcher.py) and ``make -j JOBS -k``, each in a process group of its
+(see launcher.py) and ``make -k`` with JOBS job slots, each in a process group of its
 own, and keeps ``run.json`` and the live report current from the step
 records while make runs. At the end it turns the final records into the
 run's status, exit code, report, history, junit.xml and notification.
@@ -28,7 +28,7 @@ import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from seedrun import launcher
+from seedrun import jobslots, launcher
 from seedrun import step as steprunner
 from seedrun.lock import wait_for_step_runners
 from seedrun.graph import Plan
@@ -728,23 +728,30 @@ class Execution:
     def make_jobs(self) -> int:
         """Return make's -j: the job limit, but no more slots than recipes.
 
-        More would change nothing, and make puts one byte per slot into a
-        pipe that holds 64 KiB on Linux, so from about 65,538 slots on it
-        blocks for good before starting anything.
+        More would change nothing, and the job server holds one byte per
+        slot in a FIFO of 64 KiB on Linux, so more slots would block the
+        write that fills it.
         """
         return max(1, min(self.jobs, len(self.doc["steps"]) + len(self.doc["barriers"]), MAX_MAKE_JOBS))
 
     def _start_make(self) -> subprocess.Popen:
-        command = [find_make(), "-f", "rules.mk", "-j", str(self.make_jobs()), "-k", "-r", "-R", "-s",
-                   "--no-print-directory", "all"]
+        # No -j here: make takes its job slots from seedrun's job server (see
+        # jobslots.py), into which a waiting step lends its own slot.
+        command = [find_make(), "-f", "rules.mk", "-k", "-r", "-R", "-s", "--no-print-directory", "all"]
         if self.launcher is not None:
             command.append("SEEDRUN_LAUNCHER=1")
+        env = launcher.environment()
+        job_fds = jobslots.create(self.files.flag(jobslots.FIFO_NAME), self.make_jobs() - 1)
+        env["MAKEFLAGS"] = jobslots.makeflags(*job_fds)
         make_log = open(self.run_dir / "make.log", "ab")
         try:
-            process = subprocess.Popen(command, cwd=self.run_dir, env=launcher.environment(), stdin=subprocess.DEVNULL,
-                                       stderr=make_log, process_group=0, preexec_fn=parent_death_setup(signal.SIGTERM))
+            process = subprocess.Popen(command, cwd=self.run_dir, env=env, stdin=subprocess.DEVNULL, stderr=make_log,
+                                       pass_fds=job_fds, process_group=0,
+                                       preexec_fn=parent_death_setup(signal.SIGTERM))
         finally:
             make_log.close()
+            for fd in job_fds:
+                os.close(fd)
         steprunner.write_atomically(self.files.flag("make.pid"), str(process.pid).encode())
         return process
 

@@ -64,6 +64,10 @@ LOG_LINE_PREFIX = "[seedrun] "
 MAX_WAIT_SECONDS = 3600.0
 # The footer gives the time spent stopping a step's leftover processes when it reaches this.
 LEFTOVER_WAIT_SHOWN_SECONDS = 1.0
+# A step that waits this long for its pool, or that waits at least this long to
+# retry, lends its make job slot meanwhile (pools.WAIT_SHOWN_SECONDS, from which
+# the console says that a step waits for its pool).
+LEND_AFTER_SECONDS = 2.0
 # A command still running after this long gets its PID in the step's record.
 PID_RECORD_DELAY_SECONDS = 0.05
 INTERRUPTED_EXIT = 130
@@ -342,6 +346,8 @@ class StepRunner:
         self.console = Console(self.files.flag("console.lock"), {self.parent, ORCHESTRATOR_PID})
         self.warned = set()
         self.slot = None
+        # The make job slot this step lent while it waits (see jobslots.py), or None.
+        self.lent = None
         self.record = self._previous_record()
         self.attempt = None
         # True from the command's start until it has been waited for; its PID is free for reuse after that.
@@ -467,14 +473,37 @@ class StepRunner:
         slot = PoolSlot(pool)
         if not slot.acquire(signals, self._say_pool_wait, self._parent_gone):
             return None
+        if not self._take_back_job_slot(signals):
+            slot.release()
+            return None
         return slot
+
+    def _lend_job_slot(self):
+        """Let make start another step with this step's job slot while this one waits."""
+        if self.lent is None:
+            from seedrun import jobslots
+
+            self.lent = jobslots.lend(self.files.flag(jobslots.FIFO_NAME))
+
+    def _take_back_job_slot(self, signals):
+        """Wait for a free job slot if this step lent its own; False if a signal came or the run ended first.
+
+        An aborted run still gives slots back as its running steps end, and
+        the step then sees the abort as it would have without the wait.
+        """
+        lent, self.lent = self.lent, None
+        if lent is None:
+            return True
+        return lent.take_back(signals, self._parent_gone)
 
     def _parent_gone(self):
         """Tell whether the launcher, or the recipe shell of a make without one, has ended, and with it the run."""
         return os.getppid() != self.parent
 
     def _say_pool_wait(self, reason):
+        """Say why the step waits, once it has waited WAIT_SHOWN_SECONDS, and lend its job slot from then on."""
         self.console.say("Waiting: %s for pool %s (%s)" % (self.name, self.spec["pool"]["name"], reason))
+        self._lend_job_slot()
 
     def _finish_unstarted(self, status, reason, blocked_by):
         self.save(status=status, reason=reason, blocked_by=blocked_by, finished_at=time.time())
@@ -537,7 +566,10 @@ class StepRunner:
                 result["summary"]))
             # A step waiting to retry gives its pool slot to others, and takes
             # one again (with the pool's min_interval) before the next attempt.
+            # A long wait lends its job slot too, as a long wait for a pool does.
             self._release_slot()
+            if delay >= LEND_AFTER_SECONDS:
+                self._lend_job_slot()
             if signals.sleep(delay) or not self._retake_slot(signals):
                 result = self._interrupted_between_attempts(
                     log_fd, result, "interrupted while waiting to retry after %s")
@@ -579,6 +611,8 @@ class StepRunner:
     def _retake_slot(self, signals):
         if self.spec["pool"]:
             self.slot = self._take_pool_slot(signals)
+        else:
+            self._take_back_job_slot(signals)
         return not signals.received
 
     def _run_one(self, attempt, counted, limit):

@@ -1,0 +1,108 @@
+"""make's job slots, lent by a step that waits.
+
+make runs at most ``jobs`` recipes at once, and a step's recipe keeps its
+slot for as long as the step runner runs, waits included. A step that waits
+for its pool, its retry delay or a pool's cool-down therefore lends its slot
+to make: it puts one token into make's job server, so that make can start
+another recipe meanwhile, and takes a token out again before its command
+runs. The number of commands running at once stays within ``jobs``.
+
+make's job server is a pipe of tokens, one byte per free slot beyond the
+one make always has. seedrun creates it as a FIFO in the run's state
+directory (see ``runner.py``) and hands make both ends through MAKEFLAGS,
+so a step runner reaches it by name, with or without the launcher.
+
+Like the step runner, this module imports builtin modules only.
+"""
+
+import os
+import select
+import stat
+
+# The FIFO's name in the run's state directory (.seedrun).
+FIFO_NAME = "jobserver"
+# GNU make writes this byte for a free slot; any byte counts as one.
+TOKEN = b"+"
+# How often a step waiting to take a slot back checks whether its run has ended.
+CHECK_SECONDS = 0.5
+
+
+def create(path, tokens):
+    """Create the job server FIFO at path holding `tokens` free slots; return (read_fd, write_fd) for make.
+
+    Both ends are opened read-write, which on Linux never waits for the
+    other side. A FIFO left by an earlier make of the same run is replaced,
+    so that no token of that make carries over.
+    """
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+    os.mkfifo(path, 0o600)
+    read_fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
+    write_fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
+    if tokens:
+        os.write(write_fd, TOKEN * tokens)
+    return read_fd, write_fd
+
+
+def makeflags(read_fd, write_fd):
+    """Return MAKEFLAGS that make a top-level make use this job server instead of its own."""
+    return " -j --jobserver-auth=%d,%d" % (read_fd, write_fd)
+
+
+class LentSlot:
+    """One job slot lent to make, to be taken back before the step's command runs."""
+
+    def __init__(self, fd):
+        self.fd = fd
+
+    def take_back(self, signals, give_up):
+        """Wait for a free slot and take it; return False if a signal arrived or give_up() returned True first.
+
+        A slot not taken back stays with make. That happens only when the
+        run is being interrupted or has ended, and then make starts no more
+        commands.
+        """
+        poller = select.poll()
+        poller.register(self.fd, select.POLLIN)
+        poller.register(signals.read_fd, select.POLLIN)
+        try:
+            while not signals.received:
+                try:
+                    if os.read(self.fd, 1):
+                        return True
+                except BlockingIOError:
+                    pass
+                if give_up():
+                    return False
+                poller.poll(CHECK_SECONDS * 1000)
+                signals.drain()
+            return False
+        finally:
+            self.close()
+
+    def close(self):
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+
+def lend(path):
+    """Give make one more free slot through the job server FIFO at path; return the LentSlot, or None.
+
+    None means there is no job server FIFO to lend to, as under a make
+    started by hand on the run's rules.
+    """
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        if not stat.S_ISFIFO(os.fstat(fd).st_mode):
+            raise OSError("not a FIFO")
+        os.write(fd, TOKEN)
+    except OSError:
+        os.close(fd)
+        return None
+    return LentSlot(fd)
