@@ -3,8 +3,15 @@
 A pool has ``size`` slots, each a file under ``<logs_dir>/.seedrun/pools/<name>/``
 held with an exclusive ``flock`` for as long as a step runs. The kernel drops
 a lock when its holder dies, so a crashed step never leaks a slot. A queue
-lock serializes the bookkeeping of ``min_interval`` (time between two starts)
-and of the cool-down that a rate-limited exit starts.
+lock serializes the bookkeeping of ``min_interval`` (time between two starts),
+of the cool-down that a rate-limited exit starts, and of the line of waiters.
+
+A step that cannot start at once joins the line: it creates a ticket file
+under ``waiting/``, numbered one above the highest ticket there, and holds an
+``flock`` on it while it waits. Only the waiter with the lowest live ticket
+takes the next slot, so slots go out first come, first served. A ticket
+whose lock is free belongs to a waiter that died, and the next waiter that
+finds it deletes it.
 
 The step runner imports this module only for steps that use a pool, and it
 uses builtin modules only, like the step runner itself.
@@ -18,6 +25,7 @@ POLL_SECONDS = 0.05
 MAX_COOLDOWN_SECONDS = 3600.0
 # A step that waits this long for its pool gets a console line with the reason.
 WAIT_SHOWN_SECONDS = 2.0
+TICKET_SUFFIX = ".ticket"
 
 
 def _read_numbers(path):
@@ -49,8 +57,8 @@ def make_pool_dir(path):
     os.makedirs(path, exist_ok=True)
 
 
-def _try_lock(path):
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+def _try_lock(path, flags=os.O_CREAT):
+    fd = os.open(path, os.O_RDWR | os.O_CLOEXEC | flags, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -65,16 +73,25 @@ class PoolSlot:
     def __init__(self, pool):
         self.pool = pool
         self.dir = pool["dir"]
+        self.waiting_dir = os.path.join(self.dir, "waiting")
         self.fd = None
+        # (number, path, fd) of this step's ticket while it waits in line.
+        self.ticket = None
 
     def acquire(self, signals, on_wait=None, run_ended=None):
-        """Wait for a free slot, the pool's cool-down and its min_interval.
+        """Wait for a free slot, the pool's cool-down and its min_interval, behind the steps that waited longer.
 
         Return False if a signal arrived while waiting, or once run_ended()
         returns True. After WAIT_SHOWN_SECONDS of waiting, on_wait(reason) is
         called once.
         """
         make_pool_dir(self.dir)
+        try:
+            return self._wait_in_line(signals, on_wait, run_ended)
+        finally:
+            self._leave_line()
+
+    def _wait_in_line(self, signals, on_wait, run_ended):
         queue_path = os.path.join(self.dir, "queue.lock")
         started = time.monotonic()
         while not signals.received:
@@ -84,11 +101,14 @@ class PoolSlot:
             if queue is not None:
                 try:
                     wait = self._time_to_wait()
-                    if wait <= 0:
+                    if wait <= 0 and self._first_in_line():
                         self.fd = self._free_slot()
                         if self.fd is not None:
+                            self._leave_line()
                             _write_numbers(os.path.join(self.dir, "last_start"), [time.time()])
                             return True
+                    if self.ticket is None:
+                        self._join_line()
                     # Read only for the one console line, not on every poll.
                     due = on_wait is not None and time.monotonic() - started >= WAIT_SHOWN_SECONDS
                     reason = self._wait_reason(wait) if due else None
@@ -104,6 +124,64 @@ class PoolSlot:
                 on_wait = None
             signals.sleep(min(max(wait, POLL_SECONDS), 0.5))
         return False
+
+    # The line of waiters. Every method here except _leave_line() runs under the queue lock.
+
+    def _tickets(self):
+        """Return the (number, path) of every ticket in line, live or not, lowest number first."""
+        try:
+            names = os.listdir(self.waiting_dir)
+        except FileNotFoundError:
+            return []
+        tickets = []
+        for name in names:
+            number = name[:-len(TICKET_SUFFIX)]
+            if name.endswith(TICKET_SUFFIX) and number.isdigit():
+                tickets.append((int(number), os.path.join(self.waiting_dir, name)))
+        return sorted(tickets)
+
+    def _first_in_line(self):
+        """Tell whether no live waiter is ahead of this one, and delete the tickets of dead waiters on the way."""
+        mine = self.ticket[0] if self.ticket else None
+        for number, path in self._tickets():
+            if mine is not None and number >= mine:
+                return True
+            try:
+                fd = _try_lock(path, flags=0)
+            except FileNotFoundError:
+                continue
+            if fd is None:
+                return False
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass
+            os.close(fd)
+        return True
+
+    def _join_line(self):
+        """Take a ticket one above the highest in line and hold its lock while this step waits."""
+        tickets = self._tickets()
+        number = tickets[-1][0] + 1 if tickets else 1
+        try:
+            os.mkdir(self.waiting_dir)
+        except FileExistsError:
+            pass
+        path = os.path.join(self.waiting_dir, "%d%s" % (number, TICKET_SUFFIX))
+        # No other waiter has this number, so the lock is free.
+        self.ticket = (number, path, _try_lock(path))
+
+    def _leave_line(self):
+        if self.ticket is None:
+            return
+        _, path, fd = self.ticket
+        self.ticket = None
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+        if fd is not None:
+            os.close(fd)
 
     def _wait_reason(self, wait):
         from seedrun.step import format_duration

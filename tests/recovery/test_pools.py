@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import marshal
 import os
 import signal
 import time
@@ -440,3 +441,72 @@ def test_rate_limit_burst_counts_once(ws):
     assert cooling == ["Rate limited: %s exited with 75; pool api cools down for 1s" % name for name in ("a", "b")]
     for step in ws.steps().values():
         assert [attempt["exit_code"] for attempt in step["attempt_history"]] == [75, 0]
+
+
+def test_pool_waiters_start_in_arrival_order(ws):
+    # holder keeps the only slot until the test lets it go. The gates make the
+    # five waiters join the line one after another, 0.4 s apart, and the test
+    # lets holder go only once every waiter records that it waits.
+    waiters = "".join("""
+        [steps.gate%d]
+        command = "sleep %.1f"
+
+        [steps.waiter%d]
+        pool = "api"
+        needs = ["gate%d"]
+        command = "sleep 0.1"
+    """ % (number, 0.4 * number, number, number) for number in range(1, 6))
+    ws.write('''
+        [pipeline]
+        name = "arrivals"
+        jobs = 11
+
+        [pools]
+        api = 1
+
+        [steps.holder]
+        pool = "api"
+        command = 'while [ ! -e "$T/release" ]; do sleep 0.05; done'
+    ''' + waiters)
+    names = ["waiter%d" % number for number in range(1, 6)]
+    process = ws.launch("run")
+
+    def all_waiting():
+        records = ws.run_dir / ".seedrun" / "records"
+        try:
+            return all(marshal.loads((records / name).read_bytes())["status"] == "waiting" for name in names)
+        except (OSError, EOFError, ValueError, KeyError):
+            return False
+
+    assert wait_for(all_waiting, timeout=30)
+    (ws.scratch / "release").touch()
+    out, _ = process.communicate(timeout=60)
+    assert process.returncode == 0, out
+
+    steps = ws.steps()
+    by_arrival = sorted(names, key=lambda name: parse_time(steps[name]["queued_at"]))
+    assert by_arrival == names, [steps[name]["queued_at"] for name in names]
+    by_start = sorted(names, key=lambda name: parse_time(steps[name]["started_at"]))
+    assert by_start == by_arrival, [steps[name]["started_at"] for name in names]
+
+
+def test_dead_waiter_ticket_skipped(ws):
+    # A ticket whose lock nobody holds is what a waiter killed with SIGKILL leaves behind.
+    waiting = ws.path / "logs" / ".seedrun" / "pools" / "api" / "waiting"
+    waiting.mkdir(parents=True)
+    (waiting / "1.ticket").touch()
+    ws.write('''
+        [pipeline]
+        name = "dead-waiter"
+
+        [pools]
+        api = 1
+
+        [steps.call-api]
+        pool = "api"
+        command = "true"
+    ''')
+    result = ws.run("run", timeout=60)
+    assert result.code == 0, result.out + result.err
+    assert ws.steps()["call-api"]["status"] == "succeeded"
+    assert list(waiting.iterdir()) == []
