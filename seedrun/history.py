@@ -83,7 +83,11 @@ CREATE INDEX IF NOT EXISTS steps_by_name_status ON steps (pipeline, name, status
 
 @dataclass(frozen=True)
 class RunSummary:
-    """One line of the run index. failed_steps names the failed and timed-out steps."""
+    """One line of the run index.
+
+    failed_steps names the failed and timed-out steps that fail the run, and
+    allowed_failures those that fail without failing it (on_failure = "ignore").
+    """
 
     run_id: str
     pipeline: str
@@ -95,6 +99,7 @@ class RunSummary:
     exit_code: int | None
     step_count: int
     failed_steps: tuple[str, ...]
+    allowed_failures: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -233,12 +238,27 @@ def list_runs(db_path: Path) -> list[RunSummary]:
             "SELECT run_id, pipeline, selection, status, started_at, finished_at, duration_s,"
             " exit_code, step_count, failed_steps FROM runs ORDER BY run_id DESC"
         ).fetchall()
-    return [RunSummary(*row[:9], tuple(json.loads(row[9]))) for row in rows]
+        failures: dict[str, list[str]] = {}
+        for run_id, name in connection.execute(
+            f"SELECT run_id, name FROM steps WHERE status IN ({', '.join('?' * len(FAILED_STATUSES))}) ORDER BY rowid",
+            FAILED_STATUSES,
+        ):
+            failures.setdefault(run_id, []).append(name)
+    summaries = []
+    for row in rows:
+        # failed_steps contains the failures that fail the run, and the steps table all of them. Runs
+        # recorded before allowed failures were kept apart list those in failed_steps too, but a
+        # run that succeeded has no failure that fails it, so all of its failures are allowed.
+        failed = () if row[3] == "succeeded" else tuple(json.loads(row[9]))
+        allowed = tuple(name for name in failures.get(row[0], ()) if name not in failed)
+        summaries.append(RunSummary(*row[:9], failed, allowed))
+    return summaries
 
 
 def summarize_run(run: Mapping[str, Any]) -> RunSummary:
     """Build the index line of a run record."""
     steps = run.get("steps", [])
+    failed = [step for step in steps if step.get("status") in FAILED_STATUSES]
     return RunSummary(
         run_id=run["run_id"],
         pipeline=run.get("pipeline", ""),
@@ -249,7 +269,8 @@ def summarize_run(run: Mapping[str, Any]) -> RunSummary:
         duration_s=seconds_between(run.get("started_at"), run.get("finished_at")),
         exit_code=run.get("exit_code"),
         step_count=len(steps),
-        failed_steps=tuple(step["name"] for step in steps if step.get("status") in FAILED_STATUSES),
+        failed_steps=tuple(step["name"] for step in failed if not step.get("allowed_failure")),
+        allowed_failures=tuple(step["name"] for step in failed if step.get("allowed_failure")),
     )
 
 

@@ -658,6 +658,8 @@ class IndexRow:
     duration: str
     failed: list[str]
     failed_more: int
+    allowed: list[str]
+    allowed_more: int
 
 
 def _write_index(
@@ -724,4 +726,6 @@ def _index_row(summary: history.RunSummary, reports_dir: Path) -> IndexRow:
         duration=format_duration(summary.duration_s),
         failed=list(summary.failed_steps[:MAX_INDEX_FAILED_NAMES]),
         failed_more=max(0, len(summary.failed_steps) - MAX_INDEX_FAILED_NAMES),
+        allowed=list(summary.allowed_failures[:MAX_INDEX_FAILED_NAMES]),
+        allowed_more=max(0, len(summary.allowed_failures) - MAX_INDEX_FAILED_NAMES),
     )
