@@ -136,7 +136,7 @@ def kill_leftovers(pgid, grace, stopped=None):
         return not is_zombie(pid) and (stopped is None or process_group(pid) not in (None, pgid))
 
     seen = set(stopped or ())
-    seen.update(pid for pid in list_children() if counts(pid))
+    seen.update(with_descendants(pid for pid in list_children() if counts(pid)))
     if not seen and not group_exists(pgid):
         return 0
     deadline = time.monotonic() + grace
@@ -145,7 +145,7 @@ def kill_leftovers(pgid, grace, stopped=None):
         group_alive, children = signal_leftovers(pgid, number)
         reap_children()
         live = [pid for pid in children if not is_zombie(pid)]
-        seen.update(pid for pid in live if counts(pid))
+        seen.update(with_descendants(pid for pid in live if counts(pid)))
         if not group_alive and not live:
             return len(seen)
         if number == SIGTERM and time.monotonic() >= deadline:
@@ -197,6 +197,20 @@ def descendants(pid):
     return found
 
 
+def with_descendants(pids):
+    """Return the set of pids and of their descendants that are not zombies.
+
+    A leftover's children die with its process group on the same signal,
+    before they could be adopted and found among this process's children,
+    so they are counted from the leftover's tree while it still runs.
+    """
+    found = set()
+    for pid in pids:
+        found.add(pid)
+        found.update(child for child in descendants(pid) if not is_zombie(child))
+    return found
+
+
 def group_exists(pgid):
     """Tell whether any process still belongs to the process group pgid."""
     try:
@@ -228,7 +242,7 @@ class Attempt:
         self.stopped_with = None
         self.deadline = None
         # Set by stop(): the step's processes that had lost their parent or
-        # left the command's process group, which count as its leftovers.
+        # left the command's process group, and their descendants, which count as its leftovers.
         self.stopped_leftovers = None
 
     def spawn(self):
@@ -302,7 +316,7 @@ class Attempt:
         # Listed before the signal, which may end them at once.
         orphans = [pid for pid in list_children() if pid != self.pid]
         escaped = [pid for pid in descendants(self.pid) if process_group(pid) not in (None, self.pid)]
-        self.stopped_leftovers = {pid for pid in orphans + escaped if not is_zombie(pid)}
+        self.stopped_leftovers = with_descendants(pid for pid in orphans + escaped if not is_zombie(pid))
         signal_leftovers(self.pid, SIGTERM)
         while time.monotonic() < self.deadline:
             done, status = os.waitpid(self.pid, os.WNOHANG)

@@ -228,10 +228,11 @@ def test_footer_shows_wait_for_deaf_leftover(reaped):
     assert result.code == 0, result.out + result.err
     step = ws.steps()["quick"]
     assert step["duration_s"] < 1.5
-    assert step["leftovers_killed"] == 1
+    # The deaf shell and its sleep, which SIGTERM ends.
+    assert step["leftovers_killed"] == 2
     last = footer_lines(ws.log("quick"))[-1]
     # SIGKILL comes kill_grace (2s) after the command ended; format_duration shows tenths below a minute.
-    assert re.fullmatch(r"\[seedrun\] killed 1 leftover process that the step started, 2(\.\d)?s after the "
+    assert re.fullmatch(r"\[seedrun\] killed 2 leftover processes that the step started, 2(\.\d)?s after the "
                         r"command ended \(SIGTERM, then SIGKILL after kill_grace\)", last), last
     assert processes_with_args("sleep 367") == []
     assert run_processes(ws.scratch) == []
@@ -355,6 +356,56 @@ def test_interrupt_counts_adopted_orphans(reaped):
     assert processes_with_args("sleep 391") == []
     assert processes_with_args("sleep 392") == []
 
+
+def test_leftover_children_counted(reaped):
+    # Each background shell has a sleep of its own, which dies with the shell's
+    # process group before it could be adopted: four leftovers in all.
+    ws = reaped
+    ws.write("""
+        [pipeline]
+        name = "leftover-children"
+
+        [steps.parent]
+        kill_grace = "2s"
+        command = '''
+            sh -c 'sleep 3711 & touch "$T/a"; wait' &
+            sh -c 'sleep 3712 & touch "$T/b"; wait' &
+            while [ ! -e "$T/a" ] || [ ! -e "$T/b" ]; do sleep 0.05; done
+            echo started
+        '''
+    """)
+    result = ws.run("run", timeout=60)
+
+    assert result.code == 0, result.out + result.err
+    assert ws.steps()["parent"]["leftovers_killed"] == 4, ws.log("parent")
+    assert "[seedrun] killed 4 leftover processes that the step started" in footer_lines(ws.log("parent"))
+    assert processes_with_args("sleep 3711") == []
+    assert processes_with_args("sleep 3712") == []
+
+
+def test_interrupt_counts_orphan_children(reaped):
+    ws = reaped
+    ws.write("""
+        [pipeline]
+        name = "orphan-children"
+
+        [steps.parent]
+        command = '''sh -c 'sh -c "sleep 3721 & wait" &'; echo ready > "$T/ready"; exec sleep 3722'''
+    """)
+    process = ws.launch("run")
+    assert wait_for(lambda: (ws.scratch / "ready").exists() and processes_with_args("sleep 3721"), timeout=30)
+    os.killpg(process.pid, signal.SIGINT)
+    output, _ = process.communicate(timeout=60)
+
+    assert process.returncode == 130, output
+    record = ws.steps()["parent"]
+    assert record["status"] == "interrupted"
+    # The inner shell lost its parent before the interrupt, and its sleep
+    # died with it on the SIGTERM that stopped the step: both are leftovers.
+    assert record["leftovers_killed"] == 2, ws.log("parent")
+    assert "[seedrun] killed 2 leftover processes that the step started" in footer_lines(ws.log("parent"))
+    assert processes_with_args("sleep 3721") == []
+    assert processes_with_args("sleep 3722") == []
 
 def test_interrupt_counts_only_escaped(reaped):
     ws = reaped
