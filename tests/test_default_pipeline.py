@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -38,6 +39,11 @@ def catalog_counts(ws: Workspace) -> tuple[int, int]:
         products = db.execute("SELECT count(*) FROM product").fetchone()[0]
         vendor_products = db.execute("SELECT count(*) FROM vendor_product").fetchone()[0]
     return products, vendor_products
+
+
+def updated_at_by_row(ws: Workspace, table: str) -> dict[int, str]:
+    with closing(sqlite3.connect(ws.path / "var" / "catalog.sqlite3")) as db:
+        return dict(db.execute(f"SELECT rowid, updated_at FROM {table}"))
 
 
 @pytest.fixture(scope="module")
@@ -113,12 +119,17 @@ def test_catalog_holds_the_synced_data(full_run):
     assert vendor_products >= 50000
 
 
-def test_second_run_leaves_same_counts(full_run):
+def test_second_run_keeps_counts_and_rows(full_run):
     ws, _ = full_run
     before = catalog_counts(ws)
+    products_before = updated_at_by_row(ws, "product")
+    vendor_products_before = updated_at_by_row(ws, "vendor_product")
     result = ws.run("run", timeout=600)
     assert result.code == 0, result.out
     assert catalog_counts(ws) == before
+    # The feeds did not change, so the second run writes no row again.
+    assert updated_at_by_row(ws, "product") == products_before
+    assert updated_at_by_row(ws, "vendor_product") == vendor_products_before
 
 
 def test_report_and_companions_exist(full_run):

@@ -22,7 +22,7 @@ from .vendors import VENDORS
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 # Maximum time in seconds that a statement waits for another process's lock.
 BUSY_TIMEOUT_SECONDS = 60.0
@@ -69,6 +69,14 @@ SCHEMA: tuple[str, ...] = (
     status INTEGER NOT NULL,
     {_CODE_COLUMN_DDL},
     updated_at TEXT NOT NULL
+)""",
+    # The Keystone codes that keystone-codes replaced, as the Magento export has
+    # them. While the export still has these values, the products sync keeps the
+    # corrected codes instead of writing the outdated ones back.
+    """CREATE TABLE IF NOT EXISTS keystone_code_fix (
+    sku TEXT PRIMARY KEY REFERENCES product(sku),
+    export_code TEXT,
+    export_site_code TEXT
 )""",
     """CREATE TABLE IF NOT EXISTS vendor_product (
     vendor_product_id INTEGER PRIMARY KEY,
@@ -177,6 +185,16 @@ def _create_schema(connection: sqlite3.Connection) -> None:
 
 def count_products(connection: sqlite3.Connection) -> int:
     return connection.execute("SELECT count(*) FROM product").fetchone()[0]
+
+
+def load_keystone_code_fixes(connection: sqlite3.Connection) -> dict[str, tuple[str | None, str | None]]:
+    """Map the SKU of each product whose Keystone codes keystone-codes corrected to its exported codes.
+
+    The exported codes are (keystone_code, keystone_code_site) as the Magento
+    export had them when keystone-codes replaced them.
+    """
+    query = "SELECT sku, export_code, export_site_code FROM keystone_code_fix"
+    return {sku: (code, site_code) for sku, code, site_code in connection.execute(query)}
 
 
 def require_products(connection: sqlite3.Connection) -> None:

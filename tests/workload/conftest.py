@@ -38,7 +38,7 @@ SUMMARY_PATTERN = re.compile(
 )
 
 TABLES = (
-    "vendor", "product", "vendor_product", "competitor", "vendor_prefix",
+    "vendor", "product", "keystone_code_fix", "vendor_product", "competitor", "vendor_prefix",
     "orders", "order_item", "metalcloak_stage",
 )
 

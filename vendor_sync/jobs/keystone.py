@@ -39,6 +39,8 @@ V2_ENCODING = "latin-1"
 
 AUDIT_HEADER = ("sku", "old_code", "new_code", "old_site_code", "new_site_code")
 
+_SET_CODES = "UPDATE product SET keystone_code = ?, keystone_code_site = ?, updated_at = ? WHERE sku = ?"
+
 
 def _v1_chunks(context: JobContext) -> Iterator[Chunk]:
     path = context.feed("keystone-ftp-v1")
@@ -109,9 +111,12 @@ def open_audit_file(directory: Path) -> tuple[Path, TextIO]:
 def run_keystone_codes(context: JobContext) -> SyncStats:
     """Correct product.keystone_code and keystone_code_site from the current Keystone drop.
 
-    Drop rows match products through keystone_ftp_brand and mpn. Every changed
-    product gets a row in the audit CSV. A run that changes nothing still writes
-    the file, with only the header.
+    Drop rows match products through keystone_ftp_brand and mpn. The codes that
+    a correction replaces are kept in keystone_code_fix, so the products sync
+    does not write them back. A corrected product that the drop no longer
+    matches gets those exported codes back. Every changed product gets a row in
+    the audit CSV. A run that changes nothing still writes the file, with only
+    the header.
     """
     connection = open_catalog(context.home.catalog)
     require_products(connection)
@@ -135,8 +140,13 @@ def run_keystone_codes(context: JobContext) -> SyncStats:
             audit_file.flush()
             context.progress.line(f"{drop.name}, {stats.read} rows, {stats.updated} codes changed")
             context.checkpoint()
+        matched = {products[key][0] for key in seen if key in products}
+        restored = _restore_export_codes(connection, matched, updated_at)
+        audit.writerows(restored)
+        if restored:
+            context.progress.line(f"restored the exported codes of {len(restored)} products the drop no longer matches")
     connection.close()
-    context.progress.line(f"audit file {audit_path} lists {stats.updated} changed products")
+    context.progress.line(f"audit file {audit_path} lists {stats.updated + len(restored)} changed products")
     return stats
 
 
@@ -145,9 +155,31 @@ def _update_codes(connection: sqlite3.Connection, changes: list[tuple], updated_
         return
     with write_transaction(connection):
         connection.executemany(
-            "UPDATE product SET keystone_code = ?, keystone_code_site = ?, updated_at = ? WHERE sku = ?",
-            [(new_code, new_site, updated_at, sku) for sku, _, new_code, _, new_site in changes],
+            _SET_CODES, [(new_code, new_site, updated_at, sku) for sku, _, new_code, _, new_site in changes]
         )
+        # A product corrected before keeps its row, because its old codes here are an earlier correction's.
+        connection.executemany(
+            "INSERT INTO keystone_code_fix (sku, export_code, export_site_code) VALUES (?, ?, ?) "
+            "ON CONFLICT (sku) DO NOTHING",
+            [(sku, old_code, old_site) for sku, old_code, _, old_site, _ in changes],
+        )
+
+
+def _restore_export_codes(connection: sqlite3.Connection, matched: set[str], updated_at: str) -> list[tuple]:
+    """Restore the exported codes of corrected products outside ``matched`` and return their audit rows.
+
+    Their keystone_code_fix rows are deleted, so the products sync writes the export's codes again.
+    """
+    query = (
+        "SELECT sku, product.keystone_code, export_code, product.keystone_code_site, export_site_code "
+        "FROM keystone_code_fix JOIN product USING (sku) ORDER BY sku"
+    )
+    with write_transaction(connection):
+        unmatched = [row for row in connection.execute(query) if row[0] not in matched]
+        restored = [row for row in unmatched if (row[1], row[3]) != (row[2], row[4])]
+        connection.executemany(_SET_CODES, [(code, site, updated_at, sku) for sku, _, code, _, site in restored])
+        connection.executemany("DELETE FROM keystone_code_fix WHERE sku = ?", [(row[0],) for row in unmatched])
+    return restored
 
 
 def _code_change(

@@ -6,7 +6,7 @@ import math
 import sqlite3
 from collections.abc import Iterator
 
-from ..catalog import CODE_COLUMNS, open_catalog, require_products, write_transaction
+from ..catalog import CODE_COLUMNS, load_keystone_code_fixes, open_catalog, require_products, write_transaction
 from ..context import JobContext
 from ..errors import FeedError
 from ..parsing import collapse_whitespace, parse_price, price_to_float
@@ -16,6 +16,10 @@ from .job import Job
 
 # Product columns that the export fills, in the order of the value tuples below.
 PRODUCT_COLUMNS: tuple[str, ...] = ("name", "brand", "mpn", "price", "status", *CODE_COLUMNS)
+
+# Positions in those tuples of the two codes that keystone-codes corrects.
+_KEYSTONE_CODE_INDEX = PRODUCT_COLUMNS.index("keystone_code")
+_KEYSTONE_SITE_CODE_INDEX = PRODUCT_COLUMNS.index("keystone_code_site")
 
 MISSING_ORDER_NUMBER = "missing order number"
 BAD_TOTAL = "bad total"
@@ -77,29 +81,46 @@ def product_values(item: dict) -> tuple:
 
 
 def run_products(context: JobContext) -> SyncStats:
+    """Load the Magento export into the product table, writing only new and changed products.
+
+    Keystone codes that keystone-codes corrected stay as corrected while the
+    export still has the codes they replaced, so a run over an unchanged export
+    writes nothing. When the export changes such a code, the export's code is
+    written and the correction is forgotten, so keystone-codes decides again.
+    """
     connection = open_catalog(context.home.catalog)
     query = f"SELECT sku, {', '.join(PRODUCT_COLUMNS)} FROM product"
     existing = {row[0]: tuple(row[1:]) for row in connection.execute(query)}
+    fixes = load_keystone_code_fixes(connection)
     stats = SyncStats((MISSING_SKU, DUPLICATE))
     seen: set[str] = set()
     updated_at = utc_timestamp()
     for label, items in magento_pages(context, "magento-products"):
         writes = []
+        outdated_fixes: list[tuple[str]] = []
         for item in items:
             stats.read += 1
-            values = _changed_product(item, existing, seen, stats)
+            values = _changed_product(item, existing, fixes, outdated_fixes, seen, stats)
             if values is not None:
                 writes.append((*values, updated_at))
-        if writes:
+        if writes or outdated_fixes:
             with write_transaction(connection):
                 connection.executemany(_UPSERT_PRODUCT, writes)
+                connection.executemany("DELETE FROM keystone_code_fix WHERE sku = ?", outdated_fixes)
         context.progress.line(f"{label}, {stats.read} rows")
         context.checkpoint()
     connection.close()
     return stats
 
 
-def _changed_product(item: object, existing: dict[str, tuple], seen: set[str], stats: SyncStats) -> tuple | None:
+def _changed_product(
+    item: object,
+    existing: dict[str, tuple],
+    fixes: dict[str, tuple],
+    outdated_fixes: list[tuple[str]],
+    seen: set[str],
+    stats: SyncStats,
+) -> tuple | None:
     """Return (sku, *values) of a new or changed product, or count the item and return None."""
     sku = _optional_text(item.get("sku")) if isinstance(item, dict) else None
     if sku is None:
@@ -112,6 +133,12 @@ def _changed_product(item: object, existing: dict[str, tuple], seen: set[str], s
     seen.add(sku)
     values = product_values(item)
     old = existing.get(sku)
+    fix = fixes.pop(sku, None)
+    if fix is not None and old is not None:
+        if (values[_KEYSTONE_CODE_INDEX], values[_KEYSTONE_SITE_CODE_INDEX]) == fix:
+            values = _with_keystone_codes(values, old[_KEYSTONE_CODE_INDEX], old[_KEYSTONE_SITE_CODE_INDEX])
+        else:
+            outdated_fixes.append((sku,))
     if old == values:
         stats.unchanged += 1
         return None
@@ -120,6 +147,13 @@ def _changed_product(item: object, existing: dict[str, tuple], seen: set[str], s
     else:
         stats.updated += 1
     return (sku, *values)
+
+
+def _with_keystone_codes(values: tuple, code: str | None, site_code: str | None) -> tuple:
+    replaced = list(values)
+    replaced[_KEYSTONE_CODE_INDEX] = code
+    replaced[_KEYSTONE_SITE_CODE_INDEX] = site_code
+    return tuple(replaced)
 
 
 # ---------------------------------------------------------------- orders
