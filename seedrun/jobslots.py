@@ -23,7 +23,7 @@ import stat
 FIFO_NAME = "jobserver"
 # GNU make writes this byte for a free slot; any byte counts as one.
 TOKEN = b"+"
-# How often a step waiting to take a slot back checks whether its run has ended.
+# How often a step waiting to take a slot back checks whether its run has stopped or ended.
 CHECK_SECONDS = 0.5
 
 
@@ -61,8 +61,8 @@ class LentSlot:
         """Wait for a free slot and take it; return False if a signal arrived or give_up() returned True first.
 
         A slot not taken back stays with make. That happens only when the
-        run is being interrupted or has ended, and then make starts no more
-        commands.
+        run is being interrupted, has stopped (an abort, max_failures) or has
+        ended, and then make starts no more commands.
         """
         poller = select.poll()
         poller.register(self.fd, select.POLLIN)

@@ -78,24 +78,24 @@ class PoolSlot:
         # (number, path, fd) of this step's ticket while it waits in line.
         self.ticket = None
 
-    def acquire(self, signals, on_wait=None, run_ended=None):
+    def acquire(self, signals, on_wait=None, stopped=None):
         """Wait for a free slot, the pool's cool-down and its min_interval, behind the steps that waited longer.
 
-        Return False if a signal arrived while waiting, or once run_ended()
-        returns True. After WAIT_SHOWN_SECONDS of waiting, on_wait(reason) is
-        called once.
+        Return False if a signal arrived while waiting, or once stopped()
+        returns a true value (the run stopped or ended). After
+        WAIT_SHOWN_SECONDS of waiting, on_wait(reason) is called once.
         """
         make_pool_dir(self.dir)
         try:
-            return self._wait_in_line(signals, on_wait, run_ended)
+            return self._wait_in_line(signals, on_wait, stopped)
         finally:
             self._leave_line()
 
-    def _wait_in_line(self, signals, on_wait, run_ended):
+    def _wait_in_line(self, signals, on_wait, stopped):
         queue_path = os.path.join(self.dir, "queue.lock")
         started = time.monotonic()
         while not signals.received:
-            if run_ended is not None and run_ended():
+            if stopped is not None and stopped():
                 return False
             queue = _try_lock(queue_path)
             if queue is not None:

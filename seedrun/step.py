@@ -62,6 +62,8 @@ MAX_RATE_LIMITED_RETRIES = 10
 LOG_LINE_PREFIX = "[seedrun] "
 # The maximum length of one sleep of a retry delay or cool-down; a longer one sleeps again.
 MAX_WAIT_SECONDS = 3600.0
+# How often a step waiting to retry checks whether the run stopped (an abort, say) or ended.
+STOP_CHECK_SECONDS = 0.5
 # The footer gives the time spent stopping a step's leftover processes when it reaches this.
 LEFTOVER_WAIT_SHOWN_SECONDS = 1.0
 # A step that waits this long for its pool, or that waits at least this long to
@@ -320,15 +322,21 @@ class Signals:
         except BlockingIOError:
             pass
 
-    def sleep(self, seconds):
-        """Sleep, waking early on a signal. Return True if a signal arrived."""
+    def sleep(self, seconds, stopped=None):
+        """Sleep, waking early on a signal, or once stopped() returns a true value. Return True if a signal arrived.
+
+        stopped() is called every STOP_CHECK_SECONDS.
+        """
         deadline = time.monotonic() + seconds
+        longest = MAX_WAIT_SECONDS if stopped is None else STOP_CHECK_SECONDS
         while not self.received:
+            if stopped is not None and stopped():
+                return False
             left = deadline - time.monotonic()
             if left <= 0:
                 return False
             # In parts, as Attempt.wait() waits for poll(), which takes at most INT_MAX ms.
-            select.select([self.read_fd], [], [], min(left, MAX_WAIT_SECONDS))
+            select.select([self.read_fd], [], [], min(left, longest))
             self.drain()
         return True
 
@@ -401,11 +409,27 @@ class StepRunner:
         return self._run_stopped()
 
     def _run_stopped(self):
+        """Return (status, reason, blocked_by) when the step must not start because of _stop_cause(), else None."""
+        stopped = self._stop_cause()
+        if stopped is None:
+            return None
+        return "not_run", "not started: " + stopped[0], stopped[1]
+
+    def _stop_cause(self):
+        """Return (cause, failed step or None) once the run starts no more commands, else None.
+
+        That is after a failure with on_failure = "abort", once max_failures
+        is reached, and once the run that started this step has ended
+        (seedrun killed with SIGKILL, say), because nothing would supervise a
+        command then. A step checks this before it starts, while it waits for
+        its pool, and before and while it waits to retry.
+        """
+        if self._parent_gone():
+            return "the run that started this step has ended", None
         try:
             with open(self.files.flag("abort")) as f:
                 failed = f.read().strip()
-            return ("not_run", "not started: the run stopped after %s failed (on_failure = \"abort\")"
-                    % failed, failed)
+            return 'the run stopped after %s failed (on_failure = "abort")' % failed, failed
         except OSError:
             pass
         limit = self.spec["max_failures"]
@@ -415,7 +439,7 @@ class StepRunner:
             except OSError:
                 failed = []
             if len(failed) >= limit:
-                return ("not_run", "not started: %d step%s failed, which reaches max_failures (%d)"
+                return ("%d step%s failed, which reaches max_failures (%d)"
                         % (len(failed), "" if len(failed) == 1 else "s", limit), None)
         return None
 
@@ -444,13 +468,10 @@ class StepRunner:
         if signals.received:
             self._release_slot()
             return self._finish_interrupted_before_start()
-        if self.spec["pool"] and self.slot is None:
-            # The run ended (seedrun killed with SIGKILL, say) while this step waited for its pool.
-            # Nothing would supervise the command, so it does not start.
-            return self._finish_unstarted("not_run", "not started: the run that started this step has ended", None)
         stopped = self._run_stopped() if self.spec["pool"] else None
         if stopped:
-            # The run was aborted or reached max_failures while this step waited for its pool.
+            # The run stopped or ended while this step waited for its pool, which then ended without a
+            # slot, or the failure that stopped the run freed the slot that this step took.
             self._release_slot()
             return self._finish_unstarted(*stopped)
         try:
@@ -471,7 +492,7 @@ class StepRunner:
         from seedrun.pools import PoolSlot
 
         slot = PoolSlot(pool)
-        if not slot.acquire(signals, self._say_pool_wait, self._parent_gone):
+        if not slot.acquire(signals, self._say_pool_wait, self._stop_cause):
             return None
         if not self._take_back_job_slot(signals):
             slot.release()
@@ -486,15 +507,11 @@ class StepRunner:
             self.lent = jobslots.lend(self.files.flag(jobslots.FIFO_NAME))
 
     def _take_back_job_slot(self, signals):
-        """Wait for a free job slot if this step lent its own; False if a signal came or the run ended first.
-
-        An aborted run still gives slots back as its running steps end, and
-        the step then sees the abort as it would have without the wait.
-        """
+        """Wait for a free job slot if this step lent its own; False if a signal came or the run stopped first."""
         lent, self.lent = self.lent, None
         if lent is None:
             return True
-        return lent.take_back(signals, self._parent_gone)
+        return lent.take_back(signals, self._stop_cause)
 
     def _parent_gone(self):
         """Tell whether the launcher, or the recipe shell of a make without one, has ended, and with it the run."""
@@ -539,7 +556,7 @@ class StepRunner:
             started, result = self._run_one(attempt, counted, limit)
             first_start = first_start or started
             if result["outcome"] == "rate_limited" and rate_limited < MAX_RATE_LIMITED_RETRIES:
-                if self._run_ended(log_fd):
+                if self._not_retried(log_fd):
                     break
                 rate_limited += 1
                 counted -= 1
@@ -548,12 +565,12 @@ class StepRunner:
                     result = self._interrupted_between_attempts(
                         log_fd, result, "interrupted while the pool cooled down after %s")
                     break
-                if self._run_ended(log_fd):
+                if self._not_retried(log_fd):
                     break
                 continue
             if not self._should_retry(result, counted, limit):
                 break
-            if self._run_ended(log_fd):
+            if self._not_retried(log_fd):
                 break
             if signals.received:
                 # The interrupt came while the attempt ended (during kill_grace), so no retry follows.
@@ -570,24 +587,26 @@ class StepRunner:
             self._release_slot()
             if delay >= LEND_AFTER_SECONDS:
                 self._lend_job_slot()
-            if signals.sleep(delay) or not self._retake_slot(signals):
+            if signals.sleep(delay, self._stop_cause) or not self._retake_slot(signals):
                 result = self._interrupted_between_attempts(
                     log_fd, result, "interrupted while waiting to retry after %s")
                 break
-            if self._run_ended(log_fd):
+            if self._not_retried(log_fd):
                 break
         return self._finish_started(result, first_start, log_fd, log_error)
 
-    def _run_ended(self, log_fd):
-        """Tell whether the run that started this step is gone, and if so write to the log that it is not retried.
+    def _not_retried(self, log_fd):
+        """Tell whether the step must start no more attempts (see _stop_cause()), and if so write to the log why.
 
-        seedrun killed with SIGKILL takes its launcher along, and make its
-        recipes. Nothing would supervise or wait for a retry then, and the
-        next run takes this one over.
+        The step then ends with the outcome of its last attempt. After seedrun
+        was killed with SIGKILL, which takes its launcher along, and make its
+        recipes, nothing would supervise or wait for a retry, and the next run
+        takes this one over.
         """
-        if not self._parent_gone():
+        stopped = self._stop_cause()
+        if stopped is None:
             return False
-        self._log_write(log_fd, "[seedrun] not retried: the run that started this step has ended\n")
+        self._log_write(log_fd, "[seedrun] not retried: %s\n" % stopped[0])
         return True
 
     def _forget_command(self):

@@ -7,6 +7,8 @@ import re
 import signal
 import time
 
+import pytest
+
 from support import parse_time, processes_with_args, wait_for
 from recovery_support import kill_runner, lines, processes_of_run
 
@@ -294,6 +296,53 @@ def test_interrupt_while_waiting_to_retry(ws):
     log = ws.log("retrier").splitlines()
     assert log[-2].startswith("[seedrun] exit code 1 after ")
     assert log[-1] == "[seedrun] interrupted while waiting to retry after exit code 1"
+
+
+STOPPED_WHILE_WAITING = '''
+    [pipeline]
+    name = "stopped-retry"
+    jobs = 3
+    LIMIT
+
+    [steps.retrier]
+    command = 'echo try >> "$T/tries"; exit 1'
+    retries = 1
+    retry_delay = "5s"
+
+    # Fails once the retrier waits to retry.
+    [steps.stopper]
+    ON_FAILURE
+    command = \'\'\'while [ ! -e "$T/tries" ]; do sleep 0.05; done; exit 5\'\'\'
+
+    [steps.later]
+    needs = ["stopper"]
+    command = 'echo ran > "$T/later.ran"'
+'''
+
+
+@pytest.mark.parametrize("limit, on_failure, cause", [
+    ("", 'on_failure = "abort"', 'the run stopped after stopper failed (on_failure = "abort")'),
+    ("max_failures = 1", "", "1 step failed, which reaches max_failures (1)"),
+])
+def test_no_retry_after_run_stopped(ws, limit, on_failure, cause):
+    # The retrier waits 5s to retry when the stopper fails: no attempt may start after that.
+    ws.write(STOPPED_WHILE_WAITING.replace("LIMIT", limit).replace("ON_FAILURE", on_failure))
+    result = ws.run("run", timeout=60)
+    assert result.code == 1, result.out + result.err
+    assert lines(ws.scratch / "tries") == ["try"]
+    assert ws.record()["status"] == "failed"
+
+    step = ws.steps()["retrier"]
+    assert step["status"] == "failed"
+    assert step["exit_code"] == 1
+    assert step["attempts"] == 1
+    assert step["reason"] == "exit code 1"
+    log = ws.log("retrier")
+    assert log.count("[seedrun] step retrier, attempt ") == 1
+    assert log.splitlines()[-2].startswith("[seedrun] exit code 1 after ")
+    assert log.splitlines()[-1] == "[seedrun] not retried: %s" % cause
+    assert any(line.startswith("Failed: retrier, exit code 1 (see ") for line in result.lines), result.out
+    assert ws.steps()["later"]["status"] == "skipped"
 
 
 def test_no_retry_after_run_killed(ws):
