@@ -349,13 +349,16 @@ def _number(raw: bytes | None) -> float | int | None:
     return value if math.isfinite(value) else None
 
 
-def run_status(steps: list[dict], interrupted: bool) -> tuple[str, int]:
+def run_status(steps: list[dict], interrupted: bool, running_at_interrupt: bool = False) -> tuple[str, int]:
     """Return the run's status and exit code from its steps.
 
     An interrupt that arrived after every step had ended (while the record
-    was written) stopped nothing, so the steps decide the status.
+    was written) stopped nothing, so the steps decide the status. One that
+    arrived while a step was running (running_at_interrupt) interrupted the
+    run, even when every step then ended with an outcome of its own, as a
+    step that had timed out and was inside its kill_grace does.
     """
-    if interrupted and any(step["status"] in ("interrupted", "not_run") for step in steps):
+    if interrupted and (running_at_interrupt or any(step["status"] in ("interrupted", "not_run") for step in steps)):
         return "interrupted", 130
     for step in steps:
         if step["status"] in FAILED_STATUSES and not step["allowed_failure"]:

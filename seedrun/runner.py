@@ -517,6 +517,8 @@ class Execution:
         # Processes of each step that outlived its step runner and that this process killed at the end.
         self.stragglers: dict[str, int] = {}
         self.signalled = False
+        # Set when a step was still running as the first interrupt arrived.
+        self.running_at_interrupt = False
         self.killed = False
         self.make: subprocess.Popen | None = None
         # The step launcher, spawned before the run was planned (launcher.spawn()), or None.
@@ -756,6 +758,10 @@ class Execution:
         return process
 
     def _on_interrupt(self, count: int, number: int | None) -> None:
+        if not self.signalled:
+            # Such a step may still end with an outcome decided before the interrupt (a timeout inside its
+            # kill_grace), and the run is interrupted all the same.
+            self.running_at_interrupt = self._steps_still_running()
         self.interrupted = True
         self.signalled = True
         steprunner.touch(self.files.flag("interrupted"))
@@ -931,7 +937,8 @@ class Execution:
             if entry["metrics"] and record.get("status") in ("succeeded", "failed", "timed_out"):
                 self.metrics[entry["name"]] = extract_metrics(self.run_dir / entry["log"], entry["metrics"])
         draft = self.assemble(status="running")
-        status, code = run_status(draft["steps"], self.signalled or (self.interrupted and not self.stop_error))
+        status, code = run_status(draft["steps"], self.signalled or (self.interrupted and not self.stop_error),
+                                  self.running_at_interrupt)
         finished = time.time()
         run = self.assemble(status=status, exit_code=code, finished=finished)
         self._add_warnings(run)

@@ -841,6 +841,15 @@ def test_interrupt_after_every_step_ended_keeps_status():
     assert run_status(unstarted, interrupted=True) == ("interrupted", 130)
 
 
+def test_interrupt_while_step_ran_interrupts_run():
+    # The step timed out before the interrupt and was still being stopped when it came.
+    timed_out = [{"status": "succeeded", "allowed_failure": False, "reason": None},
+                 {"status": "timed_out", "allowed_failure": False, "reason": "timed out after 1s"}]
+    assert run_status(timed_out, interrupted=True, running_at_interrupt=True) == ("interrupted", 130)
+    assert run_status(timed_out, interrupted=True) == ("failed", 1)
+    assert run_status(timed_out, interrupted=False, running_at_interrupt=True) == ("failed", 1)
+
+
 def test_report_in_folder_made_by_the_run(ws):
     # reports_dir's parent does not exist before the first run; the run makes both.
     ws.write('[pipeline]\nname = "x"\nreports_dir = "out/html"\n[steps.a]\ncommand = "true"\n')

@@ -440,3 +440,44 @@ def test_interrupt_after_command_exited_zero(ws):
     assert steps["first"]["status"] == "succeeded"
     assert steps["second"]["status"] == "succeeded"
     assert (ws.scratch / "second").exists()
+
+
+def test_interrupt_during_timeout_kill_grace(ws):
+    # The step timed out and ignores the SIGTERM that stops it, so it is inside
+    # its kill_grace when the interrupt comes. It keeps its timeout, and the
+    # run is interrupted.
+    ws.write('''
+        [pipeline]
+        name = "grace-interrupt"
+        jobs = 2
+
+        [steps.quick]
+        command = "true"
+
+        [steps.hang]
+        command = \'\'\'trap 'touch "$T/stopping"' TERM; while :; do sleep 0.1; done\'\'\'
+        timeout = "1s"
+        kill_grace = "5s"
+    ''')
+    process = ws.launch("run")
+    try:
+        assert wait_for(lambda: (ws.scratch / "stopping").exists(), timeout=30)
+        os.kill(process.pid, signal.SIGINT)
+        output, _ = process.communicate(timeout=60)
+    finally:
+        kill_run_processes(ws.scratch)
+
+    assert process.returncode == 130, output
+    assert "Interrupted by SIGINT: stopping the running steps (SIGTERM, then SIGKILL after their kill_grace); " \
+           "send it again to kill them at once" in output.splitlines()
+    record = ws.record()
+    assert record["status"] == "interrupted"
+    assert record["exit_code"] == 130
+    steps = ws.steps()
+    assert steps["quick"]["status"] == "succeeded"
+    assert steps["hang"]["status"] == "timed_out"
+    assert steps["hang"]["reason"] == "timed out after 1s"
+    assert footer_lines(ws.log("hang")) == [
+        "[seedrun] timed out after 1s; stopped with SIGTERM, then SIGKILL after 5s; ended by SIGKILL"]
+    assert (ws.path / "reports" / ("%s.html" % record["run_id"])).exists()
+    assert run_processes(ws.scratch) == []
