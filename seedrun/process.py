@@ -123,14 +123,16 @@ def reap_children():
             pass
 
 
-def kill_leftovers(pgid, grace, stopped=None):
+def kill_leftovers(pgid, grace, stopped=None, on_found=None):
     """Stop everything the step left running: SIGTERM, then SIGKILL after grace; return how many processes that was.
 
     After a normal exit, every process still running counts. For a step
     that stop() ended, `stopped` is the set of leftovers it found. Of the
     processes found here, only those outside the command's process group
     count then, because the group's members got the stop signal with the
-    command and may only be slow to die.
+    command and may only be slow to die. When anything is left to stop,
+    on_found(count) is called once before the first signal, with the
+    number of leftovers found so far.
     """
     def counts(pid):
         return not is_zombie(pid) and (stopped is None or process_group(pid) not in (None, pgid))
@@ -139,6 +141,8 @@ def kill_leftovers(pgid, grace, stopped=None):
     seen.update(with_descendants(pid for pid in list_children() if counts(pid)))
     if not seen and not group_exists(pgid):
         return 0
+    if on_found is not None:
+        on_found(len(seen))
     deadline = time.monotonic() + grace
     number = SIGTERM if grace > 0 else SIGKILL
     while True:

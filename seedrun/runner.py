@@ -967,6 +967,13 @@ class Execution:
                     reason = "not started: make did not reach it (see make.log in the run directory)"
                     unreached.append(name)
                 self.records[name] = dict(record or {}, status="not_run", reason=reason)
+            elif self.killed and record.get("status") == "running" and record.get("ended_command"):
+                # The second interrupt killed the step runner while it stopped the leftovers of a command
+                # that had ended, so the step keeps the command's outcome. The leftovers died with that interrupt
+                # or as this process's stragglers.
+                leftovers = max(record["ended_command"]["leftovers"], self.stragglers.pop(name, 0))
+                steprunner.StepRunner(str(self.run_dir), name).finish_ended_command(record, leftovers)
+                self.records[name] = read_step_record(self.files, name)
             elif record.get("status") in ("running", "waiting"):
                 status = "interrupted" if self.interrupted else "failed"
                 if self.killed:

@@ -70,6 +70,9 @@ LEFTOVER_WAIT_SHOWN_SECONDS = 1.0
 # retry, lends its make job slot meanwhile (pools.WAIT_SHOWN_SECONDS, from which
 # the console says that a step waits for its pool).
 LEND_AFTER_SECONDS = 2.0
+# How the log footer describes the stopping of leftover processes: normally, and after a second interrupt.
+LEFTOVERS_STOPPED_WITH = "SIGTERM, then SIGKILL after kill_grace"
+LEFTOVERS_KILLED_AT_ONCE = "SIGTERM, then SIGKILL at once on a second interrupt"
 # A command still running after this long gets its PID in the step's record.
 PID_RECORD_DELAY_SECONDS = 0.05
 INTERRUPTED_EXIT = 130
@@ -656,16 +659,36 @@ class StepRunner:
             return started, result
         result = self._wait(attempt, started)
         self.command_running = False
-        leftovers = kill_leftovers(pid, attempt.remaining_grace(self.spec["kill_grace"]), attempt.stopped_leftovers)
+        on_found = None
+        if self._last_attempt_result(result, counted, limit):
+            # Stopping leftovers can take kill_grace. A second interrupt that kills this step runner
+            # meanwhile leaves the saved result to seedrun (see finish_ended_command()).
+            def on_found(found):
+                self.save(ended_command=dict(result, leftovers=found))
+        leftovers = kill_leftovers(pid, attempt.remaining_grace(self.spec["kill_grace"]), attempt.stopped_leftovers,
+                                   on_found)
         self.record["leftovers_killed"] += leftovers
         if header_at is not None and not log_starts_with(attempt.log_fd, header_at, header):
             self._restore_header(attempt.log_fd, header)
         self._log_footer(attempt.log_fd, result, leftovers)
-        self.record["attempt_history"].append({
-            "attempt": self.record["attempts"], "started_at": started, "finished_at": result["finished_at"],
-            "exit_code": result["exit_code"], "signal": result["signal"], "outcome": result["outcome"],
-        })
+        self._add_attempt_history(result)
         return started, result
+
+    def _last_attempt_result(self, result, counted, limit):
+        """Tell whether the attempt's result is the step's outcome, because no retry or rerun follows it.
+
+        An interrupt that comes later does not change such an outcome.
+        """
+        if result["outcome"] in ("succeeded", "interrupted"):
+            return True
+        return result["outcome"] != "rate_limited" and not self._should_retry(result, counted, limit)
+
+    def _add_attempt_history(self, result):
+        self.record["attempt_history"].append({
+            "attempt": self.record["attempts"], "started_at": result["started_at"],
+            "finished_at": result["finished_at"], "exit_code": result["exit_code"], "signal": result["signal"],
+            "outcome": result["outcome"],
+        })
 
     def _wait(self, attempt, started):
         timeout = self.spec["timeout"]
@@ -816,7 +839,7 @@ class StepRunner:
         self.console.say("Warning: %s truncated or overwrote its own log, as `> /dev/stderr` does; the output before "
                          "that is lost (see %s)" % (self.name, self.spec["log_display"]))
 
-    def _log_footer(self, fd, result, leftovers):
+    def _log_footer(self, fd, result, leftovers, killed_with=LEFTOVERS_STOPPED_WITH):
         text = ""
         if not ends_with_newline(fd):
             text = "\n[seedrun] the output did not end with a newline; seedrun added one\n"
@@ -836,8 +859,7 @@ class StepRunner:
             waited = time.time() - result["finished_at"]
             if waited >= LEFTOVER_WAIT_SHOWN_SECONDS:
                 # The next steps waited for this too, though the step's duration does not show it.
-                text += ", %s after the command ended (SIGTERM, then SIGKILL after kill_grace)" % (
-                    format_duration(waited))
+                text += ", %s after the command ended (%s)" % (format_duration(waited), killed_with)
             text += "\n"
         self._log_write(fd, text)
 
@@ -853,7 +875,7 @@ class StepRunner:
         reason = self._reason(result, log_error)
         self.save(status=outcome, exit_code=result["exit_code"], signal=result["signal"],
                   started_at=first_start, finished_at=finished, duration_s=round(finished - first_start, 3),
-                  reason=reason, pid=None, allowed_failure=allowed)
+                  reason=reason, pid=None, allowed_failure=allowed, ended_command=None)
         os.close(log_fd)
         if outcome == "interrupted":
             self.console.say("Interrupted: %s after %s (see %s)" % (
@@ -931,6 +953,24 @@ class StepRunner:
             # No log was started, so the console points to none.
             self.console.say("Failed: %s, %s" % (self.name, reason))
         return 0
+
+    def finish_ended_command(self, record, leftovers):
+        """Finish a step whose step runner was killed while it stopped the leftovers of its last attempt.
+
+        A second interrupt kills step runners at once. The attempt's command
+        had ended by then, and its step runner had saved the result in
+        record["ended_command"], so the step keeps that outcome. This writes
+        what the step runner would have: the log footer, with `leftovers`
+        processes killed, the record, the stamps and the console line.
+        Return the recipe's exit code, as _finish_started() does.
+        """
+        self.record = record
+        result = record["ended_command"]
+        self.record["leftovers_killed"] += leftovers
+        log_fd, log_error = self._open_log()
+        self._log_footer(log_fd, result, leftovers, LEFTOVERS_KILLED_AT_ONCE)
+        self._add_attempt_history(result)
+        return self._finish_started(result, record.get("started_at") or result["started_at"], log_fd, log_error)
 
     def finish_after_error(self, error):
         """Record the step failed after an exception in this step runner; return the recipe's exit code.

@@ -237,6 +237,63 @@ def test_footer_shows_wait_for_deaf_leftover(reaped):
     assert processes_with_args("sleep 367") == []
     assert run_processes(ws.scratch) == []
 
+def test_second_interrupt_while_killing_leftover(reaped):
+    # The command succeeded and left a child that ignores SIGTERM. The second
+    # Ctrl-C comes while the step runner waits to kill that child: the child
+    # dies at once, and the step keeps its success and one footer.
+    ws = reaped
+    ws.write("""
+        [pipeline]
+        name = "deaf-leftover-twice"
+
+        [steps.quick]
+        command = \'\'\'setsid sh -c 'trap "" TERM; exec sleep 368' & sleep 0.2; touch "$T/exiting"\'\'\'
+        kill_grace = "30s"
+
+        [steps.later]
+        command = 'echo ran >> "$T/later.ran"'
+        needs = ["quick"]
+    """)
+    process = ws.launch("run")
+    assert wait_for(lambda: (ws.scratch / "exiting").exists(), timeout=30)
+    # The footer gives the time spent on the leftover from 1s on.
+    time.sleep(1.0)
+    os.killpg(process.pid, signal.SIGINT)
+    time.sleep(0.5)
+    os.killpg(process.pid, signal.SIGINT)
+    output, _ = process.communicate(timeout=60)
+
+    assert process.returncode == 130, output
+    assert "Killing the running steps now" in output.splitlines()
+    assert any(line.startswith("Finished: quick in ") for line in output.splitlines()), output
+    assert ws.record()["status"] == "interrupted"
+    steps = ws.steps()
+    quick = steps["quick"]
+    assert quick["status"] == "succeeded"
+    assert quick["exit_code"] == 0
+    assert quick["reason"] is None
+    assert quick["attempts"] == 1
+    assert quick["leftovers_killed"] == 1
+    # The step's duration is its command's, not the wait for the leftover.
+    assert quick["duration_s"] < 10
+    assert [attempt["outcome"] for attempt in quick["attempt_history"]] == ["succeeded"]
+    assert steps["later"]["status"] == "not_run"
+    footer = footer_lines(ws.log("quick"))
+    assert len(footer) == 2, footer
+    assert re.fullmatch(r"\[seedrun\] exit code 0 after \d+(\.\d)?s", footer[0]), footer
+    assert re.fullmatch(r"\[seedrun\] killed 1 leftover process that the step started, \d+(\.\d)?s after the "
+                        r"command ended \(SIGTERM, then SIGKILL at once on a second interrupt\)", footer[1]), footer
+    assert processes_with_args("sleep 368") == []
+    assert run_processes(ws.scratch) == []
+
+    # A resume keeps the step that succeeded and runs the one that was not started.
+    result = ws.run("resume")
+    assert result.code == 0, result.out + result.err
+    assert ws.steps()["quick"]["carried_over"]
+    assert (ws.scratch / "later.ran").read_text() == "ran\n"
+    assert ws.log("quick").count("[seedrun] step quick, attempt ") == 1
+
+
 def test_second_interrupt_kills_escaped_grandchildren(reaped):
     ws = reaped
     ws.write("""
