@@ -96,6 +96,14 @@ class Workspace:
         return (self.run_dir / (step + ".log")).read_text(errors="replace")
 
 
+def status_of(ws: Workspace, name: str) -> str | None:
+    """Return the step's status in run.json, or None while run.json or the step is not there."""
+    try:
+        return ws.steps()[name]["status"]
+    except (OSError, ValueError, KeyError):
+        return None
+
+
 def wait_for(predicate, timeout: float = 10.0, interval: float = 0.05) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

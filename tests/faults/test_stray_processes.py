@@ -11,7 +11,7 @@ import time
 import pytest
 
 from fault_support import footer_lines, kill_run_processes, read_pid, run_processes
-from support import parse_time, pid_alive, processes_with_args, wait_for
+from support import parse_time, pid_alive, processes_with_args, status_of, wait_for
 
 
 @pytest.fixture
@@ -379,7 +379,7 @@ def test_killed_step_runner_leaves_no_escaped_child(reaped):
         step_runner = int(f.read().rsplit(")", 1)[1].split()[1])
     os.kill(step_runner, signal.SIGKILL)
     try:
-        assert wait_for(lambda: ws.steps()["a"]["status"] == "failed", timeout=30)
+        assert wait_for(lambda: status_of(ws, "a") == "failed", timeout=30)
         assert wait_for(lambda: processes_with_args("sleep 344") == [], timeout=5)
     finally:
         (ws.scratch / "b.stop").touch()

@@ -6,7 +6,7 @@ import os
 import signal
 import time
 
-from support import parse_time, pid_alive, processes_with_args, wait_for
+from support import parse_time, pid_alive, processes_with_args, status_of, wait_for
 from recovery_support import lines, processes_of_run
 
 CHAIN_LENGTH = 20
@@ -113,14 +113,6 @@ def test_idle_worker_killed_is_replaced(ws):
     assert {name: step["status"] for name, step in ws.steps().items()} == {
         "x": "succeeded", "gate": "succeeded", "last": "succeeded"}
     assert processes_of_run(ws.run_dir) == []
-
-
-def status_of(ws, name):
-    """Return the step's status in run.json, or None while run.json or the step is not there."""
-    try:
-        return ws.steps()[name]["status"]
-    except (OSError, ValueError, KeyError):
-        return None
 
 
 def running(ws, name):
