@@ -1,11 +1,11 @@
 """make's job slots, lent by a step that waits.
 
 make runs at most ``jobs`` recipes at once, and a step's recipe keeps its
-slot for as long as the step runner runs, waits included. A step that waits
-for its pool, its retry delay or a pool's cool-down therefore lends its slot
-to make: it puts one token into make's job server, so that make can start
-another recipe meanwhile, and takes a token out again before its command
-runs. The number of commands running at once stays within ``jobs``.
+slot for as long as the step runner runs, waits included. So a step that
+waits long for its pool, its retry delay or a pool's cool-down lends its
+slot to make. It puts one token into make's job server, and make can start
+another recipe meanwhile. Before its command runs, the step takes a token
+out again, so the number of commands running at once stays within ``jobs``.
 
 make's job server is a pipe of tokens, one byte per free slot beyond the
 one make always has. seedrun creates it as a FIFO in the run's state
@@ -69,11 +69,8 @@ class LentSlot:
         poller.register(signals.read_fd, select.POLLIN)
         try:
             while not signals.received:
-                try:
-                    if os.read(self.fd, 1):
-                        return True
-                except BlockingIOError:
-                    pass
+                if self.try_take_back():
+                    return True
                 if give_up():
                     return False
                 poller.poll(CHECK_SECONDS * 1000)
@@ -81,6 +78,16 @@ class LentSlot:
             return False
         finally:
             self.close()
+
+    def try_take_back(self):
+        """Take a free slot if there is one now; return whether this step has its slot back."""
+        try:
+            if os.read(self.fd, 1):
+                self.close()
+                return True
+        except BlockingIOError:
+            pass
+        return False
 
     def close(self):
         if self.fd is not None:

@@ -78,8 +78,15 @@ class PoolSlot:
         # (number, path, fd) of this step's ticket while it waits in line.
         self.ticket = None
 
-    def acquire(self, signals, on_wait=None, stopped=None):
+    def acquire(self, signals, on_wait=None, stopped=None, job_slot=None):
         """Wait for a free slot, the pool's cool-down and its min_interval, behind the steps that waited longer.
+
+        job_slot() is called under the queue lock when a slot is free for this
+        step. It returns None when the step has a make job slot and may
+        start, or else an fd that becomes readable once a job slot may be
+        free. A step without a job slot leaves the pool's slot to the steps
+        behind it and goes to the back of the line, so that a pool is never
+        kept idle by a step that cannot start.
 
         Return False if a signal arrived while waiting, or once stopped()
         returns a true value (the run stopped or ended). After
@@ -87,26 +94,32 @@ class PoolSlot:
         """
         make_pool_dir(self.dir)
         try:
-            return self._wait_in_line(signals, on_wait, stopped)
+            return self._wait_in_line(signals, on_wait, stopped, job_slot)
         finally:
             self._leave_line()
 
-    def _wait_in_line(self, signals, on_wait, stopped):
+    def _wait_in_line(self, signals, on_wait, stopped, job_slot):
         queue_path = os.path.join(self.dir, "queue.lock")
         started = time.monotonic()
         while not signals.received:
             if stopped is not None and stopped():
                 return False
             queue = _try_lock(queue_path)
+            job_slot_fd = None
             if queue is not None:
                 try:
                     wait = self._time_to_wait()
                     if wait <= 0 and self._first_in_line():
                         self.fd = self._free_slot()
                         if self.fd is not None:
+                            job_slot_fd = job_slot() if job_slot is not None else None
+                            if job_slot_fd is None:
+                                self._leave_line()
+                                _write_numbers(os.path.join(self.dir, "last_start"), [time.time()])
+                                return True
+                            os.close(self.fd)
+                            self.fd = None
                             self._leave_line()
-                            _write_numbers(os.path.join(self.dir, "last_start"), [time.time()])
-                            return True
                     if self.ticket is None:
                         self._join_line()
                     # Read only for the one console line, not on every poll.
@@ -122,7 +135,11 @@ class PoolSlot:
             if on_wait is not None and reason is not None and time.monotonic() - started >= WAIT_SHOWN_SECONDS:
                 on_wait(reason)
                 on_wait = None
-            signals.sleep(min(max(wait, POLL_SECONDS), 0.5))
+            if job_slot_fd is not None:
+                # Woken as soon as a job slot may be free, as make is.
+                signals.sleep(0.5, wake_fd=job_slot_fd)
+            else:
+                signals.sleep(min(max(wait, POLL_SECONDS), 0.5))
         return False
 
     # The line of waiters. Every method here except _leave_line() runs under the queue lock.

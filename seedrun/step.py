@@ -325,13 +325,14 @@ class Signals:
         except BlockingIOError:
             pass
 
-    def sleep(self, seconds, stopped=None):
-        """Sleep, waking early on a signal, or once stopped() returns a true value. Return True if a signal arrived.
+    def sleep(self, seconds, stopped=None, wake_fd=None):
+        """Sleep, waking early on a signal, once stopped() returns a true value, or once wake_fd is readable.
 
-        stopped() is called every STOP_CHECK_SECONDS.
+        Return True if a signal arrived. stopped() is called every STOP_CHECK_SECONDS.
         """
         deadline = time.monotonic() + seconds
         longest = MAX_WAIT_SECONDS if stopped is None else STOP_CHECK_SECONDS
+        fds = [self.read_fd] if wake_fd is None else [self.read_fd, wake_fd]
         while not self.received:
             if stopped is not None and stopped():
                 return False
@@ -339,8 +340,10 @@ class Signals:
             if left <= 0:
                 return False
             # In parts, as Attempt.wait() waits for poll(), which takes at most INT_MAX ms.
-            select.select([self.read_fd], [], [], min(left, longest))
+            readable = select.select(fds, [], [], min(left, longest))[0]
             self.drain()
+            if wake_fd is not None and wake_fd in readable:
+                return bool(self.received)
         return True
 
 
@@ -359,6 +362,8 @@ class StepRunner:
         self.slot = None
         # The make job slot this step lent while it waits (see jobslots.py), or None.
         self.lent = None
+        # Set by run(), which turns signals into a flag from then on.
+        self.signals = None
         self.record = self._previous_record()
         self.attempt = None
         # True from the command's start until it has been waited for; its PID is free for reuse after that.
@@ -463,7 +468,7 @@ class StepRunner:
         blocked = self.blocker()
         if blocked:
             return self._finish_unstarted(*blocked)
-        signals = Signals()
+        signals = self.signals = Signals()
         self.record["queued_at"] = time.time()
         if self.spec["pool"]:
             self.save(status="waiting")
@@ -495,12 +500,21 @@ class StepRunner:
         from seedrun.pools import PoolSlot
 
         slot = PoolSlot(pool)
-        if not slot.acquire(signals, self._say_pool_wait, self._stop_cause):
-            return None
-        if not self._take_back_job_slot(signals):
-            slot.release()
+        if not slot.acquire(signals, self._say_pool_wait, self._stop_cause, self._job_slot_wait):
             return None
         return slot
+
+    def take_back_lent_slot(self):
+        """Take back a job slot that the step lent before an error, or make would run more than `jobs` steps."""
+        if self.lent is not None:
+            self._take_back_job_slot(self.signals)
+
+    def _job_slot_wait(self):
+        """Return None if this step holds its make job slot, taking back a lent one if one is free; else the fd to wait on."""
+        if self.lent is None or self.lent.try_take_back():
+            self.lent = None
+            return None
+        return self.lent.fd
 
     def _lend_job_slot(self):
         """Let make start another step with this step's job slot while this one waits."""
@@ -1166,7 +1180,9 @@ def main(argv):
     try:
         return runner.run()
     except Exception as error:  # noqa: BLE001 - any bug here must still leave the step's outcome
-        return runner.finish_after_error(error)
+        outcome = runner.finish_after_error(error)
+        runner.take_back_lent_slot()
+        return outcome
 
 
 if __name__ == "__main__":

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
-from support import parse_time
-from recovery_support import lines, overlapping_starts
+import shutil
+import time
+
+import pytest
+
+from support import parse_time, wait_for
+from recovery_support import lines, overlapping_starts, run_dirs, wait_all
 
 # Each command writes "start PID" and "end PID" to one events file, so the
 # file shows whether two commands ever ran at once under jobs = 1.
@@ -74,3 +79,154 @@ def test_short_retry_wait_keeps_job_slot(ws):
     # A retry delay under two seconds is too short to lend: other waits for flaky to end.
     steps = run_flaky_then_other(ws, "0.5s")
     assert parse_time(steps["flaky"]["finished_at"]) <= started(steps, "other"), steps
+
+
+# holder keeps the pool's only slot until the test creates $T/release; later waits for holder.
+HOLDER = '''
+    [pipeline]
+    name = "holder"
+    jobs = 1
+
+    [pools.api]
+    size = 1
+    min_interval = "4s"
+
+    [steps.holder]
+    pool = "api"
+    command = 'touch "$T/held"; while [ ! -e "$T/release" ]; do sleep 0.1; done'
+
+    [steps.later]
+    pool = "api"
+    after = ["holder"]
+    command = 'touch "$T/later.ran"'
+'''
+
+# The pipeline beside holder's, which shares its pool; %s takes more [pipeline] keys.
+MAIN = '''
+    [pipeline]
+    name = "main"
+    jobs = 1
+    %s
+
+    [pools.api]
+    size = 1
+    min_interval = "4s"
+'''
+
+# gate runs on the job slot that waiter lends, until the test creates $T/gate.go.
+GATE = '''
+    [steps.gate]
+    command = 'touch "$T/gate.started"; while [ ! -e "$T/gate.go" ]; do sleep 0.1; done'
+'''
+
+
+def run_dir_named(ws, suffix: str):
+    return next(d for d in run_dirs(ws) if d.name.endswith(suffix))
+
+
+def start_holder(ws):
+    """Run the holder pipeline until holder has the pool's slot."""
+    ws.write(HOLDER, "holder.toml")
+    holder = ws.launch("--pipeline", "holder.toml", "run")
+    assert wait_for(lambda: (ws.scratch / "held").exists(), timeout=30)
+    return holder
+
+
+def test_lender_leaves_free_pool_to_others(ws):
+    # waiter lends its only job slot to gate while holder, in another pipeline,
+    # has the pool. When holder ends, waiter has no job slot to start with, so
+    # later (behind waiter in line) takes the pool instead of waiting for gate.
+    ws.write(MAIN % "" + '''
+        [steps.waiter]
+        pool = "api"
+        command = "true"
+    ''' + GATE)
+    holder = start_holder(ws)
+    main = ws.launch("run")
+    try:
+        assert wait_for(lambda: (ws.scratch / "gate.started").exists(), timeout=30)
+        (ws.scratch / "release").touch()
+        assert wait_for(lambda: (ws.scratch / "later.ran").exists(), timeout=30)
+    finally:
+        (ws.scratch / "release").touch()
+        (ws.scratch / "gate.go").touch()
+    wait_all([holder, main], timeout=60)
+    assert [holder.returncode, main.returncode] == [0, 0], holder.stdout.read() + main.stdout.read()
+
+    waiter = ws.steps(run_dir_named(ws, "-main"))["waiter"]
+    gate = ws.steps(run_dir_named(ws, "-main"))["gate"]
+    later = ws.steps(run_dir_named(ws, "-holder"))["later"]
+    assert parse_time(later["finished_at"]) <= parse_time(gate["finished_at"]), (later, gate)
+    # waiter starts once gate gave its job slot back, and min_interval after later.
+    assert parse_time(waiter["started_at"]) >= parse_time(gate["finished_at"]), (waiter, gate)
+    assert parse_time(waiter["started_at"]) - parse_time(later["started_at"]) >= 3.5, (waiter, later)
+
+
+@pytest.mark.parametrize("limit, on_failure", [("", 'on_failure = "abort"'), ("max_failures = 1", "")])
+def test_stop_ends_pool_wait(ws, limit, on_failure):
+    # waiter lends its job slot while holder, in another pipeline, keeps the
+    # pool. failing then stops the run, and waiter must not hold the run up
+    # until the pool frees.
+    ws.write(MAIN % limit + '''
+        [steps.waiter]
+        pool = "api"
+        command = 'touch "$T/waiter.ran"'
+
+        [steps.failing]
+        %s
+        command = "exit 3"
+    ''' % on_failure)
+    holder = start_holder(ws)
+    try:
+        main = ws.launch("run")
+        # Without the stop, main would wait for the pool until the test releases it.
+        wait_all([main], timeout=30)
+        output = main.stdout.read()
+        assert main.returncode == 1, output
+        assert not (ws.scratch / "release").exists()
+    finally:
+        (ws.scratch / "release").touch()
+    wait_all([holder], timeout=30)
+
+    steps = ws.steps(run_dir_named(ws, "-main"))
+    assert steps["failing"]["status"] == "failed", steps["failing"]
+    assert steps["waiter"]["status"] == "not_run", steps["waiter"]
+    assert steps["waiter"]["reason"].startswith("not started: "), steps["waiter"]
+    assert not (ws.scratch / "waiter.ran").exists()
+    assert (run_dir_named(ws, "-main") / "make.log").read_text() == ""
+
+
+def test_error_gives_lent_slot_back(ws):
+    # second lends its only job slot while it waits out min_interval, then
+    # fails on an error: the test deletes the pools' folder. Its lent slot must
+    # come back, so that the other steps still run one at a time.
+    ws.write('''
+        [pipeline]
+        name = "error-lent"
+        jobs = 1
+
+        [pools.api]
+        size = 1
+        min_interval = "60s"
+    ''' + step("first", "true", 'pool = "api"') + step("second", "true", 'pool = "api"')
+        + step("gate", 'touch "$T/gate.started"; while [ ! -e "$T/gate.go" ]; do sleep 0.1; done')
+        + step("other-a", "sleep 0.3") + step("other-b", "sleep 0.3"))
+    process = ws.launch("run")
+    try:
+        assert wait_for(lambda: (ws.scratch / "gate.started").exists(), timeout=30)
+        shutil.rmtree(ws.path / "logs" / ".seedrun")
+        assert wait_for(lambda: (ws.run_dir / ".seedrun" / "stamps" / "second.done").exists(), timeout=30)
+        # Time for make to start another step with a slot that second did not give back.
+        time.sleep(2)
+    finally:
+        (ws.scratch / "gate.go").touch()
+    wait_all([process], timeout=60)
+    output = process.stdout.read()
+    assert process.returncode == 1, output
+
+    steps = ws.steps()
+    assert steps["second"]["status"] == "failed", steps["second"]
+    assert steps["other-b"]["status"] == "succeeded", steps["other-b"]
+    events = lines(ws.scratch / "events")
+    assert len(events) == 8, events
+    assert overlapping_starts(events) == []
