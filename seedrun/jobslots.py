@@ -18,6 +18,7 @@ Like the step runner, this module imports builtin modules only.
 import os
 import select
 import stat
+import time
 
 # The FIFO's name in the run's state directory (.seedrun).
 FIFO_NAME = "jobserver"
@@ -57,8 +58,10 @@ class LentSlot:
     def __init__(self, fd):
         self.fd = fd
 
-    def take_back(self, signals, give_up):
+    def take_back(self, signals, give_up, on_wait=None, wait_shown=2.0):
         """Wait for a free slot and take it; return False if a signal arrived or give_up() returned True first.
+
+        on_wait() is called once after wait_shown seconds without a free slot.
 
         A slot not taken back stays with make. That happens only when the
         run is being interrupted, has stopped (an abort, max_failures) or has
@@ -67,12 +70,16 @@ class LentSlot:
         poller = select.poll()
         poller.register(self.fd, select.POLLIN)
         poller.register(signals.read_fd, select.POLLIN)
+        shown_at = time.monotonic() + wait_shown
         try:
             while not signals.received:
                 if self.try_take_back():
                     return True
                 if give_up():
                     return False
+                if on_wait is not None and time.monotonic() >= shown_at:
+                    on_wait()
+                    on_wait = None
                 poller.poll(CHECK_SECONDS * 1000)
                 signals.drain()
             return False

@@ -528,7 +528,10 @@ class StepRunner:
         lent, self.lent = self.lent, None
         if lent is None:
             return True
-        return lent.take_back(signals, self._stop_cause)
+        return lent.take_back(signals, self._stop_cause, self._say_job_slot_wait, LEND_AFTER_SECONDS)
+
+    def _say_job_slot_wait(self):
+        self.console.say("Waiting: %s for a free job slot (it lent its own while it waited)" % self.name)
 
     def _parent_gone(self):
         """Tell whether the launcher, or the recipe shell of a make without one, has ended, and with it the run."""

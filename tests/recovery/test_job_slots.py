@@ -50,21 +50,24 @@ def test_pool_wait_lends_job_slot(ws):
     assert (ws.path / "logs" / "latest" / "make.log").read_text() == ""
 
 
-def run_flaky_then_other(ws, retry_delay: str) -> dict:
-    """Run, under jobs = 1, a step that fails once and retries after retry_delay, then an independent one."""
+def run_flaky_then_other(ws, retry_delay: str, other: str = "sleep 0.3"):
+    """Run, under jobs = 1, a step that fails once and retries after retry_delay, then an independent one.
+
+    Return the run's console output and its steps.
+    """
     ws.write('''
         [pipeline]
         name = "retry-wait"
         jobs = 1
     ''' + step("flaky", 'test -e "$T/failed-once" || { touch "$T/failed-once"; exit 1; }',
-               'retries = 1\nretry_delay = "%s"' % retry_delay) + step("other", "sleep 0.3"))
+               'retries = 1\nretry_delay = "%s"' % retry_delay) + step("other", other))
     result = ws.run("run")
     assert result.code == 0, result.out + result.err
-    return ws.steps()
+    return result.out, ws.steps()
 
 
 def test_retry_wait_lends_job_slot(ws):
-    steps = run_flaky_then_other(ws, "3s")
+    output, steps = run_flaky_then_other(ws, "3s")
     assert steps["flaky"]["attempts"] == 2, steps["flaky"]
     first, second = steps["flaky"]["attempt_history"]
     # other ran while flaky waited to retry, not after flaky's second attempt.
@@ -77,8 +80,16 @@ def test_retry_wait_lends_job_slot(ws):
 
 def test_short_retry_wait_keeps_job_slot(ws):
     # A retry delay under two seconds is too short to lend: other waits for flaky to end.
-    steps = run_flaky_then_other(ws, "0.5s")
+    output, steps = run_flaky_then_other(ws, "0.5s")
     assert parse_time(steps["flaky"]["finished_at"]) <= started(steps, "other"), steps
+
+
+def test_retry_says_job_slot_wait(ws):
+    # other runs on the slot that flaky lent, for longer than flaky's delay:
+    # flaky then waits for other to end, and the console says why.
+    output, steps = run_flaky_then_other(ws, "2.5s", "sleep 6")
+    assert "Waiting: flaky for a free job slot (it lent its own while it waited)" in output
+    assert parse_time(steps["other"]["finished_at"]) <= parse_time(steps["flaky"]["attempt_history"][1]["started_at"])
 
 
 # holder keeps the pool's only slot until the test creates $T/release; later waits for holder.
