@@ -27,8 +27,9 @@ def overlapping_starts(events: list[str]) -> list[str]:
     """Return the "start" events that came while an earlier start had no "end" yet.
 
     Each line is "<something>start PID" or "<something>end PID". The step
-    commands write their end line from an EXIT trap, so a command stopped with
-    SIGTERM still writes it.
+    commands write their end line from an EXIT trap. dash skips that trap
+    when a signal kills it, so a command that must write it when stopped
+    with SIGTERM also needs `trap 'exit 143' TERM`.
     """
     running: set[str] = set()
     overlaps = []
