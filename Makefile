@@ -116,8 +116,9 @@ endif
 # exported by the rules, not put on the command line, so that the shell
 # execs seedrun and signals sent to make reach seedrun directly.
 seed-all resume $(SELECTION): export SEEDRUN_LOCKED_EXIT_CODE := 1
-# seedrun's hints tell make users to pass REPLAN=1 instead of --replan.
-resume plan: export SEEDRUN_REPLAN_ARGUMENT := REPLAN=1
+# seedrun's hints tell make users to pass REPLAN=1 instead of --replan, and
+# PIPELINE=FILE instead of --pipeline FILE.
+resume plan report: export SEEDRUN_REPLAN_ARGUMENT := REPLAN=1
 
 .DEFAULT_GOAL := help
 .PHONY: $(COMMANDS)

@@ -34,8 +34,9 @@ from seedrun.runner import (Execution, build_plan_document, convert_spec_folder,
 DEFAULT_PIPELINE = "pipeline.toml"
 STALE_STOP_SECONDS = 10.0
 INTERRUPT_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-# The Makefile sets this to REPLAN=1 for make resume and make plan resume,
-# whose users cannot pass --replan, so that the hints name REPLAN=1.
+# The Makefile sets this to REPLAN=1 for make resume, make plan resume and
+# make report, whose users cannot pass --replan or --pipeline, so that the
+# hints name REPLAN=1 and PIPELINE=FILE.
 REPLAN_ARGUMENT_VARIABLE = "SEEDRUN_REPLAN_ARGUMENT"
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,13 @@ def say(line: str) -> None:
 def replan_argument() -> str:
     """Return the argument that requests a replan from the entry point in use: REPLAN=1 under make, else --replan."""
     return os.environ.get(REPLAN_ARGUMENT_VARIABLE) or "--replan"
+
+
+def pipeline_argument(path: str) -> str:
+    """Return the argument that names a pipeline file in the entry point in use: PIPELINE=FILE under make."""
+    if os.environ.get(REPLAN_ARGUMENT_VARIABLE):
+        return "PIPELINE=%s" % (path if path == "FILE" else shlex.quote(path))
+    return "--pipeline %s" % path
 
 
 def pipeline_path(path: str | os.PathLike | None = None) -> Path:
@@ -399,8 +407,8 @@ def _resume_command(pipeline: Pipeline, run_id: str) -> str:
     """Return the command that resumes the run, in make's spelling when make resume started this process."""
     if not os.environ.get(REPLAN_ARGUMENT_VARIABLE):
         return _run_command(pipeline, "resume " + run_id)
-    pipeline_argument = "" if _is_default_pipeline(pipeline) else " PIPELINE=%s" % shlex.quote(str(pipeline.path))
-    return "make resume RUN_ID=%s%s" % (run_id, pipeline_argument)
+    named_file = "" if _is_default_pipeline(pipeline) else " " + pipeline_argument(str(pipeline.path))
+    return "make resume RUN_ID=%s%s" % (run_id, named_file)
 
 
 def find_run(pipeline: Pipeline, run_id: str | None) -> Path:
@@ -422,9 +430,9 @@ def find_run(pipeline: Pipeline, run_id: str | None) -> Path:
         if owner is not None:
             # Its steps, lock and retention belong to that pipeline: a resume under
             # this one could run a step twice at once, or rewrite the other run.
-            raise UsageError("run %s belongs to pipeline %r, not to %r of %s; pass its file with --pipeline %s"
+            raise UsageError("run %s belongs to pipeline %r, not to %r of %s; pass its file with %s"
                              % (run_id, owner.get("pipeline"), pipeline.name, pipeline.path,
-                                owner.get("pipeline_file") or "FILE"))
+                                pipeline_argument(owner.get("pipeline_file") or "FILE")))
         raise UsageError("run %r not found in %s%s; recent runs: %s" % (
             run_id, pipeline.logs_dir, closest(run_id, ids), ", ".join(ids[-5:]) or "none"))
     if not ids:

@@ -265,6 +265,26 @@ def test_make_resume_replan_and_run_id(ws):
     assert "Resuming with the plan the run started with; pass --replan to use the changed file" in result.lines
 
 
+def test_make_names_pipeline_of_other_run(ws):
+    # A make user cannot pass --pipeline, so the hint for a run of another
+    # pipeline in the same logs directory names PIPELINE=FILE.
+    ws.write('[pipeline]\nname = "alpha"\n[steps.a]\ncommand = "true"\n')
+    beta = ws.write('[pipeline]\nname = "beta"\n[steps.b]\ncommand = "false"\n', "beta.toml")
+    assert ws.run("--pipeline", "beta.toml", "run").code == 1
+    run_id = ws.record()["run_id"]
+
+    hint = "; pass its file with PIPELINE=%s" % beta
+    for goals in (["resume"], ["report"], ["plan", "resume"]):
+        code, out = make(ws, *goals, "RUN_ID=" + run_id)
+        assert code == 2, (goals, out)
+        assert hint in out, (goals, out)
+
+    # seedrun itself still names its own option.
+    result = ws.run("report", run_id)
+    assert result.code == 2, result.out + result.err
+    assert "; pass its file with --pipeline %s" % beta in result.err
+
+
 def test_make_keeps_its_variables_from_steps(ws):
     ws.write('''
         [pipeline]
