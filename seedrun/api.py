@@ -379,10 +379,12 @@ def resumable_plan(pipeline: Pipeline, run_dir: Path, replan: bool) -> dict:
     except (OSError, ValueError) as error:
         problem = error.strerror if isinstance(error, OSError) and error.strerror else error
         raise UsageError("cannot read the plan of run %s (%s: %s), so it cannot be resumed; start a new run with "
-                         "seedrun run" % (run_dir.name, display_path(run_dir / "plan.json"), problem)) from None
+                         "%s" % (run_dir.name, display_path(run_dir / "plan.json"), problem, _start_command(pipeline))
+                         ) from None
     if document.get("run_id") != run_dir.name:
         raise UsageError("%s contains the plan of run %s: the run directory was copied or renamed, so it cannot be "
-                         "resumed; start a new run with seedrun run" % (display_path(run_dir), document.get("run_id")))
+                         "resumed; start a new run with %s" % (display_path(run_dir), document.get("run_id"),
+                                                                _start_command(pipeline)))
     for key, now in (("logs_dir", pipeline.logs_dir.resolve()), ("workdir", pipeline.workdir.resolve())):
         planned = document.get(key)
         if not replan and isinstance(planned, str) and Path(planned) != now:
@@ -403,12 +405,24 @@ def _run_command(pipeline: Pipeline, subcommand: str = "run") -> str:
     return "seedrun --pipeline %s %s" % (display_path(pipeline.path), subcommand)
 
 
+def _make_command(pipeline: Pipeline, arguments: str) -> str:
+    """Return the make command line of the pipeline, with PIPELINE=FILE unless it is the default file here."""
+    named_file = "" if _is_default_pipeline(pipeline) else " " + pipeline_argument(str(pipeline.path))
+    return "make %s%s" % (arguments, named_file)
+
+
 def _resume_command(pipeline: Pipeline, run_id: str) -> str:
     """Return the command that resumes the run, in make's spelling when make resume started this process."""
     if not os.environ.get(REPLAN_ARGUMENT_VARIABLE):
         return _run_command(pipeline, "resume " + run_id)
-    named_file = "" if _is_default_pipeline(pipeline) else " " + pipeline_argument(str(pipeline.path))
-    return "make resume RUN_ID=%s%s" % (run_id, named_file)
+    return _make_command(pipeline, "resume RUN_ID=%s" % run_id)
+
+
+def _start_command(pipeline: Pipeline) -> str:
+    """Return the command that starts a run of the pipeline, in make's spelling when make started this process."""
+    if not os.environ.get(REPLAN_ARGUMENT_VARIABLE):
+        return _run_command(pipeline)
+    return _make_command(pipeline, "seed-all")
 
 
 def find_run(pipeline: Pipeline, run_id: str | None) -> Path:
@@ -437,7 +451,7 @@ def find_run(pipeline: Pipeline, run_id: str | None) -> Path:
             run_id, pipeline.logs_dir, closest(run_id, ids), ", ".join(ids[-5:]) or "none"))
     if not ids:
         raise UsageError("no run of pipeline %r in %s yet; start one with: %s"
-                         % (pipeline.name, display_path(pipeline.logs_dir), _run_command(pipeline)))
+                         % (pipeline.name, display_path(pipeline.logs_dir), _start_command(pipeline)))
     return pipeline.logs_dir / ids[-1]
 
 

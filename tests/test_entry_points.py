@@ -285,6 +285,28 @@ def test_make_names_pipeline_of_other_run(ws):
     assert "; pass its file with --pipeline %s" % beta in result.err
 
 
+def test_make_hints_name_make_seed_all(ws):
+    # seedrun is not on PATH in a new shell, so under make the hints that
+    # tell the user to start a run name the make goal that starts one.
+    ws.write(FAILING)
+    start = "make seed-all PIPELINE=%s\n" % (ws.path / "pipeline.toml")
+    for goals in (["resume"], ["report"], ["plan", "resume"]):
+        code, out = make(ws, *goals)
+        assert code == 2, (goals, out)
+        assert "yet; start one with: " + start in out, (goals, out)
+    result = ws.run("resume")
+    assert result.code == 2, result.out + result.err
+    assert "yet; start one with: seedrun run\n" in result.err
+
+    # A run whose plan.json is damaged cannot be resumed.
+    assert make(ws, "seed-all")[0] == 1
+    (ws.run_dir / "plan.json").write_text("{")
+    for goals in (["resume"], ["plan", "resume"]):
+        code, out = make(ws, *goals)
+        assert code == 2, (goals, out)
+        assert "so it cannot be resumed; start a new run with " + start in out, (goals, out)
+
+
 def test_make_keeps_its_variables_from_steps(ws):
     ws.write('''
         [pipeline]
