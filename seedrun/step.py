@@ -31,7 +31,7 @@ import select
 import sys
 import time
 
-from seedrun.process import Attempt, become_subreaper, kill_leftovers, signal_name
+from seedrun.process import SIGNAL_NAMES, Attempt, become_subreaper, kill_leftovers, signal_name
 
 SIGHUP, SIGINT, SIGKILL, SIGTERM = 1, 2, 9, 15
 # SIGHUP and SIGINT ignored when this process started stay ignored, as in
@@ -909,6 +909,11 @@ class StepRunner:
             return "exit code 127: the command was not found (see the log)"
         if result["exit_code"] == 126:
             return "exit code 126: the command could not be executed (see the log)"
+        code = result["exit_code"]
+        if result["outcome"] == "failed" and isinstance(code, int) and code - 128 in SIGNAL_NAMES:
+            # /bin/sh reports a process that a signal ended as 128 plus the signal's number.
+            return "exit code %d: a process of the command was probably ended by %s (128 + %d; see the log)" % (
+                code, SIGNAL_NAMES[code - 128], code - 128)
         return result["summary"]
 
     def _write_stamps(self, outcome, allowed):

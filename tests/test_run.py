@@ -445,6 +445,26 @@ def test_command_not_found_is_a_readable_failure(ws):
     assert "not found" in ws.log("missing")
 
 
+def test_exit_code_of_signal_names_signal(ws):
+    # sh reports a child that a signal ended as 128 + its number: 137 is
+    # SIGKILL, as from the kernel's out-of-memory killer.
+    ws.write('''
+        [pipeline]
+        name = "x"
+        [steps.oom]
+        command = "sh -c 'kill -9 $$'; exit $?"
+        [steps.plain]
+        command = "exit 3"
+    ''')
+    result = ws.run("run")
+    assert result.code == 1, result.out + result.err
+    steps = ws.steps()
+    assert steps["oom"]["exit_code"] == 137
+    assert steps["oom"]["reason"] == ("exit code 137: a process of the command was probably ended by SIGKILL "
+                                      "(128 + 9; see the log)")
+    assert steps["plain"]["reason"] == "exit code 3"
+
+
 def test_step_runs_when_its_log_cannot_be_created(ws):
     ws.write('''
         [pipeline]
