@@ -330,12 +330,28 @@ def load_pipeline(path: Path | str) -> Pipeline:
     return pipeline
 
 
+def _closest_toml_file(path: Path) -> str:
+    """Return ' (did you mean 'dir/x.toml'?)' for the .toml file beside a missing pipeline file with the closest name.
+
+    Return '' when no name is close. Only the file names are compared,
+    because with a long folder in front every file would look close.
+    """
+    import difflib
+
+    try:
+        names = sorted(sibling.name for sibling in path.parent.glob("*.toml"))
+    except OSError:
+        return ""
+    matches = difflib.get_close_matches(path.name, names, n=1, cutoff=0.6)
+    return " (did you mean %r?)" % str(path.with_name(matches[0])) if matches else ""
+
+
 def _read_toml(path: Path) -> tuple[dict, bytes]:
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
-        raise PipelineError(["%s: pipeline file not found (%s); pass --pipeline FILE or set SEEDRUN_PIPELINE"
-                             % (path, path.absolute())], path) from None
+        raise PipelineError(["%s: pipeline file not found (%s)%s; pass --pipeline FILE or set SEEDRUN_PIPELINE"
+                             % (path, path.absolute(), _closest_toml_file(path))], path) from None
     except OSError as error:
         raise PipelineError(["%s: cannot read the pipeline file: %s" % (path, error.strerror)], path) from None
     if raw.startswith(codecs.BOM_UTF8):

@@ -299,6 +299,19 @@ def test_npm_scripts_that_are_no_object(ws, scripts):
     assert "Traceback" not in err
 
 
+def test_missing_pipeline_file_names_closest(ws):
+    ws.write('[pipeline]\nname = "x"\n[steps.a]\ncommand = "true"\n', "pipeline.toml")
+    (ws.path / "sub").mkdir()
+    ws.write('[pipeline]\nname = "y"\n[steps.a]\ncommand = "true"\n', "sub/dag.toml")
+    for given, meant in (("pipline.toml", "pipeline.toml"), ("sub/dga.toml", "sub/dag.toml")):
+        result = ws.run("--pipeline", given, "plan")
+        assert result.code == 2, result.out + result.err
+        assert "pipeline file not found (%s) (did you mean '%s'?)" % (ws.path / given, meant) in result.err
+    result = ws.run("--pipeline", "other.toml", "plan")
+    assert result.code == 2, result.out + result.err
+    assert "did you mean" not in result.err
+
+
 def test_missing_and_unreadable_pipeline_file(ws):
     result = ws.run("--pipeline", "nope.toml", "run")
     assert result.code == 2
