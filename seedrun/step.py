@@ -505,9 +505,23 @@ class StepRunner:
         return slot
 
     def take_back_lent_slot(self):
-        """Take back a job slot that the step lent before an error, or make would run more than `jobs` steps."""
-        if self.lent is not None:
-            self._take_back_job_slot(self.signals)
+        """Take back a job slot that the step still has lent as it ends, unless the run stops first.
+
+        make counts the step's own slot as busy until the step runner exits,
+        so a slot left lent would let make run more than `jobs` steps. That
+        happens after an error, and after a signal that ended this step
+        alone while the run goes on. The signal that ended the step is
+        handled already, so only a further one ends this wait.
+        """
+        if self.lent is None:
+            return
+        del self.signals.received[:]
+        lent, self.lent = self.lent, None
+        lent.take_back(self.signals, self._run_over)
+
+    def _run_over(self):
+        """Tell whether the run starts no more commands: it was interrupted, stopped (see _stop_cause()) or ended."""
+        return not_started_reason(self.files) is not None or self._stop_cause() is not None
 
     def _job_slot_wait(self):
         """Return None if this step holds its make job slot, taking back a lent one if one is free; else the fd to wait on."""
@@ -1186,11 +1200,11 @@ def main(argv):
     except OSError:
         pass
     try:
-        return runner.run()
+        outcome = runner.run()
     except Exception as error:  # noqa: BLE001 - any bug here must still leave the step's outcome
         outcome = runner.finish_after_error(error)
-        runner.take_back_lent_slot()
-        return outcome
+    runner.take_back_lent_slot()
+    return outcome
 
 
 if __name__ == "__main__":

@@ -96,10 +96,10 @@ class Workspace:
         return (self.run_dir / (step + ".log")).read_text(errors="replace")
 
 
-def status_of(ws: Workspace, name: str) -> str | None:
+def status_of(ws: Workspace, name: str, run_dir: Path | None = None) -> str | None:
     """Return the step's status in run.json, or None while run.json or the step is not there."""
     try:
-        return ws.steps()[name]["status"]
+        return ws.steps(run_dir)[name]["status"]
     except (OSError, ValueError, KeyError):
         return None
 

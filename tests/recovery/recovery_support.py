@@ -67,6 +67,11 @@ def processes_of_run(run_dir: Path) -> list[int]:
     return found
 
 
+def processes_with_open_file_in(folder: Path) -> list[int]:
+    """PIDs of live processes that have a file under folder open."""
+    return [int(entry) for entry in os.listdir("/proc") if entry.isdigit() and _has_open_file_in(int(entry), folder)]
+
+
 def _has_open_file_in(pid: int, run_dir: Path) -> bool:
     prefix = str(run_dir) + os.sep
     try:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 import time
 
 import pytest
 
-from support import parse_time, wait_for
-from recovery_support import lines, overlapping_starts, run_dirs, wait_all
+from support import parse_time, status_of, wait_for
+from recovery_support import lines, overlapping_starts, processes_with_open_file_in, run_dirs, wait_all
 
 # Each command writes "start PID" and "end PID" to one events file, so the
 # file shows whether two commands ever ran at once under jobs = 1.
@@ -240,4 +242,42 @@ def test_error_gives_lent_slot_back(ws):
     assert steps["other-b"]["status"] == "succeeded", steps["other-b"]
     events = lines(ws.scratch / "events")
     assert len(events) == 8, events
+    assert overlapping_starts(events) == []
+
+
+def test_signalled_lender_takes_slot_back(ws):
+    # waiter lends its only job slot to gate while holder, in another pipeline,
+    # has the pool. A SIGTERM to waiter's step runner alone ends waiter, and
+    # the run goes on. The slot that waiter lent must come back before its
+    # step runner exits, so that gate, other-a and other-b run one at a time.
+    ws.write(MAIN % "" + """
+        [steps.waiter]
+        pool = "api"
+        command = "true"
+    """ + step("gate", 'touch "$T/gate.started"; while [ ! -e "$T/gate.go" ]; do sleep 0.1; done')
+        + step("other-a", "sleep 0.3") + step("other-b", "sleep 0.3"))
+    holder = start_holder(ws)
+    main = ws.launch("run")
+    try:
+        assert wait_for(lambda: (ws.scratch / "gate.started").exists(), timeout=30)
+        # waiter is the only step in the pool's line, so the only process with a ticket open.
+        waiting = ws.path / "logs" / ".seedrun" / "pools" / "api" / "waiting"
+        assert wait_for(lambda: len(processes_with_open_file_in(waiting)) == 1, timeout=30)
+        os.kill(processes_with_open_file_in(waiting)[0], signal.SIGTERM)
+        main_run = run_dir_named(ws, "-main")
+        assert wait_for(lambda: status_of(ws, "waiter", main_run) == "not_run", timeout=30)
+        # Time for make to start another step with a slot that waiter did not take back.
+        time.sleep(2)
+    finally:
+        (ws.scratch / "gate.go").touch()
+        (ws.scratch / "release").touch()
+    wait_all([holder, main], timeout=60)
+    output = main.stdout.read()
+
+    steps = ws.steps(run_dir_named(ws, "-main"))
+    assert steps["waiter"]["status"] == "not_run", steps["waiter"]
+    for name in ("gate", "other-a", "other-b"):
+        assert steps[name]["status"] == "succeeded", (steps[name], output)
+    events = lines(ws.scratch / "events")
+    assert len(events) == 6, events
     assert overlapping_starts(events) == []
