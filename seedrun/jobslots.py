@@ -63,28 +63,27 @@ class LentSlot:
 
         on_wait() is called once after wait_shown seconds without a free slot.
 
-        A slot not taken back stays with make. That happens only when the
-        run is being interrupted, has stopped (an abort, max_failures) or has
-        ended, and then make starts no more commands.
+        A slot not taken back stays lent, and the caller may wait again. A
+        step runner that exits with its slot lent leaves it with make, which
+        is safe only once the run is being interrupted, has stopped (an
+        abort, max_failures) or has ended, as make then starts no more
+        commands.
         """
         poller = select.poll()
         poller.register(self.fd, select.POLLIN)
         poller.register(signals.read_fd, select.POLLIN)
         shown_at = time.monotonic() + wait_shown
-        try:
-            while not signals.received:
-                if self.try_take_back():
-                    return True
-                if give_up():
-                    return False
-                if on_wait is not None and time.monotonic() >= shown_at:
-                    on_wait()
-                    on_wait = None
-                poller.poll(CHECK_SECONDS * 1000)
-                signals.drain()
-            return False
-        finally:
-            self.close()
+        while not signals.received:
+            if self.try_take_back():
+                return True
+            if give_up():
+                return False
+            if on_wait is not None and time.monotonic() >= shown_at:
+                on_wait()
+                on_wait = None
+            poller.poll(CHECK_SECONDS * 1000)
+            signals.drain()
+        return False
 
     def try_take_back(self):
         """Take a free slot if there is one now; return whether this step has its slot back."""

@@ -516,8 +516,8 @@ class StepRunner:
         if self.lent is None:
             return
         del self.signals.received[:]
-        lent, self.lent = self.lent, None
-        lent.take_back(self.signals, self._run_over)
+        if self.lent.take_back(self.signals, self._run_over):
+            self.lent = None
 
     def _run_over(self):
         """Tell whether the run starts no more commands: it was interrupted, stopped (see _stop_cause()) or ended."""
@@ -538,11 +538,15 @@ class StepRunner:
             self.lent = jobslots.lend(self.files.flag(jobslots.FIFO_NAME))
 
     def _take_back_job_slot(self, signals):
-        """Wait for a free job slot if this step lent its own; False if a signal came or the run stopped first."""
-        lent, self.lent = self.lent, None
-        if lent is None:
+        """Wait for a free job slot if this step lent its own; False if a signal came or the run stopped first.
+
+        A slot not taken back stays lent, for take_back_lent_slot() to take back as the step ends.
+        """
+        if self.lent is None or self.lent.take_back(signals, self._stop_cause, self._say_job_slot_wait,
+                                                    LEND_AFTER_SECONDS):
+            self.lent = None
             return True
-        return lent.take_back(signals, self._stop_cause, self._say_job_slot_wait, LEND_AFTER_SECONDS)
+        return False
 
     def _say_job_slot_wait(self):
         self.console.say("Waiting: %s for a free job slot (it lent its own while it waited)" % self.name)

@@ -281,3 +281,39 @@ def test_signalled_lender_takes_slot_back(ws):
     events = lines(ws.scratch / "events")
     assert len(events) == 6, events
     assert overlapping_starts(events) == []
+
+
+def test_signalled_retry_wait_takes_slot_back(ws):
+    # flaky fails once and lends its only job slot to gate for its 3 s retry
+    # delay, then waits for gate to give the slot back. A SIGTERM to flaky's
+    # step runner alone, in that wait, ends flaky and the run goes on. The slot
+    # that flaky lent must come back before its step runner exits, so that gate,
+    # other-a and other-b run one at a time.
+    ws.write('''
+        [pipeline]
+        name = "retry-signal"
+        jobs = 1
+    ''' + step("flaky", 'echo $PPID > "$T/flaky.runner"; exit 1', 'retries = 1\nretry_delay = "3s"')
+        + step("gate", 'touch "$T/gate.started"; while [ ! -e "$T/gate.go" ]; do sleep 0.1; done')
+        + step("other-a", "sleep 0.3") + step("other-b", "sleep 0.3"))
+    process = ws.launch("run")
+    try:
+        assert wait_for(lambda: (ws.scratch / "gate.started").exists(), timeout=30)
+        # Past the retry delay (3 s, give or take its jitter), so flaky waits for gate's slot.
+        time.sleep(6)
+        os.kill(int((ws.scratch / "flaky.runner").read_text()), signal.SIGTERM)
+        assert wait_for(lambda: status_of(ws, "flaky") == "interrupted", timeout=30)
+        # Time for make to start another step with a slot that flaky did not take back.
+        time.sleep(2)
+    finally:
+        (ws.scratch / "gate.go").touch()
+    wait_all([process], timeout=60)
+    output = process.stdout.read()
+
+    steps = ws.steps()
+    assert steps["flaky"]["attempts"] == 1, steps["flaky"]
+    for name in ("gate", "other-a", "other-b"):
+        assert steps[name]["status"] == "succeeded", (steps[name], output)
+    events = lines(ws.scratch / "events")
+    assert len(events) == 8, events
+    assert overlapping_starts(events) == []
