@@ -31,7 +31,7 @@ import select
 import sys
 import time
 
-from seedrun.process import SIGNAL_NAMES, Attempt, become_subreaper, kill_leftovers, signal_name
+from seedrun.process import SIGNAL_NAMES, Attempt, become_subreaper, is_zombie, kill_leftovers, signal_name
 
 SIGHUP, SIGINT, SIGKILL, SIGTERM = 1, 2, 9, 15
 # SIGHUP and SIGINT ignored when this process started stay ignored, as in
@@ -552,8 +552,12 @@ class StepRunner:
         self.console.say("Waiting: %s for a free job slot (it lent its own while it waited)" % self.name)
 
     def _parent_gone(self):
-        """Tell whether the launcher, or the recipe shell of a make without one, has ended, and with it the run."""
-        return os.getppid() != self.parent
+        """Tell whether the launcher, or the recipe shell of a make without one, has ended, and with it the run.
+
+        seedrun's own end counts too. Its launcher dies with it, but may still
+        be exiting when make, stopping, frees the job slots of its recipes.
+        """
+        return os.getppid() != self.parent or (ORCHESTRATOR_PID is not None and is_zombie(ORCHESTRATOR_PID))
 
     def _say_pool_wait(self, reason):
         """Say why the step waits, once it has waited WAIT_SHOWN_SECONDS, and lend its job slot from then on."""

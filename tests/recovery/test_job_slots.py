@@ -10,7 +10,8 @@ import time
 import pytest
 
 from support import parse_time, status_of, wait_for
-from recovery_support import lines, overlapping_starts, processes_with_open_file_in, run_dirs, wait_all
+from recovery_support import (kill_runner, lines, overlapping_starts, processes_of_run, processes_with_open_file_in,
+                              run_dirs, wait_all)
 
 # Each command writes "start PID" and "end PID" to one events file, so the
 # file shows whether two commands ever ran at once under jobs = 1.
@@ -317,3 +318,39 @@ def test_signalled_retry_wait_takes_slot_back(ws):
     events = lines(ws.scratch / "events")
     assert len(events) == 8, events
     assert overlapping_starts(events) == []
+
+
+def test_retry_wait_ends_with_run_killed(ws):
+    # Each flaky step lends its only job slot for its retry delay, then waits
+    # for gate to give a slot back. seedrun killed with SIGKILL stops make,
+    # which frees its recipes' slots as they end, while seedrun's launcher may
+    # still be exiting. No flaky step may start its retry, as nothing would
+    # supervise it.
+    # NOTE: this is a race. When a step checks only whether its launcher has
+    # ended, one of six flaky steps retried in four of five runs of this test
+    # on a 2-core machine, so that check can pass here by chance.
+    flaky = ["flaky-%d" % number for number in range(6)]
+    ws.write('''
+        [pipeline]
+        name = "retry-killed"
+        jobs = 1
+    ''' + "".join(step(name, "exit 1", 'retries = 1\nretry_delay = "3s"') for name in flaky)
+        + step("gate", 'touch "$T/gate.started"; while [ ! -e "$T/gate.go" ]; do sleep 0.1; done'))
+    process = ws.launch("run")
+    run_dir = ws.run_dir
+    try:
+        assert wait_for(lambda: (ws.scratch / "gate.started").exists(), timeout=30)
+        # Past the retry delays (3 s, give or take their jitter), so the flaky steps wait for a slot.
+        time.sleep(6)
+        kill_runner(process)
+        for name in flaky:
+            ended = lambda name=name: "[seedrun] not retried" in ws.log(name) or "attempt 2" in ws.log(name)  # noqa: E731
+            assert wait_for(ended, timeout=30)
+    finally:
+        (ws.scratch / "gate.go").touch()
+    assert wait_for(lambda: not processes_of_run(run_dir), timeout=30)
+
+    for name in flaky:
+        log = ws.log(name)
+        assert "[seedrun] not retried: the run that started this step has ended" in log, log
+        assert "attempt 2" not in log, log
