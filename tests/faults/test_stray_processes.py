@@ -237,6 +237,7 @@ def test_footer_shows_wait_for_deaf_leftover(reaped):
     assert processes_with_args("sleep 367") == []
     assert run_processes(ws.scratch) == []
 
+
 def test_second_interrupt_while_killing_leftover(reaped):
     # The command succeeded and left a child that ignores SIGTERM. The second
     # Ctrl-C comes while the step runner waits to kill that child: the child
