@@ -67,10 +67,10 @@ STOP_CHECK_SECONDS = 0.5
 # The footer gives the time spent stopping a step's leftover processes when it reaches this.
 LEFTOVER_WAIT_SHOWN_SECONDS = 1.0
 # A step that waits this long for its pool, or that waits at least this long to
-# retry, lends its make job slot meanwhile (pools.WAIT_SHOWN_SECONDS, from which
-# the console says that a step waits for its pool).
+# retry, lends its make job slot meanwhile. It equals pools.WAIT_SHOWN_SECONDS,
+# after which the console prints a step's pool wait.
 LEND_AFTER_SECONDS = 2.0
-# How the log footer describes the stopping of leftover processes: normally, and after a second interrupt.
+# The log footer's description of how leftover processes were stopped: normally, and after a second interrupt.
 LEFTOVERS_STOPPED_WITH = "SIGTERM, then SIGKILL after kill_grace"
 LEFTOVERS_KILLED_AT_ONCE = "SIGTERM, then SIGKILL at once on a second interrupt"
 # A command still running after this long gets its PID in the step's record.
@@ -524,7 +524,7 @@ class StepRunner:
         return not_started_reason(self.files) is not None or self._stop_cause() is not None
 
     def _job_slot_wait(self):
-        """Return None if this step holds its make job slot, taking back a lent one if one is free; else the fd to wait on."""
+        """Return None if this step has its make job slot, taking back a lent one if one is free; else the fd to wait on."""
         if self.lent is None or self.lent.try_take_back():
             self.lent = None
             return None
