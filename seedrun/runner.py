@@ -721,8 +721,12 @@ class Execution:
     def _announce(self) -> None:
         count = len(self.doc["steps"])
         verb = "Resuming" if self.resumed else "Run"
-        self.console.say("%s %s: %d step%s, up to %d at once (logs: %s/)" % (
-            verb, self.doc["run_id"], count, "" if count == 1 else "s", self.jobs, display_path(self.run_dir)))
+        kept = sum(1 for entry in self.doc["steps"] if entry.get("carried_over"))
+        # A resume names the steps it keeps, or "9 steps" would read as nine to run.
+        split = " (%d carried over, %d to run)" % (kept, count - kept) if kept else ""
+        self.console.say("%s %s: %d step%s%s, up to %d at once (logs: %s/)" % (
+            verb, self.doc["run_id"], count, "" if count == 1 else "s", split, self.jobs,
+            display_path(self.run_dir)))
         for note in self.doc.get("notes", []):
             self.console.say("Note: " + note)
 

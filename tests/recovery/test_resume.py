@@ -94,7 +94,8 @@ def test_resume_reruns_failed_main_and_later(ws, entry):
     assert record["status"] == "succeeded"
     assert record["exit_code"] == 0
     assert len(record["resumed_at"]) == 1
-    assert "Resuming %s: 9 steps, up to 4 at once (logs: " % run_dir.name in result.out
+    # The four steps before main-b succeeded and are kept.
+    assert "Resuming %s: 9 steps (4 carried over, 5 to run), up to 4 at once (logs: " % run_dir.name in result.out
 
     steps = ws.steps()
     for name in ORDER:
