@@ -7,7 +7,7 @@ lock serializes the bookkeeping of ``min_interval`` (time between two starts),
 of the cool-down that a rate-limited exit starts, and of the line of waiters.
 
 A step that cannot start at once joins the line: it creates a ticket file
-under ``waiting/``, numbered one above the highest ticket there, and holds an
+under ``waiting/``, numbered one above the highest ticket there, and keeps an
 ``flock`` on it while it waits. Only the waiter with the lowest live ticket
 takes the next slot, so slots go out first come, first served. A ticket
 whose lock is free belongs to a waiter that died, and the next waiter that

@@ -721,9 +721,9 @@ class Execution:
     def _announce(self) -> None:
         count = len(self.doc["steps"])
         verb = "Resuming" if self.resumed else "Run"
-        kept = sum(1 for entry in self.doc["steps"] if entry.get("carried_over"))
+        carried = sum(1 for entry in self.doc["steps"] if entry.get("carried_over"))
         # A resume names the steps it keeps, or "9 steps" would read as nine to run.
-        split = " (%d carried over, %d to run)" % (kept, count - kept) if kept else ""
+        split = " (%d carried over, %d to run)" % (carried, count - carried) if carried else ""
         self.console.say("%s %s: %d step%s%s, up to %d at once (logs: %s/)" % (
             verb, self.doc["run_id"], count, "" if count == 1 else "s", split, self.jobs,
             display_path(self.run_dir)))

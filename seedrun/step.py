@@ -414,16 +414,18 @@ class StepRunner:
         phase = self.spec["needs_phase"]
         if phase and not os.path.exists(self.files.phase_stamp(phase, "ok")):
             return phase_blocker(self.files, phase)
-        return self._run_stopped()
+        # The launcher or recipe has just handed this step over, so its run is alive:
+        # checking that here would cost every step a read of /proc.
+        return self._run_stopped(check_run_ended=False)
 
-    def _run_stopped(self):
+    def _run_stopped(self, check_run_ended=True):
         """Return (status, reason, blocked_by) when the step must not start because of _stop_cause(), else None."""
-        stopped = self._stop_cause()
+        stopped = self._stop_cause(check_run_ended)
         if stopped is None:
             return None
         return "not_run", "not started: " + stopped[0], stopped[1]
 
-    def _stop_cause(self):
+    def _stop_cause(self, check_run_ended=True):
         """Return (cause, failed step or None) once the run starts no more commands, else None.
 
         That is after a failure with on_failure = "abort", once max_failures
@@ -432,7 +434,7 @@ class StepRunner:
         command then. A step checks this before it starts, while it waits for
         its pool, and before and while it waits to retry.
         """
-        if self._parent_gone():
+        if check_run_ended and self._parent_gone():
             return "the run that started this step has ended", None
         try:
             with open(self.files.flag("abort")) as f:

@@ -89,7 +89,7 @@ def test_short_retry_wait_keeps_job_slot(ws):
 
 def test_retry_says_job_slot_wait(ws):
     # other runs on the slot that flaky lent, for longer than flaky's delay:
-    # flaky then waits for other to end, and the console says why.
+    # flaky then waits for other to end, and the console prints why.
     output, steps = run_flaky_then_other(ws, "2.5s", "sleep 6")
     assert "Waiting: flaky for a free job slot (it lent its own while it waited)" in output
     assert parse_time(steps["other"]["finished_at"]) <= parse_time(steps["flaky"]["attempt_history"][1]["started_at"])

@@ -491,7 +491,7 @@ def test_pool_waiters_start_in_arrival_order(ws):
 
 
 def test_dead_waiter_ticket_skipped(ws):
-    # A ticket whose lock nobody holds is what a waiter killed with SIGKILL leaves behind.
+    # A ticket with a free lock is what a waiter killed with SIGKILL leaves behind.
     waiting = ws.path / "logs" / ".seedrun" / "pools" / "api" / "waiting"
     waiting.mkdir(parents=True)
     (waiting / "1.ticket").touch()
