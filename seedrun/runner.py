@@ -775,7 +775,6 @@ class Execution:
             self._signal_make(signal.SIGTERM)
             return
         self.killed = True
-        self.console.say("Killing the running steps now")
         # The launcher goes first: it would otherwise start to finish the steps
         # of the workers killed below and die halfway, leaving a record without
         # a footer. settle_records() finishes those steps instead.
@@ -783,6 +782,9 @@ class Execution:
             self.launcher.kill()
         self._signal_make(signal.SIGKILL)
         self._kill_running_steps()
+        # Said once the kill is sent: the console can be held up (a stopped
+        # step runner that holds its lock, a paused pager), the kill must not.
+        self.console.say("Killing the running steps now")
 
     def _signal_make(self, number: int) -> None:
         if self.make is None:
@@ -977,6 +979,9 @@ class Execution:
                 leftovers = max(record["ended_command"]["leftovers"], self.stragglers.pop(name, 0))
                 steprunner.StepRunner(str(self.run_dir), name).finish_ended_command(record, leftovers)
                 self.records[name] = read_step_record(self.files, name)
+            elif self.killed and record.get("status") == "interrupted" and not record.get("announced"):
+                # The second interrupt killed the step runner after it recorded the step, before its line.
+                self._say_settled(name, dict(record, reason=None), display_path(self.run_dir / entry["log"]))
             elif record.get("status") in ("running", "waiting"):
                 status = "interrupted" if self.interrupted else "failed"
                 if self.killed:
@@ -1010,9 +1015,9 @@ class Execution:
         see = " (see %s)" % log_display if log_display else ""
         if record["status"] == "interrupted":
             duration = record["duration_s"]
-            self.console.say("Interrupted: %s after %s, %s%s" % (
+            self.console.say("Interrupted: %s after %s%s%s" % (
                 name, "an unknown time" if duration is None else steprunner.format_duration(duration),
-                record["reason"], see))
+                ", " + record["reason"] if record.get("reason") else "", see))
         else:
             self.console.say("Failed: %s, %s%s" % (name, record["reason"], see))
 

@@ -919,12 +919,18 @@ class StepRunner:
                   reason=reason, pid=None, allowed_failure=allowed, ended_command=None)
         os.close(log_fd)
         if outcome == "interrupted":
-            self.console.say("Interrupted: %s after %s (see %s)" % (
-                self.name, format_duration(finished - first_start), self.spec["log_display"]))
-            return INTERRUPTED_EXIT
+            return self._say_interrupted(finished - first_start)
         self._write_stamps(outcome, allowed)
         self._say_outcome(outcome, result, finished - first_start, allowed)
         return 0
+
+    def _say_interrupted(self, duration):
+        self.console.say("Interrupted: %s after %s (see %s)" % (
+            self.name, format_duration(duration), self.spec["log_display"]))
+        # A second interrupt can kill this process between the record and the
+        # line. seedrun then prints the line of an interrupted record without this mark.
+        self.save(announced=True)
+        return INTERRUPTED_EXIT
 
     def _reason(self, result, log_error):
         if result["outcome"] == "succeeded":
@@ -989,9 +995,7 @@ class StepRunner:
         if header_written and not append_footer(self.spec["log"], self.record):
             self._warn_once("Warning: cannot write the footer of %s" % self.spec["log_display"])
         if interrupted:
-            self.console.say("Interrupted: %s after %s (see %s)" % (
-                self.name, format_duration(finished - started), self.spec["log_display"]))
-            return INTERRUPTED_EXIT
+            return self._say_interrupted(finished - started)
         self._write_stamps(outcome, allowed)
         if header_written:
             self._say_outcome(outcome, {"summary": reason}, finished - started, allowed)

@@ -7,6 +7,7 @@ into the ``ws`` fixture.
 from __future__ import annotations
 
 import json
+import marshal
 import os
 import signal
 import subprocess
@@ -102,6 +103,14 @@ def status_of(ws: Workspace, name: str, run_dir: Path | None = None) -> str | No
         return ws.steps(run_dir)[name]["status"]
     except (OSError, ValueError, KeyError):
         return None
+
+
+def record_now(ws: Workspace, step: str) -> dict:
+    """The record a step runner has written so far for `step` in the newest run, or {}."""
+    try:
+        return marshal.loads((ws.path / "logs" / "latest" / ".seedrun" / "records" / step).read_bytes())
+    except (OSError, EOFError, ValueError):
+        return {}
 
 
 def wait_for(predicate, timeout: float = 10.0, interval: float = 0.05) -> bool:

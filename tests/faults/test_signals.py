@@ -7,6 +7,7 @@ it never started not_run, writes run.json and the report, and exits 130.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import random
@@ -16,7 +17,7 @@ import time
 
 import pytest
 
-from support import INVOKE, REPO, SEEDRUN, parse_time, pid_alive, processes_with_args, wait_for
+from support import INVOKE, REPO, SEEDRUN, parse_time, pid_alive, processes_with_args, record_now, wait_for
 from fault_support import footer_lines, kill_run_processes, read_pid, run_processes
 
 KILL_GRACE = 2.0
@@ -329,6 +330,51 @@ def test_double_interrupt_leaves_every_log_finished(ws):
                 assert not footer.startswith("[seedrun] workdir: "), (step["name"], footer)
                 assert any(line.startswith("Interrupted: %s " % step["name"]) for line in console_lines), (step, output)
         assert run_processes(ws.scratch) == []
+
+
+def test_second_interrupt_prints_each_interrupted_line_once(ws):
+    # The first interrupt ends "quick" at once, and its step runner prints its
+    # line. "slow" takes a second to end; its step runner records it
+    # interrupted and then waits for the console lock the test holds. Stopped
+    # there, it is killed by the second interrupt before it prints its line,
+    # so seedrun must print that one, and only that one.
+    ws.write('''
+        [pipeline]
+        name = "late-line"
+        [steps.quick]
+        command = 'echo $$ > "$T/quick.pid"; sleep 300'
+        [steps.slow]
+        command = \'\'\'trap 'sleep 1; exit 1' TERM; echo $$ > "$T/slow.pid"; sleep 300 & wait\'\'\'
+    ''')
+    process = ws.launch("run")
+    try:
+        assert wait_for(lambda: None not in (read_pid(ws.scratch / "quick.pid"), read_pid(ws.scratch / "slow.pid")),
+                        timeout=30)
+        with open("/proc/%d/stat" % read_pid(ws.scratch / "slow.pid")) as f:
+            step_runner = int(f.read().rsplit(")", 1)[1].split()[1])
+
+        os.killpg(process.pid, signal.SIGINT)
+        seen = []
+        while not any(line.startswith("Interrupted: quick ") for line in seen):
+            seen.append(process.stdout.readline())
+            assert seen[-1], seen
+        assert record_now(ws, "slow").get("status") == "running"
+        with open(ws.run_dir / ".seedrun" / "console.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            assert wait_for(lambda: record_now(ws, "slow").get("status") == "interrupted", timeout=30)
+            os.kill(step_runner, signal.SIGSTOP)
+
+        os.killpg(process.pid, signal.SIGINT)
+        output = "".join(seen) + process.communicate(timeout=60)[0]
+    finally:
+        kill_run_processes(ws.scratch)
+
+    assert process.returncode == 130, output
+    lines = output.splitlines()
+    assert "Killing the running steps now" in lines
+    for name in ("quick", "slow"):
+        assert len([line for line in lines if line.startswith("Interrupted: %s after " % name)]) == 1, output
+        assert ws.steps()[name]["status"] == "interrupted"
 
 
 def test_interrupt_after_record_is_final_keeps_exit_code(ws):

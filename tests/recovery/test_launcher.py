@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import marshal
 import os
 import re
 import signal
@@ -12,7 +11,7 @@ import time
 
 import pytest
 
-from support import processes_with_args, wait_for
+from support import processes_with_args, record_now, wait_for
 from recovery_support import kill_runner, lines, make_of_run, processes_of_run
 
 # `slow` traps SIGTERM so that the test can see it was stopped, not killed.
@@ -195,14 +194,6 @@ POOL_PIPELINE = '''
     command = 'echo start >> "$T/second.events"; sleep 30'
     pool = "single"
 '''
-
-
-def record_now(ws, step: str) -> dict:
-    """The record a step runner has written so far for `step` in the newest run, or {}."""
-    try:
-        return marshal.loads((ws.path / "logs" / "latest" / ".seedrun" / "records" / step).read_bytes())
-    except (OSError, EOFError, ValueError):
-        return {}
 
 
 def test_killed_make_names_reason_for_waiting_step(ws):
