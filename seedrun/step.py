@@ -579,10 +579,19 @@ class StepRunner:
         return 0
 
     def _finish_interrupted_before_start(self):
-        reason = not_started_reason(self.files) or "not started: the run was interrupted"
+        reason = not_started_reason(self.files)
+        if reason is None:
+            # The signal reached this step runner alone and the run goes on,
+            # so make must go on too: the steps that need this one do not run.
+            return self._finish_unstarted("not_run", "not started: %s" % self._signalled_alone(), None)
         self.save(status="not_run", reason=reason, finished_at=time.time())
         self.console.say("Not run: %s (%s)" % (self.name, reason))
         return INTERRUPTED_EXIT
+
+    def _signalled_alone(self):
+        received = self.signals.received if self.signals else []
+        name = signal_name(received[0]) if received else "a signal"
+        return "its step runner (PID %d) received %s while the run went on" % (os.getpid(), name)
 
     def _run_attempts(self, signals):
         log_fd, log_error = self._open_log()
@@ -914,13 +923,20 @@ class StepRunner:
         # on_failure applies to a timeout as to any failure, as skip-dependents and abort do.
         allowed = outcome in ("failed", "timed_out") and self.spec["on_failure"] == "ignore"
         reason = self._reason(result, log_error)
+        alone = outcome == "interrupted" and not_started_reason(self.files) is None
+        if alone:
+            reason = "%s: %s" % (reason, self._signalled_alone())
         self.save(status=outcome, exit_code=result["exit_code"], signal=result["signal"],
                   started_at=first_start, finished_at=finished, duration_s=round(finished - first_start, 3),
                   reason=reason, pid=None, allowed_failure=allowed, ended_command=None)
         os.close(log_fd)
-        if outcome == "interrupted":
+        if outcome == "interrupted" and not alone:
             return self._say_interrupted(finished - first_start)
         self._write_stamps(outcome, allowed)
+        if alone:
+            # make goes on as after a failure, so that the steps that need this one are skipped.
+            self._say_interrupted(finished - first_start)
+            return 0
         self._say_outcome(outcome, result, finished - first_start, allowed)
         return 0
 

@@ -377,6 +377,44 @@ def test_second_interrupt_prints_each_interrupted_line_once(ws):
         assert ws.steps()[name]["status"] == "interrupted"
 
 
+def test_signal_to_one_step_runner_skips_its_dependents(ws):
+    # A SIGTERM to one step's runner, not to the run, stops that step alone.
+    # The run goes on, and the steps that need the stopped one are skipped,
+    # as after a failure, instead of being left unreached by make.
+    ws.write('''
+        [pipeline]
+        name = "one-signal"
+        [steps.long]
+        command = 'echo $$ > "$T/long.pid"; sleep 300'
+        [steps.other]
+        command = 'while [ ! -e "$T/other.go" ]; do sleep 0.05; done'
+        [steps.after-long]
+        command = "true"
+        needs = ["long"]
+    ''')
+    process = ws.launch("run")
+    try:
+        assert wait_for(lambda: read_pid(ws.scratch / "long.pid") is not None, timeout=30)
+        with open("/proc/%d/stat" % read_pid(ws.scratch / "long.pid")) as f:
+            step_runner = int(f.read().rsplit(")", 1)[1].split()[1])
+        os.kill(step_runner, signal.SIGTERM)
+        assert wait_for(lambda: record_now(ws, "after-long").get("status") == "skipped", timeout=30)
+        (ws.scratch / "other.go").touch()
+        output = process.communicate(timeout=60)[0]
+    finally:
+        kill_run_processes(ws.scratch)
+
+    assert process.returncode == 1, output
+    steps = ws.steps()
+    assert steps["long"]["status"] == "interrupted"
+    assert "its step runner (PID %d) received SIGTERM while the run went on" % step_runner in steps["long"]["reason"]
+    assert steps["other"]["status"] == "succeeded"
+    assert steps["after-long"]["status"] == "skipped"
+    assert steps["after-long"]["reason"] == "needs long, which was interrupted"
+    assert "Skipped: after-long (needs long, which was interrupted)" in output.splitlines()
+    assert "Error: make" not in output
+
+
 def test_interrupt_after_record_is_final_keeps_exit_code(ws):
     # An interrupt that arrives once the run's record is final, on the way
     # out of the process, must not turn the recorded exit code into 130.

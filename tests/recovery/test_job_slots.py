@@ -277,6 +277,7 @@ def test_signalled_lender_takes_slot_back(ws):
 
     steps = ws.steps(run_dir_named(ws, "-main"))
     assert steps["waiter"]["status"] == "not_run", steps["waiter"]
+    assert steps["waiter"]["reason"].endswith("received SIGTERM while the run went on"), steps["waiter"]
     for name in ("gate", "other-a", "other-b"):
         assert steps[name]["status"] == "succeeded", (steps[name], output)
     events = lines(ws.scratch / "events")
