@@ -20,6 +20,11 @@ quote = '$(subst ','\'',$(1))'
 unexport PIPELINE JOBS KEEP
 GLOBAL_ARGS := $(if $(value PIPELINE),--pipeline $(call quote,$(value PIPELINE)))
 JOB_ARGS := $(if $(value JOBS),--jobs $(call quote,$(value JOBS)))
+# `make -j4 seed-all` runs up to 4 steps at once, as JOBS=4 does, and JOBS
+# wins when both are given. make puts -jN into MAKEFLAGS only once recipes
+# run, so this is expanded in a recipe. A bare -j (no limit) changes nothing.
+MAKE_JOBS = $(patsubst -j%,%,$(filter -j%,$(MAKEFLAGS)))
+RUN_JOB_ARGS = $(if $(value JOBS),$(JOB_ARGS),$(if $(MAKE_JOBS),--jobs $(MAKE_JOBS)))
 # `make resume REPLAN=1 RUN_ID=ID` runs `seedrun resume --replan ID`, and
 # `make plan resume` with the same variables explains that resume.
 # Only from make's command line: RUN_ID is a common name for other tools' variables, so an
@@ -153,18 +158,18 @@ $(SEEDRUN): $(ROOT)pyproject.toml
 
 ifeq ($(PREVIEW_GOALS),)
 seed-all: $(SEEDRUN)
-	$(RUN_RECIPE)@$(call quote,$(SEEDRUN)) $(GLOBAL_ARGS) run $(JOB_ARGS)
+	$(RUN_RECIPE)@$(call quote,$(SEEDRUN)) $(GLOBAL_ARGS) run $(RUN_JOB_ARGS)
 
 ifneq ($(SELECTION),)
 .PHONY: $(SELECTION)
 $(firstword $(SELECTION)): $(SEEDRUN)
-	$(RUN_RECIPE)@$(call quote,$(SEEDRUN)) $(GLOBAL_ARGS) run $(JOB_ARGS) $(SELECTION_ARGS)
+	$(RUN_RECIPE)@$(call quote,$(SEEDRUN)) $(GLOBAL_ARGS) run $(RUN_JOB_ARGS) $(SELECTION_ARGS)
 $(wordlist 2,$(words $(SELECTION)),$(SELECTION)): $(firstword $(SELECTION))
 	$(RUN_RECIPE)@:
 endif
 
 resume: $(SEEDRUN)
-	$(RUN_RECIPE)@$(call quote,$(SEEDRUN)) $(GLOBAL_ARGS) resume $(JOB_ARGS) $(REPLAN_ARGS) $(RUN_ID_ARGS)
+	$(RUN_RECIPE)@$(call quote,$(SEEDRUN)) $(GLOBAL_ARGS) resume $(RUN_JOB_ARGS) $(REPLAN_ARGS) $(RUN_ID_ARGS)
 else
 # The names are arguments of plan and graph; `make plan resume` explains a resume.
 .PHONY: $(SELECTION)

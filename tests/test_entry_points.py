@@ -406,6 +406,20 @@ def test_make_bad_jobs_exits_2(ws, jobs):
     assert not (ws.scratch / "a").exists()
 
 
+@pytest.mark.parametrize("options, limit", [(["-j3"], 3), (["--jobs=2"], 2), (["-j3", "JOBS=1"], 1), (["-j"], 4)])
+def test_make_jobs_option_sets_steps_at_once(ws, options, limit):
+    # The pipeline's jobs (4 by default) holds when make has no limit (a bare -j).
+    ws.write("[pipeline]\nname = \"x\"\n" + "".join(
+        "[steps.s%d]\ncommand = \'echo $(date +%%s.%%N) >> \"$T/starts\"; sleep 1\'\n" % n for n in range(5)))
+    code, out = make(ws, *options, "seed-all")
+    assert code == 0, out
+    assert "up to %d at once" % limit in out
+    starts = sorted(float(line) for line in (ws.scratch / "starts").read_text().split())
+    assert len(starts) == 5
+    # Each step sleeps 1 s, so steps that started within 0.5 s of each other ran at once.
+    assert max(sum(1 for other in starts if 0 <= other - start < 0.5) for start in starts) <= limit
+
+
 def test_make_pipeline_path_with_quote(ws):
     folder = ws.path / "vendor's sync, $HOME daily"
     folder.mkdir()
