@@ -97,11 +97,13 @@ def build_parser() -> argparse.ArgumentParser:
     resume = commands.add_parser("resume", help="rerun the steps that did not succeed in a run (default: the "
                                                 "newest), in its directory")
     resume.add_argument("run_id", nargs="?", metavar="RUN_ID", help="run to resume (default: the newest)")
+    _add_run_id_option(resume)
     resume.add_argument("--replan", action="store_true", help="use the pipeline file as it is now")
     resume.add_argument("-j", "--jobs", metavar="N", help="maximum steps running at once")
 
     report = commands.add_parser("report", help="render the HTML report of a run again")
     report.add_argument("run_id", nargs="?", metavar="RUN_ID", help="run to report (default: the newest)")
+    _add_run_id_option(report)
 
     clean = commands.add_parser("clean", help="delete old run directories and their reports")
     clean.add_argument("--keep", type=_keep_count, required=True, metavar="N", help="number of newest runs to keep")
@@ -112,6 +114,20 @@ def build_parser() -> argparse.ArgumentParser:
     step.add_argument("run_dir", metavar="RUN_DIR")
     step.add_argument("step", metavar="STEP")
     return parser
+
+
+def _add_run_id_option(parser: argparse.ArgumentParser) -> None:
+    # The invoke tasks take the run id as --run-id, so operators type it here too.
+    parser.add_argument("--run-id", dest="run_id_option", metavar="RUN_ID", help="the same as RUN_ID")
+
+
+def _run_id(args: argparse.Namespace) -> str | None:
+    """Return the run id given as RUN_ID or as --run-id; raise UsageError when the two differ."""
+    if args.run_id_option is None or args.run_id_option == args.run_id:
+        return args.run_id
+    if args.run_id is not None:
+        raise UsageError("two run ids, %s and --run-id %s: give one" % (args.run_id, args.run_id_option))
+    return args.run_id_option
 
 
 def format_plan(plan: Plan, jobs: int | None = None) -> str:
@@ -245,10 +261,10 @@ def _dispatch(args: argparse.Namespace, launcher: subprocess.Popen | None) -> in
         print(format_graph(api.plan(args.pipeline, _selection(args))))
         return 0
     if args.command == "resume":
-        return api.resume(args.pipeline, args.run_id, args.replan, args.jobs, launcher)
+        return api.resume(args.pipeline, _run_id(args), args.replan, args.jobs, launcher)
     if args.command == "report":
         from seedrun.runner import display_path
-        print("Report: %s" % display_path(api.report(args.pipeline, args.run_id)))
+        print("Report: %s" % display_path(api.report(args.pipeline, _run_id(args))))
         return 0
     if args.command == "clean":
         deleted = api.clean(args.pipeline, args.keep)

@@ -221,6 +221,24 @@ def test_make_report_of_named_run(ws):
     assert "Report: %s" % (ws.path / "reports" / ("%s.html" % older)) in out.splitlines(), out
 
 
+def test_run_id_option_names_run(ws):
+    # The invoke tasks take the run id as --run-id, so seedrun takes it too.
+    ws.write(FAILING)
+    assert ws.run("run").code == 1
+    older = ws.run_dir.name
+    assert ws.run("run").code == 1
+    report = ws.run("report", "--run-id", older)
+    assert report.code == 0, report.out + report.err
+    assert "Report: reports/%s.html" % older in report.lines
+    both = ws.run("resume", "--run-id", older, "other")
+    assert both.code == 2, both.out + both.err
+    assert "two run ids, other and --run-id %s: give one" % older in both.err
+    resume = ws.run("resume", "--run-id", older)
+    assert resume.code == 1, resume.out + resume.err
+    assert len(ws.record(ws.path / "logs" / older)["resumed_at"]) == 1
+    assert "Resuming %s" % older in resume.out
+
+
 @pytest.mark.parametrize("value", ["yes", "0", "1 1"])
 def test_make_resume_rejects_bad_replan(ws, value):
     ws.write(FAILING)
