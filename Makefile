@@ -93,6 +93,8 @@ endif
 # and runs nothing. MAKEFLAGS starts with the single-letter options, or with
 # a space when there are none.
 DRY_RUN := $(findstring n,$(firstword -$(MAKEFLAGS)))
+# The same for the check below, which runs while make reads this file.
+MAKE_HINTS := SEEDRUN_REPLAN_ARGUMENT=REPLAN=1
 
 # make exits 2 whenever a recipe fails, but operators and cron need seedrun's
 # own exit codes: 1 when a step failed, 2 when the pipeline file or the
@@ -104,9 +106,9 @@ DRY_RUN := $(findstring n,$(firstword -$(MAKEFLAGS)))
 RUN_RECIPE := $(if $(DRY_RUN),,+)
 ifneq ($(RUN_GOALS),)
   ifneq ($(SELECTION),)
-    CHECK := $(shell $(call quote,$(SEEDRUN)) $(GLOBAL_ARGS) plan $(JOB_ARGS) $(SELECTION_ARGS) > /dev/null; echo $$?)
+    CHECK := $(shell $(MAKE_HINTS) $(call quote,$(SEEDRUN)) $(GLOBAL_ARGS) plan $(JOB_ARGS) $(SELECTION_ARGS) > /dev/null; echo $$?)
   else
-    CHECK := $(shell $(call quote,$(SEEDRUN)) $(GLOBAL_ARGS) plan $(JOB_ARGS) > /dev/null; echo $$?)
+    CHECK := $(shell $(MAKE_HINTS) $(call quote,$(SEEDRUN)) $(GLOBAL_ARGS) plan $(JOB_ARGS) > /dev/null; echo $$?)
   endif
   ifneq ($(CHECK),0)
     $(error nothing was run; fix the problem reported above)
@@ -121,9 +123,9 @@ endif
 # exported by the rules, not put on the command line, so that the shell
 # execs seedrun and signals sent to make reach seedrun directly.
 seed-all resume $(SELECTION): export SEEDRUN_LOCKED_EXIT_CODE := 1
-# seedrun's hints tell make users to pass REPLAN=1 instead of --replan, and
-# PIPELINE=FILE instead of --pipeline FILE.
-resume plan report: export SEEDRUN_REPLAN_ARGUMENT := REPLAN=1
+# seedrun's hints tell make users to pass REPLAN=1 instead of --replan,
+# PIPELINE=FILE instead of --pipeline FILE and KEEP=N instead of --keep N.
+seed-all resume plan graph validate report clean $(SELECTION): export SEEDRUN_REPLAN_ARGUMENT := REPLAN=1
 
 .DEFAULT_GOAL := help
 .PHONY: $(COMMANDS)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import marshal
 import os
-import shlex
 import signal
 import subprocess
 import time
@@ -18,7 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from seedrun import step as steprunner
-from seedrun.errors import PipelineError, SeedrunError, UsageError
+from seedrun.errors import PipelineError, SeedrunError, UsageError, pipeline_argument, replan_argument, under_make
 from seedrun.graph import Plan, Selection, resolve
 from seedrun.lock import PipelineLock, wait_for_step_runners
 from seedrun.pipeline import Pipeline, closest, load_pipeline
@@ -34,28 +33,12 @@ from seedrun.runner import (Execution, build_plan_document, convert_spec_folder,
 DEFAULT_PIPELINE = "pipeline.toml"
 STALE_STOP_SECONDS = 10.0
 INTERRUPT_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-# The Makefile sets this to REPLAN=1 for make resume, make plan resume and
-# make report, whose users cannot pass --replan or --pipeline, so that the
-# hints name REPLAN=1 and PIPELINE=FILE.
-REPLAN_ARGUMENT_VARIABLE = "SEEDRUN_REPLAN_ARGUMENT"
 
 log = logging.getLogger(__name__)
 
 
 def say(line: str) -> None:
     steprunner.Console(os.devnull).say(line)
-
-
-def replan_argument() -> str:
-    """Return the argument that requests a replan from the entry point in use: REPLAN=1 under make, else --replan."""
-    return os.environ.get(REPLAN_ARGUMENT_VARIABLE) or "--replan"
-
-
-def pipeline_argument(path: str) -> str:
-    """Return the argument that names a pipeline file in the entry point in use: PIPELINE=FILE under make."""
-    if os.environ.get(REPLAN_ARGUMENT_VARIABLE):
-        return "PIPELINE=%s" % (path if path == "FILE" else shlex.quote(path))
-    return "--pipeline %s" % path
 
 
 def pipeline_path(path: str | os.PathLike | None = None) -> Path:
@@ -68,8 +51,8 @@ def pipeline_path(path: str | os.PathLike | None = None) -> Path:
     if not os.path.exists(named):
         # The operator may not know the variable is set, so the error names it as the source.
         raise PipelineError(["%s: pipeline file not found (%s), named by the environment variable SEEDRUN_PIPELINE; "
-                             "fix or unset SEEDRUN_PIPELINE, or pass --pipeline FILE"
-                             % (named, os.path.abspath(named))], Path(named))
+                             "fix or unset SEEDRUN_PIPELINE, or pass %s"
+                             % (named, os.path.abspath(named), pipeline_argument("FILE"))], Path(named))
     return Path(named)
 
 
@@ -413,14 +396,14 @@ def _make_command(pipeline: Pipeline, arguments: str) -> str:
 
 def _resume_command(pipeline: Pipeline, run_id: str) -> str:
     """Return the command that resumes the run, in make's spelling when make resume started this process."""
-    if not os.environ.get(REPLAN_ARGUMENT_VARIABLE):
+    if not under_make():
         return _run_command(pipeline, "resume " + run_id)
     return _make_command(pipeline, "resume RUN_ID=%s" % run_id)
 
 
 def _start_command(pipeline: Pipeline) -> str:
     """Return the command that starts a run of the pipeline, in make's spelling when make started this process."""
-    if not os.environ.get(REPLAN_ARGUMENT_VARIABLE):
+    if not under_make():
         return _run_command(pipeline)
     return _make_command(pipeline, "seed-all")
 
@@ -643,25 +626,26 @@ def explain_resume(path: str | os.PathLike | None, run_id: str | None = None, re
         else:
             reason = _resume_reason(record)
         lines.append("  %-32s %s" % (entry["name"], reason))
+    resume = "make resume" if under_make() else "seedrun resume"
     if run_live:
-        lines.append("Run %s is still running (PID %s), so seedrun resume is refused until it ends"
-                     % (document["run_id"], holder.get("pid")))
+        lines.append("Run %s is still running (PID %s), so %s is refused until it ends"
+                     % (document["run_id"], holder.get("pid"), resume))
     elif holder_live and taken_over.get("run_id") == document["run_id"]:
-        lines.append("Run %s ended without finishing, and seedrun (PID %s) is taking it over now, so seedrun "
-                     "resume is refused until that ends" % (document["run_id"], holder.get("pid")))
+        lines.append("Run %s ended without finishing, and seedrun (PID %s) is taking it over now, so %s "
+                     "is refused until that ends" % (document["run_id"], holder.get("pid"), resume))
     elif holder_live and not holder.get("run_id"):
         # Between taking the lock and naming its run.
-        lines.append("Another seedrun of pipeline %r (PID %s) is starting, so seedrun resume is refused until it "
-                     "ends" % (pipeline.name, holder.get("pid")))
+        lines.append("Another seedrun of pipeline %r (PID %s) is starting, so %s is refused until it "
+                     "ends" % (pipeline.name, holder.get("pid"), resume))
     elif holder_live:
-        lines.append("Run %s of pipeline %r holds the lock (PID %s), so seedrun resume is refused until it ends"
-                     % (holder.get("run_id"), pipeline.name, holder.get("pid")))
+        lines.append("Run %s of pipeline %r holds the lock (PID %s), so %s is refused until it ends"
+                     % (holder.get("run_id"), pipeline.name, holder.get("pid"), resume))
     elif run_died and _run_record_problem(run_dir):
-        lines.append("The run.json of run %s is damaged (%s); seedrun resume writes it again from the step records"
-                     % (document["run_id"], _run_record_problem(run_dir)))
+        lines.append("The run.json of run %s is damaged (%s); %s writes it again from the step records"
+                     % (document["run_id"], _run_record_problem(run_dir), resume))
     elif run_died:
-        lines.append("Run %s ended without finishing; seedrun resume first records it interrupted"
-                     % document["run_id"])
+        lines.append("Run %s ended without finishing; %s first records it interrupted"
+                     % (document["run_id"], resume))
     if replan:
         after = {entry["name"] for entry in new_document["steps"]}
         lines += ["  %-32s dropped: no longer in %s" % (name, pipeline.path.name) for name in sorted(before - after)]
@@ -669,7 +653,7 @@ def explain_resume(path: str | os.PathLike | None, run_id: str | None = None, re
             lines.append("%s changed since the run started: %s" % (pipeline.path.name, "; ".join(changes)))
     elif changes:
         # Under make, with the run's id, so that following the hint resumes this run and not the newest.
-        resume_command = ("make resume RUN_ID=%s" % document["run_id"] if os.environ.get(REPLAN_ARGUMENT_VARIABLE)
+        resume_command = ("make resume RUN_ID=%s" % document["run_id"] if under_make()
                           else "seedrun resume")
         lines.append("%s changed since the run started: %s; %s keeps the old plan, %s %s takes the new one"
                      % (pipeline.path.name, "; ".join(changes), resume_command, resume_command, replan_argument()))
@@ -809,7 +793,8 @@ def _process_group_alive(pid: object) -> bool:
 def clean(path: str | os.PathLike | None, keep: int) -> list[str]:
     """Delete all but the newest `keep` runs of the pipeline."""
     if keep < 1:
-        raise UsageError("invalid --keep %r: keep at least 1 run" % keep)
+        raise UsageError("invalid %s: keep at least 1 run" % ("KEEP value %r" % str(keep) if under_make() else
+                                                             "--keep %r" % keep))
     pipeline = load_pipeline(pipeline_path(path))
     deleted = prune_runs(pipeline.logs_dir, pipeline.reports_dir, pipeline.name, keep, current=None)
     if not deleted or not pipeline.reports_dir.exists():

@@ -5,6 +5,8 @@ A step that fails is not an error: it is an outcome, recorded in run.json.
 
 from __future__ import annotations
 
+import os
+import shlex
 from pathlib import Path
 
 EXIT_OK = 0
@@ -12,6 +14,27 @@ EXIT_FAILED = 1
 EXIT_INVALID = 2
 EXIT_LOCKED = 75
 EXIT_INTERRUPTED = 130
+
+# The Makefile sets this to REPLAN=1 for every command it runs. Its users
+# pass REPLAN=1, PIPELINE=FILE and KEEP=N, not seedrun's options, so the
+# hints name those.
+REPLAN_ARGUMENT_VARIABLE = "SEEDRUN_REPLAN_ARGUMENT"
+
+
+def under_make() -> bool:
+    return bool(os.environ.get(REPLAN_ARGUMENT_VARIABLE))
+
+
+def replan_argument() -> str:
+    """Return the argument that requests a replan from the entry point in use: REPLAN=1 under make, else --replan."""
+    return os.environ.get(REPLAN_ARGUMENT_VARIABLE) or "--replan"
+
+
+def pipeline_argument(path: str) -> str:
+    """Return the argument that names a pipeline file in the entry point in use: PIPELINE=FILE under make."""
+    if under_make():
+        return "PIPELINE=%s" % (path if path == "FILE" else shlex.quote(path))
+    return "--pipeline %s" % path
 
 
 class SeedrunError(Exception):

@@ -20,7 +20,7 @@ from collections.abc import Container
 from pathlib import Path
 from typing import Any
 
-from seedrun.errors import PipelineError
+from seedrun.errors import PipelineError, under_make
 
 # CPython's built-in SHA-256, named _sha256 up to Python 3.11 and _sha2 from
 # 3.12. hashlib would load OpenSSL to hash one small file, which took about
@@ -350,8 +350,9 @@ def _read_toml(path: Path) -> tuple[dict, bytes]:
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
-        raise PipelineError(["%s: pipeline file not found (%s)%s; pass --pipeline FILE or set SEEDRUN_PIPELINE"
-                             % (path, path.absolute(), _closest_toml_file(path))], path) from None
+        hint = "pass PIPELINE=FILE" if under_make() else "pass --pipeline FILE or set SEEDRUN_PIPELINE"
+        raise PipelineError(["%s: pipeline file not found (%s)%s; %s"
+                             % (path, path.absolute(), _closest_toml_file(path), hint)], path) from None
     except OSError as error:
         raise PipelineError(["%s: cannot read the pipeline file: %s" % (path, error.strerror)], path) from None
     if raw.startswith(codecs.BOM_UTF8):

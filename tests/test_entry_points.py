@@ -303,6 +303,22 @@ def test_make_names_pipeline_of_other_run(ws):
     assert "; pass its file with --pipeline %s" % beta in result.err
 
 
+def test_make_errors_name_make_variables(ws):
+    # Under make every goal's hints name make's variables, also for errors
+    # found while make reads the Makefile, before any recipe runs.
+    missing = "pass PIPELINE=FILE"
+    for goals in (["seed-all"], ["validate"], ["plan"], ["a"]):
+        code, out = make(ws, *goals)
+        assert code == 2, (goals, out)
+        assert "pipeline file not found" in out, (goals, out)
+        assert out.rstrip().count(missing) == 1, (goals, out)
+        assert "--pipeline" not in out, (goals, out)
+    ws.write('[pipeline]\nname = "x"\n[steps.a]\ncommand = "true"\n')
+    code, out = make(ws, "clean", "KEEP=0")
+    assert code == 2, out
+    assert "invalid KEEP value '0': keep at least 1 run" in out
+
+
 def test_make_hints_name_make_seed_all(ws):
     # seedrun is not on PATH in a new shell, so under make the hints that
     # tell the user to start a run name the make goal that starts one.
