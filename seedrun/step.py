@@ -435,6 +435,9 @@ class StepRunner:
         its pool, and before and while it waits to retry.
         """
         if check_run_ended and self._parent_gone():
+            # The launcher may not have died with seedrun yet, and the console
+            # would still print this step's outcome at the operator's prompt.
+            self.console.parents = ()
             return "the run that started this step has ended", None
         try:
             with open(self.files.flag("abort")) as f:
