@@ -8,9 +8,8 @@ BIN := $(abspath $(VENV))/bin
 SEEDRUN := $(BIN)/seedrun
 PIPELINE ?=
 JOBS ?=
-# Defaults come before the unexport below: GNU make 4.3 defines an undefined
-# variable as empty when it is unexported, and ?= then leaves it empty.
-KEEP ?= 30
+# Without KEEP, make clean keeps the pipeline's keep_runs.
+KEEP ?=
 
 # A value as one shell word, whatever it contains: 'it'\''s' for it's.
 # $(value ...) keeps a '$' in PIPELINE, JOBS, KEEP or RUN_ID from being
@@ -144,7 +143,7 @@ help:
 	@echo '  make graph               print the plan as a Graphviz DOT graph'
 	@echo '  make validate            check the pipeline file and list every problem'
 	@echo '  make report [RUN_ID=ID]  render the HTML report of the newest run, or of run ID, again'
-	@echo '  make clean KEEP=N        delete all but the newest N runs (default 30)'
+	@echo '  make clean [KEEP=N]      delete all but the newest N runs (default: keep_runs of the pipeline)'
 	@echo '  make test                run the test suite'
 	@echo '  make bench               run the benchmarks and write bench/results/'
 	@echo ''
@@ -192,7 +191,7 @@ report: $(SEEDRUN)
 	@$(call quote,$(SEEDRUN)) $(GLOBAL_ARGS) report $(RUN_ID_ARGS)
 
 clean: $(SEEDRUN)
-	@$(call quote,$(SEEDRUN)) $(GLOBAL_ARGS) clean --keep $(call quote,$(value KEEP))
+	@$(call quote,$(SEEDRUN)) $(GLOBAL_ARGS) clean$(if $(value KEEP), --keep $(call quote,$(value KEEP)))
 
 test-deps: $(SEEDRUN)
 	@$(INSTALL) $(call quote,$(ROOT)[test])

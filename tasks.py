@@ -139,11 +139,11 @@ def report(c, run_id=None, pipeline=None):
         raise Exit("seedrun: error: %s" % error, code=error.exit_code) from None
 
 
-@task(help={"pipeline": COMMON_HELP["pipeline"], "keep": "number of newest runs to keep (default 30)"})
-def clean(c, keep="30", pipeline=None):
-    """Delete old run directories and their reports, keeping the newest runs."""
+@task(help={"pipeline": COMMON_HELP["pipeline"], "keep": "number of newest runs to keep (default: keep_runs of the pipeline)"})
+def clean(c, keep=None, pipeline=None):
+    """Delete old run directories and their reports, keeping the newest runs (default: keep_runs)."""
     try:
-        count = int(keep)
+        count = None if keep is None else int(keep)
     except ValueError:
         raise Exit("seedrun: error: invalid --keep %r: use a whole number of runs, such as --keep 30" % keep,
                    code=2) from None

@@ -790,13 +790,14 @@ def _process_group_alive(pid: object) -> bool:
     return isinstance(pid, int) and pid > 1 and group_exists(pid)
 
 
-def clean(path: str | os.PathLike | None, keep: int) -> list[str]:
-    """Delete all but the newest `keep` runs of the pipeline."""
-    if keep < 1:
+def clean(path: str | os.PathLike | None, keep: int | None = None) -> list[str]:
+    """Delete all but the newest `keep` runs of the pipeline, by default its keep_runs."""
+    if keep is not None and keep < 1:
         raise UsageError("invalid %s: keep at least 1 run" % ("KEEP value %r" % str(keep) if under_make() else
                                                              "--keep %r" % keep))
     pipeline = load_pipeline(pipeline_path(path))
-    deleted = prune_runs(pipeline.logs_dir, pipeline.reports_dir, pipeline.name, keep, current=None)
+    deleted = prune_runs(pipeline.logs_dir, pipeline.reports_dir, pipeline.name,
+                         pipeline.keep_runs if keep is None else keep, current=None)
     if not deleted or not pipeline.reports_dir.exists():
         return deleted
     remaining = list_runs(pipeline.logs_dir, pipeline.name)

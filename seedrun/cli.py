@@ -106,7 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run_id_option(report)
 
     clean = commands.add_parser("clean", help="delete old run directories and their reports")
-    clean.add_argument("--keep", type=_keep_count, required=True, metavar="N", help="number of newest runs to keep")
+    clean.add_argument("--keep", type=_keep_count, metavar="N",
+                       help="number of newest runs to keep (default: keep_runs of the pipeline)")
 
     commands.add_parser("validate", help="check the pipeline file and report every problem")
 

@@ -9,6 +9,7 @@ from contextlib import closing
 
 import pytest
 
+from support import INVOKE, REPO, SEEDRUN
 from recovery_support import run_dirs
 
 KEEP_TWO = '''
@@ -62,6 +63,24 @@ def test_keep_runs_keeps_newest_and_failed(ws):
     assert not report_of(ws, kept_1).exists()
     assert report_of(ws, kept_2).exists()
     assert history_run_ids(ws) == ids
+
+
+@pytest.mark.parametrize("tool", ["seedrun", "make", "invoke"])
+def test_clean_defaults_to_keep_runs(ws, tool):
+    # An operator who lowers keep_runs cleans up with a bare clean.
+    ws.write(KEEP_TWO.replace("keep_runs = 2", "keep_runs = 5"))
+    for _ in range(4):
+        assert ws.run("run").code == 0
+    ids = history_run_ids(ws)
+    ws.write(KEEP_TWO)
+    pipeline = str(ws.path / "pipeline.toml")
+    command = {"seedrun": [SEEDRUN, "clean"],
+               "make": ["make", "-C", str(REPO), "--no-print-directory", "clean", "PIPELINE=" + pipeline],
+               "invoke": [INVOKE, "--search-root", str(REPO), "clean", "--pipeline", pipeline]}[tool]
+    result = ws.call(command)
+    assert result.code == 0, result.out + result.err
+    assert result.lines == ["Deleted 2 old runs: %s, %s" % (ids[0], ids[1])]
+    assert [d.name for d in run_dirs(ws)] == ids[2:]
 
 
 @pytest.mark.parametrize("how", ["keep_runs", "clean"])
