@@ -105,6 +105,15 @@ def status_of(ws: Workspace, name: str, run_dir: Path | None = None) -> str | No
         return None
 
 
+def parent_of(pid: int) -> int | None:
+    """The PID of the process's parent, or None once the process is gone."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return int(f.read().rsplit(")", 1)[1].split()[1])
+    except OSError:
+        return None
+
+
 def record_now(ws: Workspace, step: str) -> dict:
     """The record a step runner has written so far for `step` in the newest run, or {}."""
     try:

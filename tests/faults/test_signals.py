@@ -17,7 +17,7 @@ import time
 
 import pytest
 
-from support import INVOKE, REPO, SEEDRUN, parse_time, pid_alive, processes_with_args, record_now, wait_for
+from support import INVOKE, REPO, SEEDRUN, parent_of, parse_time, pid_alive, processes_with_args, record_now, wait_for
 from fault_support import footer_lines, kill_run_processes, read_pid, run_processes
 
 KILL_GRACE = 2.0
@@ -350,8 +350,7 @@ def test_second_interrupt_prints_each_interrupted_line_once(ws):
     try:
         assert wait_for(lambda: None not in (read_pid(ws.scratch / "quick.pid"), read_pid(ws.scratch / "slow.pid")),
                         timeout=30)
-        with open("/proc/%d/stat" % read_pid(ws.scratch / "slow.pid")) as f:
-            step_runner = int(f.read().rsplit(")", 1)[1].split()[1])
+        step_runner = parent_of(read_pid(ws.scratch / "slow.pid"))
 
         os.killpg(process.pid, signal.SIGINT)
         seen = []
@@ -395,8 +394,7 @@ def test_signal_to_one_step_runner_skips_its_dependents(ws):
     process = ws.launch("run")
     try:
         assert wait_for(lambda: read_pid(ws.scratch / "long.pid") is not None, timeout=30)
-        with open("/proc/%d/stat" % read_pid(ws.scratch / "long.pid")) as f:
-            step_runner = int(f.read().rsplit(")", 1)[1].split()[1])
+        step_runner = parent_of(read_pid(ws.scratch / "long.pid"))
         os.kill(step_runner, signal.SIGTERM)
         assert wait_for(lambda: record_now(ws, "after-long").get("status") == "skipped", timeout=30)
         (ws.scratch / "other.go").touch()

@@ -11,7 +11,7 @@ import time
 import pytest
 
 from fault_support import footer_lines, kill_run_processes, read_pid, run_processes
-from support import parse_time, pid_alive, processes_with_args, status_of, wait_for
+from support import parent_of, parse_time, pid_alive, processes_with_args, status_of, wait_for
 
 
 @pytest.fixture
@@ -342,8 +342,7 @@ def test_killed_step_runner_leaves_no_command(reaped):
     process = ws.launch("run")
     assert wait_for(lambda: read_pid(ws.scratch / "a.pid"), timeout=30)
     command = read_pid(ws.scratch / "a.pid")
-    with open("/proc/%d/stat" % command) as f:
-        step_runner = int(f.read().rsplit(")", 1)[1].split()[1])
+    step_runner = parent_of(command)
     os.kill(step_runner, signal.SIGKILL)
     output, _ = process.communicate(timeout=60)
 
@@ -376,8 +375,7 @@ def test_killed_step_runner_leaves_no_escaped_child(reaped):
     assert wait_for(lambda: read_pid(ws.scratch / "a.pid"), timeout=30)
     assert wait_for(lambda: processes_with_args("sleep 344"), timeout=10)
     command = read_pid(ws.scratch / "a.pid")
-    with open("/proc/%d/stat" % command) as f:
-        step_runner = int(f.read().rsplit(")", 1)[1].split()[1])
+    step_runner = parent_of(command)
     os.kill(step_runner, signal.SIGKILL)
     try:
         assert wait_for(lambda: status_of(ws, "a") == "failed", timeout=30)

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from support import processes_with_args, record_now, wait_for
+from support import parent_of, processes_with_args, record_now, wait_for
 from recovery_support import kill_runner, lines, make_of_run, processes_of_run
 
 # `slow` traps SIGTERM so that the test can see it was stopped, not killed.
@@ -47,21 +47,11 @@ def launcher_of_run(run_dir, seedrun_pid: int) -> list[int]:
         try:
             with open("/proc/%d/cmdline" % pid, "rb") as f:
                 command = f.read()
-            with open("/proc/%d/stat" % pid) as f:
-                parent = int(f.read().rsplit(")", 1)[1].split()[1])
         except OSError:
             continue
-        if b"seedrun.launcher" in command and parent == seedrun_pid:
+        if b"seedrun.launcher" in command and parent_of(pid) == seedrun_pid:
             found.append(pid)
     return found
-
-
-def parent_of(pid: int) -> int | None:
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            return int(f.read().rsplit(")", 1)[1].split()[1])
-    except OSError:
-        return None
 
 
 def workers_of(run_dir, seedrun_pid: int) -> list[int]:

@@ -6,7 +6,7 @@ import os
 import signal
 import time
 
-from support import parse_time, pid_alive, processes_with_args, status_of, wait_for
+from support import parent_of, parse_time, pid_alive, processes_with_args, status_of, wait_for
 from recovery_support import lines, processes_of_run
 
 CHAIN_LENGTH = 20
@@ -314,11 +314,6 @@ def test_runner_killed_while_waiting_for_pool(ws):
     assert steps["holder"]["status"] == "succeeded"
     assert not (ws.scratch / "waiter.ran").exists()
     assert processes_of_run(ws.run_dir) == []
-
-
-def parent_of(pid):
-    with open("/proc/%d/stat" % pid) as f:
-        return int(f.read().rsplit(")", 1)[1].split()[1])
 
 
 def children_of(pid):
