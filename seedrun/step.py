@@ -435,9 +435,11 @@ class StepRunner:
         its pool, and before and while it waits to retry.
         """
         if check_run_ended and self._parent_gone():
-            # The launcher may not have died with seedrun yet, and the console
-            # would still print this step's outcome at the operator's prompt.
-            self.console.parents = ()
+            if self._orchestrator_gone():
+                # The launcher may not have died with seedrun yet, and the console
+                # would still print this step's outcome at the operator's prompt.
+                # When only the launcher died, seedrun adopts this process and its lines still count.
+                self.console.parents = ()
             return "the run that started this step has ended", None
         try:
             with open(self.files.flag("abort")) as f:
@@ -562,7 +564,11 @@ class StepRunner:
         seedrun's own end counts too. Its launcher dies with it, but may still
         be exiting when make, stopping, frees the job slots of its recipes.
         """
-        return os.getppid() != self.parent or (ORCHESTRATOR_PID is not None and is_zombie(ORCHESTRATOR_PID))
+        return os.getppid() != self.parent or self._orchestrator_gone()
+
+    def _orchestrator_gone(self):
+        """Tell whether the seedrun process that runs the steps has ended; False without a launcher, which sets it."""
+        return ORCHESTRATOR_PID is not None and is_zombie(ORCHESTRATOR_PID)
 
     def _say_pool_wait(self, reason):
         """Say why the step waits, once it has waited WAIT_SHOWN_SECONDS, and lend its job slot from then on."""

@@ -107,6 +107,43 @@ def test_lost_launcher_stops_run(ws):
     assert len(said) == 1, output
 
 
+def test_lost_launcher_during_retry_wait_keeps_outcome_line(ws):
+    # The step runner finds its launcher gone while it waits to retry, and
+    # ends the step. seedrun still runs, so the step's line must reach the
+    # console. seedrun is stopped meanwhile, so the step runner finds the
+    # lost launcher before seedrun's SIGTERM reaches it.
+    ws.write('''
+        [pipeline]
+        name = "retry-wait"
+        [steps.flaky]
+        command = 'echo try >> "$T/flaky.events"; exit 1'
+        retries = 1
+        retry_delay = "60s"
+    ''')
+    process = ws.launch("run")
+    try:
+        assert wait_for(lambda: lines(ws.scratch / "flaky.events"), timeout=30)
+        run_dir = ws.run_dir
+        launchers = launcher_of_run(run_dir, process.pid)
+        assert len(launchers) == 1
+        os.kill(process.pid, signal.SIGSTOP)
+        try:
+            os.kill(launchers[0], signal.SIGKILL)
+            assert wait_for(lambda: record_now(ws, "flaky").get("status") == "failed", timeout=30)
+        finally:
+            os.kill(process.pid, signal.SIGCONT)
+        output, _ = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+
+    assert process.returncode == 1, output
+    assert ws.steps(run_dir)["flaky"]["status"] == "failed"
+    outcome_lines = [line for line in output.splitlines() if line.startswith("Failed: flaky, ")]
+    assert outcome_lines == ["Failed: flaky, exit code 1 (see logs/%s/flaky.log)" % run_dir.name], output
+
+
 def recipe_of(run_dir, step: str) -> list[int]:
     """PIDs of the recipe shells of a run that wait for the reply of `step`."""
     # Only this run's processes: a run of another test or session may have a recipe of the same name.
