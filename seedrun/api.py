@@ -176,6 +176,7 @@ def take_over(previous: dict, logs_dir: Path) -> None:
         % (previous.get("run_id"), previous.get("pid")))
     if not wait_for_step_runners(run_dir, 0):
         say("Waiting for the steps of run %s to stop" % previous.get("run_id"))
+        _mark_interrupted(run_dir)
         _stop_old_make(run_dir, signal.SIGTERM)
         if not wait_for_step_runners(run_dir, STALE_STOP_SECONDS + max_kill_grace(document)):
             _stop_old_make(run_dir, signal.SIGKILL)
@@ -260,6 +261,20 @@ def _run_status(run_dir: Path) -> str | None:
         return read_run_record(run_dir / "run.json").get("status")
     except (OSError, ValueError):
         return None
+
+
+def _mark_interrupted(run_dir: Path) -> None:
+    """Create the dead run's "interrupted" flag, as its seedrun does on an interrupt.
+
+    A step runner that gets a signal while the flag is missing takes the
+    signal as meant for its step alone, while the run goes on, and records
+    that as the step's reason.
+    """
+    try:
+        steprunner.touch(steprunner.RunFiles(str(run_dir)).flag("interrupted"))
+    except OSError as error:
+        log.warning("cannot write the interrupted flag of %s, so its stopped steps may read as stopped alone: %s",
+                    run_dir, error)
 
 
 def _stop_old_make(run_dir: Path, number: int) -> None:

@@ -150,6 +150,24 @@ def test_stale_lock_is_taken_over(ws):
     assert processes_with_args("sleep 2.6") == []
 
 
+def test_take_over_records_steps_interrupted_with_run(ws):
+    # Taking over stops the step that the dead run left running. The run
+    # had ended, so the step was not stopped alone while the run went on.
+    ws.write(SLOW.replace("SECONDS", "30") + '[steps.quick]\ncommand = "true"\n')
+    process = ws.launch("run", "slow")
+    assert wait_for(lambda: lines(ws.scratch / "slow.events"))
+    old_dir = ws.run_dir
+    kill_runner(process)
+    result = ws.run("run", "quick")
+    assert result.code == 0, result.out + result.err
+    assert "Waiting for the steps of run %s to stop" % old_dir.name in result.lines
+
+    old_step = ws.steps(old_dir)["slow"]
+    assert old_step["status"] == "interrupted"
+    assert "while the run went on" not in old_step["reason"], old_step
+    assert old_step["reason"].startswith("interrupted after "), old_step
+
+
 def dead_holder(ws, run_dir) -> int:
     """Write the lock details of a seedrun that died holding the lock for run_dir; return its PID."""
     exited = subprocess.Popen(["true"])
