@@ -8,15 +8,13 @@ BIN := $(abspath $(VENV))/bin
 SEEDRUN := $(BIN)/seedrun
 PIPELINE ?=
 JOBS ?=
-# Without KEEP, make clean keeps the pipeline's keep_runs.
-KEEP ?=
 
 # A value as one shell word, whatever it contains: 'it'\''s' for it's.
 # $(value ...) keeps a '$' in PIPELINE, JOBS, KEEP or RUN_ID from being
 # expanded by make, and so does unexport: make expands a command-line
 # variable to put it into the environment of every recipe.
 quote = '$(subst ','\'',$(1))'
-unexport PIPELINE JOBS KEEP
+unexport PIPELINE JOBS
 GLOBAL_ARGS := $(if $(value PIPELINE),--pipeline $(call quote,$(value PIPELINE)))
 JOB_ARGS := $(if $(value JOBS),--jobs $(call quote,$(value JOBS)))
 # `make -j4 seed-all` runs up to 4 steps at once, as JOBS=4 does, and JOBS
@@ -31,6 +29,13 @@ RUN_JOB_ARGS = $(if $(value JOBS),$(JOB_ARGS),$(if $(MAKE_JOBS),--jobs $(MAKE_JO
 ifeq ($(origin RUN_ID),command line)
   unexport RUN_ID
   RUN_ID_ARGS := $(if $(value RUN_ID),$(call quote,$(value RUN_ID)))
+endif
+# make clean KEEP=N keeps N runs, and without KEEP the pipeline's keep_runs.
+# Only from make's command line too: an exported KEEP must not decide how
+# many runs make clean deletes, nor go missing from the steps' environment.
+ifeq ($(origin KEEP),command line)
+  unexport KEEP
+  KEEP_ARGS := $(if $(value KEEP),--keep $(call quote,$(value KEEP)))
 endif
 ifeq ($(origin REPLAN),command line)
   unexport REPLAN
@@ -191,7 +196,7 @@ report: $(SEEDRUN)
 	@$(call quote,$(SEEDRUN)) $(GLOBAL_ARGS) report $(RUN_ID_ARGS)
 
 clean: $(SEEDRUN)
-	@$(call quote,$(SEEDRUN)) $(GLOBAL_ARGS) clean$(if $(value KEEP), --keep $(call quote,$(value KEEP)))
+	@$(call quote,$(SEEDRUN)) $(GLOBAL_ARGS) clean$(if $(KEEP_ARGS), $(KEEP_ARGS))
 
 test-deps: $(SEEDRUN)
 	@$(INSTALL) $(call quote,$(ROOT)[test])

@@ -650,6 +650,27 @@ def test_make_clean_keep_default_and_value(ws):
     assert not (ws.path / "INJECTED").exists()
 
 
+def test_make_ignores_exported_keep(ws):
+    # KEEP is a common name for other tools' variables. An exported one must
+    # not decide how many runs make clean deletes, and it reaches the steps.
+    ws.write('[pipeline]\nname = "cl"\n[steps.a]\ncommand = \'echo "${KEEP-unset}" >> "$T/keep"\'\n')
+    command = ["make", "-C", str(REPO), "--no-print-directory", "PIPELINE=%s" % (ws.path / "pipeline.toml")]
+    env = dict(ws.env, KEEP="1")
+    for _ in range(2):
+        result = ws.call(command + ["seed-all"], env=env)
+        assert result.code == 0, result.out + result.err
+    assert (ws.scratch / "keep").read_text().splitlines() == ["1", "1"]
+    older = ws.path / "logs" / ws.record()["run_id"]
+
+    result = ws.call(command + ["clean"], env=env)
+    assert result.code == 0, result.out + result.err
+    assert "Deleted 0 old runs" in result.out
+    runs = [path for path in (ws.path / "logs").iterdir() if path.is_dir() and not path.is_symlink()
+            and not path.name.startswith(".")]
+    assert len(runs) == 2, runs
+    assert older.exists()
+
+
 def test_closed_output_pipe_exits_zero(ws):
     # seedrun plan | head: the reader closes the pipe before seedrun has
     # written everything, and make graph | head must not report an error.
