@@ -18,7 +18,7 @@ unexport PIPELINE JOBS
 GLOBAL_ARGS := $(if $(value PIPELINE),--pipeline $(call quote,$(value PIPELINE)))
 JOB_ARGS := $(if $(value JOBS),--jobs $(call quote,$(value JOBS)))
 # `make -j4 seed-all` runs up to 4 steps at once, as JOBS=4 does, and JOBS
-# wins when both are given. make puts -jN into MAKEFLAGS only once recipes
+# wins when both are given. `make -j4 plan` shows that limit. make puts -jN into MAKEFLAGS only once recipes
 # run, so this is expanded in a recipe. A bare -j (no limit) changes nothing.
 MAKE_JOBS = $(patsubst -j%,%,$(filter -j%,$(MAKEFLAGS)))
 RUN_JOB_ARGS = $(if $(value JOBS),$(JOB_ARGS),$(if $(MAKE_JOBS),--jobs $(MAKE_JOBS)))
@@ -184,7 +184,7 @@ seed-all resume $(SELECTION): $(SEEDRUN)
 endif
 
 plan: $(SEEDRUN)
-	@$(call quote,$(SEEDRUN)) $(GLOBAL_ARGS) plan $(JOB_ARGS) $(if $(filter resume,$(MAKECMDGOALS)),--resume $(RUN_ID_ARGS) $(REPLAN_ARGS),$(SELECTION_ARGS))
+	@$(call quote,$(SEEDRUN)) $(GLOBAL_ARGS) plan $(RUN_JOB_ARGS) $(if $(filter resume,$(MAKECMDGOALS)),--resume $(RUN_ID_ARGS) $(REPLAN_ARGS),$(SELECTION_ARGS))
 
 graph: $(SEEDRUN)
 	@$(call quote,$(SEEDRUN)) $(GLOBAL_ARGS) graph $(SELECTION_ARGS)

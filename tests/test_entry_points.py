@@ -454,6 +454,15 @@ def test_make_jobs_option_sets_steps_at_once(ws, options, limit):
     assert max(sum(1 for other in starts if 0 <= other - start < 0.5) for start in starts) <= limit
 
 
+@pytest.mark.parametrize("options, limit", [(["-j3"], 3), (["-j3", "JOBS=1"], 1), (["-j"], 4)])
+def test_make_plan_shows_make_jobs_limit(ws, options, limit):
+    # make plan prints what make seed-all with the same options would run.
+    ws.write('[pipeline]\nname = "x"\n[steps.a]\ncommand = "true"\n')
+    code, out = make(ws, *options, "plan")
+    assert code == 0, out
+    assert "1 step, up to %d at once" % limit in out.splitlines()[0], out
+
+
 def test_make_pipeline_path_with_quote(ws):
     folder = ws.path / "vendor's sync, $HOME daily"
     folder.mkdir()
