@@ -928,24 +928,23 @@ class StepRunner:
         outcome = result["outcome"]
         if outcome == "rate_limited":
             outcome = "failed"
+        if outcome == "interrupted" and not_started_reason(self.files) is None:
+            # The signal reached this step runner alone and the run goes on: the step
+            # failed, and its on_failure decides what happens to the rest of the run.
+            outcome = "failed"
+            result = dict(result, summary="stopped after %s: %s" % (
+                format_duration(result["finished_at"] - result["started_at"]), self._signalled_alone()))
         finished = result["finished_at"]
         # on_failure applies to a timeout as to any failure, as skip-dependents and abort do.
         allowed = outcome in ("failed", "timed_out") and self.spec["on_failure"] == "ignore"
         reason = self._reason(result, log_error)
-        alone = outcome == "interrupted" and not_started_reason(self.files) is None
-        if alone:
-            reason = "%s: %s" % (reason, self._signalled_alone())
         self.save(status=outcome, exit_code=result["exit_code"], signal=result["signal"],
                   started_at=first_start, finished_at=finished, duration_s=round(finished - first_start, 3),
                   reason=reason, pid=None, allowed_failure=allowed, ended_command=None)
         os.close(log_fd)
-        if outcome == "interrupted" and not alone:
+        if outcome == "interrupted":
             return self._say_interrupted(finished - first_start)
         self._write_stamps(outcome, allowed)
-        if alone:
-            # make goes on as after a failure, so that the steps that need this one are skipped.
-            self._say_interrupted(finished - first_start)
-            return 0
         self._say_outcome(outcome, result, finished - first_start, allowed)
         return 0
 

@@ -376,40 +376,52 @@ def test_second_interrupt_prints_each_interrupted_line_once(ws):
         assert ws.steps()[name]["status"] == "interrupted"
 
 
-def test_signal_to_one_step_runner_skips_its_dependents(ws):
+@pytest.mark.parametrize("on_failure, code, after_long, later", [
+    ("skip-dependents", 1, "skipped", "succeeded"),
+    ("abort", 1, "skipped", "not_run"),
+    ("ignore", 0, "succeeded", "succeeded"),
+])
+def test_signal_to_one_step_runner_fails_its_step(ws, on_failure, code, after_long, later):
     # A SIGTERM to one step's runner, not to the run, stops that step alone.
-    # The run goes on, and the steps that need the stopped one are skipped,
-    # as after a failure, instead of being left unreached by make.
+    # The run goes on, and the step counts as failed, so its on_failure
+    # decides about the steps that need it and the rest of the run.
     ws.write('''
         [pipeline]
         name = "one-signal"
         [steps.long]
         command = 'echo $$ > "$T/long.pid"; sleep 300'
+        on_failure = "%s"
         [steps.other]
         command = 'while [ ! -e "$T/other.go" ]; do sleep 0.05; done'
         [steps.after-long]
         command = "true"
         needs = ["long"]
-    ''')
+        [steps.later]
+        command = "true"
+        needs = ["other"]
+    ''' % on_failure)
     process = ws.launch("run")
     try:
         assert wait_for(lambda: read_pid(ws.scratch / "long.pid") is not None, timeout=30)
         step_runner = parent_of(read_pid(ws.scratch / "long.pid"))
         os.kill(step_runner, signal.SIGTERM)
-        assert wait_for(lambda: record_now(ws, "after-long").get("status") == "skipped", timeout=30)
+        assert wait_for(lambda: record_now(ws, "long").get("status") == "failed", timeout=30)
         (ws.scratch / "other.go").touch()
         output = process.communicate(timeout=60)[0]
     finally:
         kill_run_processes(ws.scratch)
 
-    assert process.returncode == 1, output
+    assert process.returncode == code, output
     steps = ws.steps()
-    assert steps["long"]["status"] == "interrupted"
+    assert steps["long"]["status"] == "failed"
+    assert steps["long"]["allowed_failure"] == (on_failure == "ignore")
     assert "its step runner (PID %d) received SIGTERM while the run went on" % step_runner in steps["long"]["reason"]
+    assert any(line.startswith("Failed: long, stopped after ") for line in output.splitlines()), output
     assert steps["other"]["status"] == "succeeded"
-    assert steps["after-long"]["status"] == "skipped"
-    assert steps["after-long"]["reason"] == "needs long, which was interrupted"
-    assert "Skipped: after-long (needs long, which was interrupted)" in output.splitlines()
+    assert steps["after-long"]["status"] == after_long, steps["after-long"]
+    if after_long == "skipped":
+        assert steps["after-long"]["reason"] == "needs long, which failed"
+    assert steps["later"]["status"] == later, steps["later"]
     assert "Error: make" not in output
 
 
