@@ -17,11 +17,13 @@ quote = '$(subst ','\'',$(1))'
 unexport PIPELINE JOBS
 GLOBAL_ARGS := $(if $(value PIPELINE),--pipeline $(call quote,$(value PIPELINE)))
 JOB_ARGS := $(if $(value JOBS),--jobs $(call quote,$(value JOBS)))
-# `make -j4 seed-all` runs up to 4 steps at once, as JOBS=4 does, and JOBS
-# wins when both are given. `make -j4 plan` shows that limit. make puts -jN into MAKEFLAGS only once recipes
-# run, so this is expanded in a recipe. A bare -j (no limit) changes nothing.
+# `make -j4 seed-all` runs up to 4 steps at once, as JOBS=4 does, and
+# `make -j4 plan` shows that limit. JOBS=N on make's command line wins over
+# -jN, and -jN over a JOBS exported by the shell. make puts -jN into
+# MAKEFLAGS only once recipes run, so this is expanded in a recipe. A bare
+# -j (no limit) changes nothing.
 MAKE_JOBS = $(patsubst -j%,%,$(filter -j%,$(MAKEFLAGS)))
-RUN_JOB_ARGS = $(if $(value JOBS),$(JOB_ARGS),$(if $(MAKE_JOBS),--jobs $(MAKE_JOBS)))
+RUN_JOB_ARGS = $(if $(and $(MAKE_JOBS),$(filter-out command line,$(origin JOBS))),--jobs $(MAKE_JOBS),$(JOB_ARGS))
 # `make resume REPLAN=1 RUN_ID=ID` runs `seedrun resume --replan ID`, and
 # `make plan resume` with the same variables explains that resume.
 # Only from make's command line: RUN_ID is a common name for other tools' variables, so an

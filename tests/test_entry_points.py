@@ -454,10 +454,16 @@ def test_make_jobs_option_sets_steps_at_once(ws, options, limit):
     assert max(sum(1 for other in starts if 0 <= other - start < 0.5) for start in starts) <= limit
 
 
-@pytest.mark.parametrize("options, limit", [(["-j3"], 3), (["-j3", "JOBS=1"], 1), (["-j"], 4)])
-def test_make_plan_shows_make_jobs_limit(ws, options, limit):
+@pytest.mark.parametrize("options, exported, limit", [
+    (["-j3"], None, 3), (["-j3", "JOBS=1"], None, 1), (["-j"], None, 4),
+    (["-j3"], "5", 3), ([], "5", 5), (["-j"], "5", 5),
+])
+def test_make_plan_shows_make_jobs_limit(ws, options, exported, limit):
     # make plan prints what make seed-all with the same options would run.
+    # A JOBS exported by the shell gives way to make's -jN.
     ws.write('[pipeline]\nname = "x"\n[steps.a]\ncommand = "true"\n')
+    if exported is not None:
+        ws.env["JOBS"] = exported
     code, out = make(ws, *options, "plan")
     assert code == 0, out
     assert "1 step, up to %d at once" % limit in out.splitlines()[0], out
