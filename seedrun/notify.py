@@ -39,7 +39,10 @@ def notify(command: str, run: dict, run_dir: Path, reports_dir: Path, workdir: P
     run's exit code. The command is killed, with its process group, after
     TIMEOUT_SECONDS or as soon as interrupted() returns True.
     """
-    env = dict(os.environ, **notification_environment(run, run_dir, reports_dir))
+    from seedrun.launcher import environment
+
+    # The steps' environment: without the variables of the make that started seedrun.
+    env = dict(environment(), **notification_environment(run, run_dir, reports_dir))
     try:
         output, output_path = _open_output(run_dir, run["run_id"], say)
     except OSError as error:

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from support import processes_with_args, wait_for
+from support import REPO, processes_with_args, wait_for
 from recovery_support import lines
 
 
@@ -95,6 +95,19 @@ def test_notify_gets_run_details(ws):
     assert variables["SEEDRUN_REPORT"] == str(ws.path / "reports" / ("%s.html" % run_id))
     assert (ws.path / "reports" / ("%s.html" % run_id)).exists()
     assert not any(line.startswith("Warning:") for line in result.lines)
+
+
+def test_notify_under_make_gets_no_make_variables(ws):
+    # Like a step, the notification command gets seedrun's environment
+    # without the variables of the make that started seedrun.
+    ws.write(NOTIFY.replace("COMMAND", 'env > "$T/notify.env"').replace("EXIT", "exit 3"))
+    result = ws.call(["make", "-C", str(REPO), "--no-print-directory", "seed-all",
+                      "PIPELINE=%s" % (ws.path / "pipeline.toml")])
+    assert result.code == 1, result.out + result.err
+    names = {line.split("=", 1)[0] for line in lines(ws.scratch / "notify.env") if "=" in line}
+    assert "SEEDRUN_RUN_ID" in names
+    for name in ("MAKEFLAGS", "MAKELEVEL", "SEEDRUN_REPLAN_ARGUMENT", "SEEDRUN_LOCKED_EXIT_CODE"):
+        assert name not in names, name
 
 
 def test_failing_notify_keeps_exit_code(ws):
