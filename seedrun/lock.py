@@ -51,7 +51,7 @@ class PipelineLock:
             raise SetupError("cannot create %s for the lock of pipeline %r: %s; %s, or set logs_dir in the pipeline "
                              "file to a directory seedrun can write" % (where, self.pipeline_name, error.strerror, fix)) \
                 from None
-        if not _lock_within(fd, PROBE_SECONDS, 0.005):
+        if not lock_within(fd, PROBE_SECONDS, 0.005):
             holder = self._wait_for_description(fd)
             os.close(fd)
             raise LockedError(self._locked_message(holder)) from None
@@ -180,12 +180,12 @@ def wait_for_step_runners(run_dir: Path, timeout: float) -> bool:
     except OSError:
         return True
     try:
-        return _lock_within(fd, timeout, 0.1)
+        return lock_within(fd, timeout, 0.1)
     finally:
         os.close(fd)
 
 
-def _lock_within(fd: int, timeout: float, interval: float) -> bool:
+def lock_within(fd: int, timeout: float, interval: float) -> bool:
     """Take an exclusive flock on fd, trying every `interval` seconds for `timeout`; return whether it was taken."""
     deadline = time.monotonic() + timeout
     while True:

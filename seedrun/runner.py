@@ -29,7 +29,7 @@ from pathlib import Path
 
 from seedrun import jobslots, launcher
 from seedrun import step as steprunner
-from seedrun.lock import wait_for_step_runners
+from seedrun.lock import lock_within, wait_for_step_runners
 from seedrun.graph import Plan
 from seedrun.errors import SetupError
 from seedrun.pipeline import Pipeline, sha256
@@ -48,6 +48,10 @@ PR_SET_PDEATHSIG = 1
 STEP_RUNNER_STOP_SECONDS = 5.0
 # Seconds spent killing the processes orphaned to seedrun when a run ends.
 STRAGGLER_SECONDS = 5.0
+# Seconds a second interrupt waits for the console lock before it kills anyway. A step runner
+# holds the lock for about a millisecond to write one line, unless it is stopped or the
+# console takes no more output.
+CONSOLE_HOLD_SECONDS = 2.0
 # make's job server keeps its free slots in a pipe of 64 KiB (Linux's default).
 MAX_MAKE_JOBS = 65536
 # The console names at most this many of the steps that a run never started.
@@ -775,16 +779,43 @@ class Execution:
             self._signal_make(signal.SIGTERM)
             return
         self.killed = True
-        # The launcher goes first: it would otherwise start to finish the steps
-        # of the workers killed below and die halfway, leaving a record without
-        # a footer. settle_records() finishes those steps instead.
-        if self.launcher is not None and self.launcher.poll() is None:
-            self.launcher.kill()
-        self._signal_make(signal.SIGKILL)
-        self._kill_running_steps()
+        console_lock = self._hold_console()
+        try:
+            # The launcher goes first: it would otherwise start to finish the steps
+            # of the workers killed below and die halfway, leaving a record without
+            # a footer. settle_records() finishes those steps instead.
+            if self.launcher is not None and self.launcher.poll() is None:
+                self.launcher.kill()
+            self._signal_make(signal.SIGKILL)
+            self._kill_running_steps()
+        finally:
+            if console_lock is not None:
+                os.close(console_lock)
         # Said once the kill is sent: the console can be held up (a stopped
-        # step runner that holds its lock, a paused pager), the kill must not.
+        # step runner that holds its lock, a paused pager), and the kill
+        # waits for it CONSOLE_HOLD_SECONDS at most.
         self.console.say("Killing the running steps now")
+
+    def _hold_console(self) -> int | None:
+        """Take the console lock, waiting CONSOLE_HOLD_SECONDS at most; return the fd that holds it, or None.
+
+        A step runner writes its Interrupted line and marks its record under
+        this lock. Killed between the two, it would leave the mark out, and
+        settle_records() would print the line again. A step runner stopped
+        with the lock held (SIGSTOP, or a console that takes no more output)
+        must not keep the kill waiting, hence the limit.
+        """
+        try:
+            fd = os.open(self.files.flag("console.lock"), os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        except OSError:
+            return None
+        try:
+            if lock_within(fd, CONSOLE_HOLD_SECONDS, 0.005):
+                return fd
+        except OSError:
+            pass
+        os.close(fd)
+        return None
 
     def _signal_make(self, number: int) -> None:
         if self.make is None:

@@ -281,28 +281,43 @@ class Console:
     def __init__(self, lock_path, parents=None):
         self.lock_path = lock_path
         self.parents = parents
+        # True while say() holds the lock, so that a line said from its `then` does not wait for the lock itself.
+        self.holding = False
 
-    def say(self, line):
+    def say(self, line, then=None):
+        """Write line to the console, then call then() before another process may write, or seedrun kill this one."""
         import fcntl
 
         if self.parents is not None and os.getppid() not in self.parents:
+            if then is not None:
+                then()
             return
-        data = (line + "\n").encode("utf-8", "backslashreplace")
-        try:
-            fd = os.open(self.lock_path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o644)
-        except OSError:
-            fd = None
-        try:
-            if fd is not None:
+        fd = None
+        if not self.holding:
+            try:
+                fd = os.open(self.lock_path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o644)
                 fcntl.flock(fd, fcntl.LOCK_EX)
-            view = memoryview(data)
+                self.holding = True
+            except OSError:
+                # The line is written all the same: it may then mix with another, which beats losing it.
+                pass
+        try:
+            self._write(line)
+            if then is not None:
+                then()
+        finally:
+            if fd is not None:
+                self.holding = False
+                os.close(fd)
+
+    @staticmethod
+    def _write(line):
+        view = memoryview((line + "\n").encode("utf-8", "backslashreplace"))
+        try:
             while view:
                 view = view[os.write(1, view):]
         except OSError:
             pass
-        finally:
-            if fd is not None:
-                os.close(fd)
 
 
 class Signals:
@@ -949,11 +964,12 @@ class StepRunner:
         return 0
 
     def _say_interrupted(self, duration):
-        self.console.say("Interrupted: %s after %s (see %s)" % (
-            self.name, format_duration(duration), self.spec["log_display"]))
         # A second interrupt can kill this process between the record and the
-        # line. seedrun then prints the line of an interrupted record without this mark.
-        self.save(announced=True)
+        # line. seedrun then prints the line of an interrupted record without
+        # this mark. The mark is saved under the console lock, which seedrun
+        # takes before it kills, so the line and the mark come together.
+        self.console.say("Interrupted: %s after %s (see %s)" % (
+            self.name, format_duration(duration), self.spec["log_display"]), then=lambda: self.save(announced=True))
         return INTERRUPTED_EXIT
 
     def _reason(self, result, log_error):

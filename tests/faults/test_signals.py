@@ -103,6 +103,15 @@ def send(process, target: str, number: int) -> None:
         os.kill(process.pid, number)
 
 
+def read_lines_until(process, start: str) -> list[str]:
+    """Read the console of a run until a line that begins with start; return the lines read."""
+    seen = []
+    while not any(line.startswith(start) for line in seen):
+        seen.append(process.stdout.readline())
+        assert seen[-1], seen
+    return seen
+
+
 def interrupt(ws, entry: str, target: str, number: int):
     """Start a run and interrupt it once the phase runs in parallel.
 
@@ -353,10 +362,7 @@ def test_second_interrupt_prints_each_interrupted_line_once(ws):
         step_runner = parent_of(read_pid(ws.scratch / "slow.pid"))
 
         os.killpg(process.pid, signal.SIGINT)
-        seen = []
-        while not any(line.startswith("Interrupted: quick ") for line in seen):
-            seen.append(process.stdout.readline())
-            assert seen[-1], seen
+        seen = read_lines_until(process, "Interrupted: quick ")
         assert record_now(ws, "slow").get("status") == "running"
         with open(ws.run_dir / ".seedrun" / "console.lock", "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
@@ -374,6 +380,44 @@ def test_second_interrupt_prints_each_interrupted_line_once(ws):
     for name in ("quick", "slow"):
         assert len([line for line in lines if line.startswith("Interrupted: %s after " % name)]) == 1, output
         assert ws.steps()[name]["status"] == "interrupted"
+
+
+def test_second_interrupt_waits_for_console_line(ws):
+    # A step runner writes its Interrupted line and then marks its record, both
+    # under the console lock. A second interrupt that killed it between the two
+    # made seedrun print the line again, so the kill waits for the lock: here
+    # the test holds it, as a step runner writing its line would. A lock that
+    # stays taken (a stopped process, a console that takes no more output)
+    # delays the kill by 2 s at most.
+    ws.write('''
+        [pipeline]
+        name = "held-console"
+        [steps.deaf]
+        command = \'\'\'echo $$ > "$T/deaf.pid"; trap '' TERM; while :; do sleep 1; done\'\'\'
+        kill_grace = "60s"
+    ''')
+    process = ws.launch("run")
+    try:
+        assert wait_for(lambda: read_pid(ws.scratch / "deaf.pid") is not None, timeout=30)
+        step_runner = parent_of(read_pid(ws.scratch / "deaf.pid"))
+        os.killpg(process.pid, signal.SIGINT)
+        seen = read_lines_until(process, "Interrupted by SIGINT")
+        with open(ws.run_dir / ".seedrun" / "console.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            second = time.monotonic()
+            os.killpg(process.pid, signal.SIGINT)
+            assert wait_for(lambda: not pid_alive(step_runner), timeout=30, interval=0.02)
+            waited = time.monotonic() - second
+        output = "".join(seen) + process.communicate(timeout=60)[0]
+    finally:
+        kill_run_processes(ws.scratch)
+
+    assert waited >= 1.0, "the step runner was killed %.2fs after the second interrupt, with the lock held" % waited
+    assert process.returncode == 130, output
+    lines = output.splitlines()
+    assert "Killing the running steps now" in lines
+    assert len([line for line in lines if line.startswith("Interrupted: deaf after ")]) == 1, output
+    assert ws.steps()["deaf"]["status"] == "interrupted"
 
 
 @pytest.mark.parametrize("on_failure, code, after_long, later", [
