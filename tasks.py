@@ -143,12 +143,7 @@ def report(c, run_id=None, pipeline=None):
 def clean(c, keep=None, pipeline=None):
     """Delete old run directories and their reports, keeping the newest runs (default: keep_runs)."""
     try:
-        count = None if keep is None else int(keep)
-    except ValueError:
-        raise Exit("seedrun: error: invalid --keep %r: use a whole number of runs, such as --keep 30" % keep,
-                   code=2) from None
-    try:
-        deleted = api.clean(pipeline, count)
+        deleted = api.clean(pipeline, keep)
     except SeedrunError as error:
         raise Exit("seedrun: error: %s" % error, code=error.exit_code) from None
     print(format_deleted_runs(deleted))

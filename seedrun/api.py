@@ -17,7 +17,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from seedrun import step as steprunner
-from seedrun.errors import PipelineError, SeedrunError, UsageError, pipeline_argument, replan_argument, under_make
+from seedrun.errors import (PipelineError, SeedrunError, UsageError, option_example, pipeline_argument, replan_argument,
+                            under_make)
 from seedrun.graph import Plan, Selection, resolve
 from seedrun.lock import PipelineLock, wait_for_step_runners
 from seedrun.pipeline import Pipeline, closest, load_pipeline
@@ -65,9 +66,22 @@ def parse_jobs(value: object, default: int) -> int:
     except ValueError:
         jobs = 0
     if jobs < 1:
-        raise UsageError("invalid jobs value %r: use a whole number of at least 1, such as --jobs 4 or JOBS=4"
-                         % (value,))
+        raise UsageError("invalid jobs value %r: use a whole number of at least 1, such as %s"
+                         % (value, option_example("--jobs 4", "JOBS=4")))
     return jobs
+
+
+def parse_keep(value: int | str) -> int:
+    """Validate a --keep or KEEP= value: the number of newest runs that clean keeps."""
+    named = "KEEP value %r" % str(value) if under_make() else "--keep %r" % value
+    try:
+        keep = int(str(value).strip())
+    except ValueError:
+        raise UsageError("invalid %s: use a whole number of runs to keep, such as %s"
+                         % (named, option_example("--keep 30", "KEEP=30"))) from None
+    if keep < 1:
+        raise UsageError("invalid %s: keep at least 1 run" % named)
+    return keep
 
 
 def plan(path: str | os.PathLike | None, selection: Selection) -> Plan:
@@ -805,11 +819,10 @@ def _process_group_alive(pid: object) -> bool:
     return isinstance(pid, int) and pid > 1 and group_exists(pid)
 
 
-def clean(path: str | os.PathLike | None, keep: int | None = None) -> list[str]:
+def clean(path: str | os.PathLike | None, keep: int | str | None = None) -> list[str]:
     """Delete all but the newest `keep` runs of the pipeline, by default its keep_runs."""
-    if keep is not None and keep < 1:
-        raise UsageError("invalid %s: keep at least 1 run" % ("KEEP value %r" % str(keep) if under_make() else
-                                                             "--keep %r" % keep))
+    if keep is not None:
+        keep = parse_keep(keep)
     pipeline = load_pipeline(pipeline_path(path))
     deleted = prune_runs(pipeline.logs_dir, pipeline.reports_dir, pipeline.name,
                          pipeline.keep_runs if keep is None else keep, current=None)

@@ -37,6 +37,11 @@ def pipeline_argument(path: str) -> str:
     return "--pipeline %s" % path
 
 
+def option_example(option: str, variable: str) -> str:
+    """Return the example of a setting for the entry point in use: the make variable under make, else the option."""
+    return variable if under_make() else option
+
+
 class SeedrunError(Exception):
     """Base class of the errors the CLI reports without a traceback."""
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import heapq
 from collections import deque
 
-from seedrun.errors import UsageError
+from seedrun.errors import UsageError, under_make
 from seedrun.pipeline import Pipeline, closest
 
 BARRIER = "phase:"
@@ -202,8 +202,13 @@ def resolve(pipeline: Pipeline, selection: Selection, durations: dict[str, float
     if selection.with_needs:
         chosen = _with_prerequisites(pipeline, chosen, set(selection.enable))
     if not chosen:
-        raise UsageError("the selection %r of %s contains no enabled step; enable one with --enable NAME"
-                         % (selection.label(), pipeline.path))
+        # make takes no --enable, but naming a disabled step or phase as a goal runs it.
+        if under_make():
+            fix = "run one by its name, as make STEP or make phase-NAME"
+        else:
+            fix = "enable one with --enable NAME"
+        raise UsageError("the selection %r of %s contains no enabled step; %s"
+                         % (selection.label(), pipeline.path, fix))
     notes: list[str] = []
     planned, barriers = _prerequisites(pipeline, chosen, notes)
     return Plan(pipeline, selection, _start_order(pipeline, planned, barriers, durations or {}), barriers, notes)

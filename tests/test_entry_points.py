@@ -319,6 +319,32 @@ def test_make_errors_name_make_variables(ws):
     assert "invalid KEEP value '0': keep at least 1 run" in out
 
 
+def test_make_hints_name_no_seedrun_option(ws):
+    # make takes JOBS=N, KEEP=N and goal names, not --jobs, --keep or --enable.
+    enabled = '[pipeline]\nname = "x"\n[steps.a]\ncommand = "true"\n'
+    disabled = enabled + "enabled = false\n"
+    cases = [(enabled, ["plan", "JOBS=x"], "such as JOBS=4", "--jobs"),
+             (enabled, ["seed-all", "JOBS=0"], "such as JOBS=4", "--jobs"),
+             (enabled, ["clean", "KEEP=abc"],
+              "invalid KEEP value 'abc': use a whole number of runs to keep, such as KEEP=30", "--keep"),
+             (disabled, ["seed-all"], "contains no enabled step; run one by its name, as make STEP or make phase-NAME",
+              "--enable"),
+             (disabled, ["plan"], "contains no enabled step; run one by its name", "--enable")]
+    for pipeline, goals, hint, option in cases:
+        ws.write(pipeline)
+        code, out = make(ws, *goals)
+        assert code == 2, (goals, out)
+        assert hint in out, (goals, out)
+        assert option not in out, (goals, out)
+    # seedrun itself names its options.
+    result = ws.run("plan")
+    assert result.code == 2, result.err
+    assert "contains no enabled step; enable one with --enable NAME" in result.err
+    result = ws.run("clean", "--keep", "abc")
+    assert result.code == 2, result.err
+    assert "invalid --keep 'abc': use a whole number of runs to keep, such as --keep 30" in result.err
+
+
 def test_make_hints_name_make_seed_all(ws):
     # seedrun is not on PATH in a new shell, so under make the hints that
     # tell the user to start a run name the make goal that starts one.
@@ -661,7 +687,7 @@ def test_make_clean_keep_default_and_value(ws):
     keep = "1'$(shell touch %s)" % (ws.path / "INJECTED")
     code, out = make(ws, "clean", "KEEP=" + keep)
     assert code == 2, out
-    assert "argument --keep: invalid value %r" % keep in out
+    assert "invalid KEEP value %r: use a whole number of runs to keep" % keep in out
     assert not (ws.path / "INJECTED").exists()
 
 
@@ -798,5 +824,5 @@ def test_clean_keep_not_a_number(ws):
     ws.write('[pipeline]\nname = "x"\n[steps.a]\ncommand = "true"\n')
     result = ws.run("clean", "--keep", "abc")
     assert result.code == 2
-    assert "invalid value 'abc'" in result.err
+    assert "invalid --keep 'abc'" in result.err
     assert "such as --keep 30" in result.err
