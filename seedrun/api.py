@@ -655,7 +655,7 @@ def explain_resume(path: str | os.PathLike | None, run_id: str | None = None, re
         else:
             reason = _resume_reason(record)
         lines.append("  %-32s %s" % (entry["name"], reason))
-    resume = "make resume" if under_make() else "seedrun resume"
+    resume = _make_command(pipeline, "resume") if under_make() else "seedrun resume"
     if run_live:
         lines.append("Run %s is still running (PID %s), so %s is refused until it ends"
                      % (document["run_id"], holder.get("pid"), resume))
@@ -682,8 +682,7 @@ def explain_resume(path: str | os.PathLike | None, run_id: str | None = None, re
             lines.append("%s changed since the run started: %s" % (pipeline.path.name, "; ".join(changes)))
     elif changes:
         # Under make, with the run's id, so that following the hint resumes this run and not the newest.
-        resume_command = ("make resume RUN_ID=%s" % document["run_id"] if under_make()
-                          else "seedrun resume")
+        resume_command = _resume_command(pipeline, document["run_id"]) if under_make() else "seedrun resume"
         lines.append("%s changed since the run started: %s; %s keeps the old plan, %s %s takes the new one"
                      % (pipeline.path.name, "; ".join(changes), resume_command, resume_command, replan_argument()))
     if not replan:

@@ -792,14 +792,17 @@ def test_make_resume_names_failed_run_for_make(ws):
 
 
 def test_make_plan_resume_hint_speaks_make(ws):
+    # The hint is a command to copy, so it names the pipeline file too: without
+    # it, make resume would look for the run beside pipeline.toml.
     ws.write(FAILING)
     assert make(ws, "seed-all")[0] == 1
     ws.write(FAILING.replace("exit 3", "exit 4"))
     code, out = make(ws, "plan", "resume")
     assert code == 0, out
     run_id = (ws.path / "logs" / "latest").resolve().name
-    assert ("pipeline.toml changed since the run started: fetch (command changed); make resume RUN_ID=%s keeps the "
-            "old plan, make resume RUN_ID=%s REPLAN=1 takes the new one" % (run_id, run_id)) in out.splitlines(), out
+    resume = "make resume RUN_ID=%s PIPELINE=%s" % (run_id, ws.path / "pipeline.toml")
+    assert ("pipeline.toml changed since the run started: fetch (command changed); %s keeps the old plan, %s REPLAN=1 "
+            "takes the new one" % (resume, resume)) in out.splitlines(), out
     code, out = make(ws, "plan", "resume", "REPLAN=1")
     assert code == 0, out
     assert out.startswith("Resume with REPLAN=1 of run "), out
