@@ -76,6 +76,9 @@ LEFTOVERS_KILLED_AT_ONCE = "SIGTERM, then SIGKILL at once on a second interrupt"
 # A command still running after this long gets its PID in the step's record.
 PID_RECORD_DELAY_SECONDS = 0.05
 INTERRUPTED_EXIT = 130
+# The words for the outcome of the step that a skipped step waited for, in its reason; "failed" for
+# any other outcome.
+ENDED_AS = {"timed_out": "timed out", "interrupted": "was interrupted"}
 
 
 def iso(t):
@@ -480,9 +483,9 @@ class StepRunner:
             return "not_run", "not started: needs %s, which did not run" % need, other.get("blocked_by")
         if status == "skipped":
             root = other.get("blocked_by") or need
-            return "skipped", "needs %s, which was skipped because %s failed" % (need, root), root
-        verb = {"timed_out": "timed out", "interrupted": "was interrupted"}.get(status, "failed")
-        return "skipped", "needs %s, which %s" % (need, verb), need
+            reason = "needs %s, which was skipped because %s %s" % (need, root, ended_as(self.files, root))
+            return "skipped", reason, root
+        return "skipped", "needs %s, which %s" % (need, ENDED_AS.get(status, "failed")), need
 
     # Running
 
@@ -1210,8 +1213,14 @@ def phase_blocker(files, phase):
         root = record.get("blocked_by") or name
         if record.get("status") == "not_run":
             return "not_run", "not started: phase %s did not finish" % phase, root
-        return "skipped", "needs phase %s, where %s failed" % (phase, root), root
+        return "skipped", "needs phase %s, where %s %s" % (phase, root, ended_as(files, root)), root
     return None
+
+
+def ended_as(files, name):
+    """Return the words for how `name` ended in the reason of a skipped step: failed, timed out or was interrupted."""
+    record = load_record(files, name) or {}
+    return ENDED_AS.get(record.get("status"), "failed")
 
 
 def run_phase_barrier(run_dir, phase):

@@ -102,6 +102,7 @@ def test_timeout_kills_step_ignoring_signals(reaped):
     assert steps["needs-hang"]["reason"] == "needs hang, which timed out"
     assert steps["needs-needs-hang"]["status"] == "skipped"
     assert steps["needs-needs-hang"]["blocked_by"] == "hang"
+    assert steps["needs-needs-hang"]["reason"] == "needs needs-hang, which was skipped because hang timed out"
     assert not (ws.scratch / "needs-hang.ran").exists()
     run_id = ws.record()["run_id"]
     assert "Failed: hang, timed out after 2s (see logs/%s/hang.log)" % run_id in result.lines
