@@ -284,7 +284,7 @@ class Console:
     def __init__(self, lock_path, parents=None):
         self.lock_path = lock_path
         self.parents = parents
-        # True while say() holds the lock, so that a line said from its `then` does not wait for the lock itself.
+        # True while say() holds the lock, so that a line written from its `then` does not wait for the lock itself.
         self.holding = False
 
     def say(self, line, then=None):
