@@ -690,16 +690,16 @@ class StepRunner:
         return True
 
     def _forget_command(self):
-        """Drop the ended command's PID from the saved record before a wait between attempts.
+        """Save the record before a wait between attempts, with the ended attempt and without its command's PID.
 
         The PID is free for reuse once the command was waited for. A launcher
         that finds this step runner dead during the wait, or a second
         interrupt, would otherwise signal that PID's process group as the
-        step's command. Saved only here, so that a step without a retry
-        writes no extra record on its way to the next step.
+        step's command. The ended attempt shows in run.json and the live
+        report during the wait. Saved only here, so that a step without a
+        retry writes no extra record on its way to the next step.
         """
-        if self.record.get("pid"):
-            self.save(pid=None)
+        self.save(pid=None)
 
     def _interrupted_between_attempts(self, log_fd, result, summary):
         """Write to the log that the step was interrupted after an attempt ended, and return that outcome."""

@@ -269,6 +269,38 @@ def test_resumed_retry_numbers_match_log(ws):
     assert processes_with_args("sleep 396") == []
 
 
+def test_retry_wait_shows_ended_attempt(ws):
+    # While a step waits to retry, run.json shows the attempt that failed,
+    # also when its command ended too soon for its PID to be saved.
+    ws.write('''
+        [pipeline]
+        name = "retry-shown"
+
+        [steps.retrier]
+        command = 'echo try >> "$T/tries"; exit 3'
+        retries = 1
+        retry_delay = "30s"
+    ''')
+    process = ws.launch("run")
+    try:
+        assert wait_for(lambda: len(retrier_attempts(ws)) == 1, timeout=30)
+        history = retrier_attempts(ws)
+        assert history[0]["exit_code"] == 3
+        assert history[0]["outcome"] == "failed"
+        assert ws.steps()["retrier"]["attempts"] == 1
+    finally:
+        os.killpg(process.pid, signal.SIGINT)
+        process.communicate(timeout=30)
+
+
+def retrier_attempts(ws) -> list[dict]:
+    """The attempt_history of step retrier in run.json, or [] while run.json is not there."""
+    try:
+        return ws.steps()["retrier"]["attempt_history"]
+    except (OSError, ValueError, KeyError):
+        return []
+
+
 def test_interrupt_while_waiting_to_retry(ws):
     ws.write('''
         [pipeline]
