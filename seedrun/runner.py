@@ -791,9 +791,8 @@ class Execution:
         finally:
             if console_lock is not None:
                 os.close(console_lock)
-        # Said once the kill is sent: the console can be held up (a stopped
-        # step runner that holds its lock, a paused pager), and the kill
-        # waits for it CONSOLE_HOLD_SECONDS at most.
+        # Printed once the kill is sent, because the console can be held up (a stopped step runner
+        # that holds its lock, a paused pager), and the kill waits for it CONSOLE_HOLD_SECONDS at most.
         self.console.say("Killing the running steps now")
 
     def _hold_console(self) -> int | None:

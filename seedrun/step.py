@@ -302,7 +302,7 @@ class Console:
                 fcntl.flock(fd, fcntl.LOCK_EX)
                 self.holding = True
             except OSError:
-                # The line is written all the same: it may then mix with another, which beats losing it.
+                # The line is written without the lock. It may mix with another line, which is better than losing it.
                 pass
         try:
             self._write(line)
@@ -967,10 +967,8 @@ class StepRunner:
         return 0
 
     def _say_interrupted(self, duration):
-        # A second interrupt can kill this process between the record and the
-        # line. seedrun then prints the line of an interrupted record without
-        # this mark. The mark is saved under the console lock, which seedrun
-        # takes before it kills, so the line and the mark come together.
+        # The mark is saved under the console lock, which seedrun takes before a second interrupt's kill,
+        # so a record without it means the line is missing, and seedrun prints it (settle_records()).
         self.console.say("Interrupted: %s after %s (see %s)" % (
             self.name, format_duration(duration), self.spec["log_display"]), then=lambda: self.save(announced=True))
         return INTERRUPTED_EXIT
